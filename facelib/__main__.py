@@ -1,0 +1,5 @@
+import sys
+
+from facelib.cli import main
+
+sys.exit(main())

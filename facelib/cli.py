@@ -1,0 +1,139 @@
+"""Command line: ``python -m facelib train|evaluate ...``; ``--help`` on each explains every option.
+
+Errors the user can fix (wrong path, corrupt image, missing data set, unknown architecture)
+are printed as one sentence, with exit status 2, never as a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from facelib.config import TrainConfig
+from facelib.errors import FacelibError
+
+HELP = {
+    "arch": "network: squeezenet, mobilenetv2 or resnet50",
+    "epochs": "number of passes over the training images",
+    "batch_size": "mini-batch size (the papers use 128)",
+    "lr": "initial SGD learning rate",
+    "momentum": "SGD momentum",
+    "weight_decay": "L2 weight decay",
+    "lr_factor": "learning rate is multiplied by this when the validation loss plateaus",
+    "lr_patience": "epochs without validation-loss improvement before lowering the learning rate",
+    "seed": "random seed for the split, initialisation, batch order and augmentation",
+    "val_fraction": "share of each identity's images held out for validation",
+    "min_images": "LFW people need at least this many images to be training identities",
+    "max_identities": "keep only the first N identities (quick runs)",
+    "use_lfw": "train on LFW people absent from the development pairs (1/0)",
+    "use_celeba": "train on the CelebA-299 identities (1/0)",
+    "eval_pairs": "LFW pairs for the per-epoch EER: dev, devtrain, view2 or none",
+    "checkpoint_every": "write a resumable checkpoint every N steps (and after every epoch)",
+    "threads": "CPU threads for torch (default: torch's choice)",
+    "device": "torch device, e.g. cpu or cuda",
+}
+
+
+def _option_type(kind: str):
+    """An argparse type for a dataclass field annotation such as ``int | None``."""
+    def convert(text: str):
+        return _parse_value(kind, text)
+    convert.__name__ = str(kind).split(" ")[0]  # argparse names it in "invalid int value"
+    return convert
+
+
+def _parse_value(kind, text: str):
+    if text.lower() == "none":
+        return None
+    if "bool" in str(kind):
+        return text.lower() in ("1", "true", "yes")
+    if "int" in str(kind) and "." not in text:
+        return int(text)
+    if "float" in str(kind) or "int" in str(kind):
+        return float(text) if "float" in str(kind) else int(float(text))
+    return text
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m facelib", description=(
+        "Train, evaluate and prune face-recognition CNNs on real faces. Data root: $FACELIB_DATA "
+        "(default ~/.cache/facelib/data)."))
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a face network with the softmax identity loss",
+                       description="Train (or resume) a face network; re-running with the same --out resumes.")
+    t.add_argument("--out", required=True, type=Path, help="run folder for config, checkpoints, history and model.pt")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    for f in fields(TrainConfig):
+        t.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=f.default,
+                       type=_option_type(f.type), help=f"{HELP[f.name]} (default: {f.default})")
+
+    e = sub.add_parser("evaluate", help="verification EER, TAR@FAR and accuracy on LFW pairs",
+                       description="Evaluate a facelib model (--model) or an ONNX face model (--onnx) on LFW pairs.")
+    which = e.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", type=Path, help="a model.pt written by facelib (pruned or not)")
+    which.add_argument("--onnx", help="an ONNX face model file, or 'reference' for the shipped MobileFaceNet")
+    e.add_argument("--pairs", default="view2", help="dev (pairsDevTest), devtrain or view2 (pairs.txt, 10 folds)")
+    e.add_argument("--no-mirror", action="store_true", help="do not add the embedding of the mirrored image")
+    e.add_argument("--align", default="landmarks", help="ONNX models: landmarks, fixed or none")
+    e.add_argument("--mean", type=float, default=127.5, help="ONNX models: pixel mean subtracted")
+    e.add_argument("--std", type=float, default=128.0, help="ONNX models: divisor after subtracting the mean")
+    e.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    return p
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from facelib.train import train
+
+    from facelib.models import ARCHS
+
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    if cfg.arch not in ARCHS:
+        raise FacelibError(f"unknown architecture {cfg.arch!r}; choose one of {', '.join(ARCHS)}")
+    if cfg.eval_pairs is not None and cfg.eval_pairs not in ("dev", "devtrain", "view2"):
+        raise FacelibError(f"unknown pairs set {cfg.eval_pairs!r}; choose dev, devtrain, view2 or none")
+    if cfg.epochs < 1 or cfg.batch_size < 1:
+        raise FacelibError("--epochs and --batch-size must be at least 1")
+    history = train(cfg, args.out, progress=not args.quiet)
+    last = history[-1] if history else {}
+    print(f"trained {cfg.arch} for {len(history)} epochs into {args.out}: "
+          f"val_acc={last.get('val_acc', float('nan')):.3f} dev_eer={last.get('dev_eer', float('nan')):.2%}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from facelib import data, evaluate, paths
+
+    pairs = data.lfw_pairs(args.pairs)
+    if args.onnx:
+        path = paths.reference_model() if args.onnx == "reference" else Path(args.onnx)
+        model = evaluate.OnnxFaceModel(path, args.mean, args.std, args.align)
+        result = model.evaluate(pairs, mirror=not args.no_mirror, progress=sys.stderr.isatty())
+        name = path.name
+    else:
+        from facelib.models import load_model
+
+        model = load_model(args.model)
+        result = evaluate.evaluate_model(model, pairs, mirror=not args.no_mirror, progress=sys.stderr.isatty())
+        name = str(args.model)
+    print(f"{name} on LFW {args.pairs} ({result.pairs} pairs): EER {result.eer:.2%}, "
+          f"accuracy {result.accuracy:.2%} ± {result.accuracy_std:.2%}, "
+          f"TAR@FAR=1e-3 {result.tar_at_far_1e3:.2%}, TAR@FAR=1e-2 {result.tar_at_far_1e2:.2%}")
+    if args.json:
+        from facelib.io import save_json
+
+        save_json({"model": name, "pairs": args.pairs, **result.summary()}, args.json)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        {"train": cmd_train, "evaluate": cmd_evaluate}[args.command](args)
+    except FacelibError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to resume from the last checkpoint", file=sys.stderr)
+        return 130
+    return 0

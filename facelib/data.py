@@ -1,0 +1,343 @@
+"""Real face data: LFW, folders of identities (VGGFace2 layout), CelebA-299, and the papers' crop.
+
+Preprocessing, as in the papers (following VGGFace2): the face box is enlarged by 30 % around
+its centre, cropped (edge pixels repeated where it leaves the photo), resized so its shortest
+side is 129 pixels, and a 113x113 crop is taken: random position plus random horizontal flip
+in training, the centre at test. We cache the central 129x129 of the resized crop as uint8,
+so an epoch never decodes a JPEG; the 113x113 crops are cut from that.
+
+The face box of each data set:
+- LFW: the tight MTCNN box of ``lfw/faces.csv`` (the face nearest the image centre). Without
+  that file (a fresh download of the official data), the central 110x130 box of the 250x250
+  deep-funneled image, where its alignment puts the face.
+- CelebA-299: the tight MTCNN box found on each 144x144 crop (``celeba299/faces.csv``); the 5
+  crops where none was found use the whole crop, which is already the detector box x 1.3.
+- Folders of identities: the box of an optional CSV, either ``path,x1,y1,x2,y2`` or VGGFace2's
+  ``NAME_ID,X,Y,W,H`` (``loose_bb_*.csv``); images without a row use the whole image.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from facelib import paths
+from facelib.errors import FacelibError
+
+ENLARGE = 1.3
+SHORT_SIDE = 129
+CROP = 113
+MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
+STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
+LFW_DEFAULT_BOX = (70.0, 60.0, 180.0, 190.0)
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face image: file, identity, face box (x1, y1, x2, y2) or None, and 5 landmarks or None."""
+
+    path: Path
+    identity: str
+    box: Box | None = None
+    landmarks: tuple[tuple[float, float], ...] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Pair:
+    a: Face
+    b: Face
+    same: bool
+    fold: int
+
+
+# ---------------------------------------------------------------- images and the papers' crop
+
+def open_image(path_or_file) -> Image.Image:
+    """Decode any image Pillow reads into 8-bit RGB, or raise FacelibError with one sentence."""
+    name = getattr(path_or_file, "name", path_or_file)
+    try:
+        with Image.open(path_or_file) as img:
+            img.load()
+            if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit greyscale: scale to 8 bits
+                a = np.asarray(img, dtype=np.float64)
+                a = 255 * (a - a.min()) / max(a.max() - a.min(), 1)
+                img = Image.fromarray(a.astype(np.uint8))
+            if img.mode in ("RGBA", "LA", "P", "PA"):
+                img = img.convert("RGBA")
+                background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+                img = Image.alpha_composite(background, img)
+            return img.convert("RGB")
+    except Image.DecompressionBombError:
+        raise FacelibError(f"{name} is too large to decode safely (over {Image.MAX_IMAGE_PIXELS:,} pixels)") from None
+    except FileNotFoundError:
+        raise FacelibError(f"image {name} does not exist") from None
+    except (OSError, ValueError, SyntaxError):
+        raise FacelibError(f"{name} is not a readable image (corrupt, truncated or not an image file)") from None
+
+
+def enlarge_box(box: Box, factor: float = ENLARGE) -> Box:
+    """The box scaled by ``factor`` about its centre (both sides)."""
+    x1, y1, x2, y2 = box
+    cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) * factor / 2, (y2 - y1) * factor / 2
+    return cx - hw, cy - hh, cx + hw, cy + hh
+
+
+def crop_padded(img: np.ndarray, box: Box) -> np.ndarray:
+    """Crop an HxWxC array to the (rounded) box, repeating edge pixels where the box leaves it."""
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    h, w = img.shape[:2]
+    pad = max(0, -x1, -y1, x2 - w, y2 - h)
+    if pad:
+        img = np.pad(img, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+    return img[y1 + pad:y2 + pad, x1 + pad:x2 + pad]
+
+
+def face_crop(img: Image.Image, box: Box | None, short_side: int = SHORT_SIDE) -> Image.Image:
+    """The papers' crop before the 113x113 cut: box x1.3, shortest side resized to ``short_side``.
+
+    ``box=None`` means the whole image is already the enlarged face region.
+    """
+    if box is not None:
+        img = Image.fromarray(crop_padded(np.asarray(img), enlarge_box(box)))
+    w, h = img.size
+    scale = short_side / min(w, h)
+    return img.resize((max(short_side, round(w * scale)), max(short_side, round(h * scale))), Image.BILINEAR)
+
+
+def center_crop(img: Image.Image, size: int) -> Image.Image:
+    w, h = img.size
+    left, top = (w - size) // 2, (h - size) // 2
+    return img.crop((left, top, left + size, top + size))
+
+
+def preprocess(img: Image.Image, box: Box | None) -> np.ndarray:
+    """Cached form of a face: the central 129x129 of the papers' crop, uint8 [3, 129, 129]."""
+    return np.asarray(center_crop(face_crop(img, box), SHORT_SIDE)).transpose(2, 0, 1).copy()
+
+
+def to_input(images: torch.Tensor, train: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+    """uint8 [N, 3, 129, 129] -> normalised float [N, 3, 113, 113].
+
+    Test: the centre crop. Train: a random crop position and a random horizontal flip per
+    image, drawn from ``generator`` (so a seeded run is repeatable).
+    """
+    n, margin = images.shape[0], images.shape[-1] - CROP
+    if train:
+        offsets = torch.randint(0, margin + 1, (n, 2), generator=generator)
+        flips = torch.rand(n, generator=generator) < 0.5
+        out = torch.stack([images[i, :, y:y + CROP, x:x + CROP] for i, (y, x) in enumerate(offsets.tolist())])
+        out[flips] = out[flips].flip(-1)
+    else:
+        m = margin // 2
+        out = images[:, :, m:m + CROP, m:m + CROP]
+    return (out.float() - MEAN) / STD
+
+
+def load_images(faces: list[Face], workers: int | None = None, cache: bool = True,
+                progress: bool = False) -> torch.Tensor:
+    """Decode and preprocess faces to uint8 [N, 3, 129, 129], cached on disk by content key."""
+    key = hashlib.sha1(json.dumps([[str(f.path), f.box] for f in faces] + [ENLARGE, SHORT_SIDE, 1]).encode()).hexdigest()
+    cached = paths.cache_root() / f"faces-{key[:20]}.npy"
+    if cache and cached.is_file():
+        return torch.from_numpy(np.load(cached))
+
+    def one(face: Face) -> np.ndarray:
+        return preprocess(open_image(face.path), face.box)
+
+    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
+        it = pool.map(one, faces)
+        if progress:
+            from tqdm import tqdm
+            it = tqdm(it, total=len(faces), desc="decoding faces", unit="img")
+        arr = np.stack(list(it)) if faces else np.zeros((0, 3, SHORT_SIDE, SHORT_SIDE), np.uint8)
+    if cache:
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, arr)
+        os.replace(tmp, cached)
+    return torch.from_numpy(arr)
+
+
+# ---------------------------------------------------------------- landmarks and box files
+
+def read_faces_csv(csv_path: Path) -> dict[str, tuple[Box | None, tuple | None]]:
+    """``faces.csv`` (path, x1..y2, det_prob, 5 points) -> {path: (box, landmarks)}; empty fields -> None."""
+    out = {}
+    with open(csv_path, newline="") as f:
+        for row in csv.DictReader(f):
+            if not row["x1"]:
+                out[row["path"]] = (None, None)
+                continue
+            box = tuple(float(row[k]) for k in ("x1", "y1", "x2", "y2"))
+            pts = tuple((float(row[f"{p}_x"]), float(row[f"{p}_y"]))
+                        for p in ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right"))
+            out[row["path"]] = (box, pts)
+    return out
+
+
+def read_box_csv(csv_path: Path) -> dict[str, Box]:
+    """A bounding-box CSV: ``path,x1,y1,x2,y2`` or VGGFace2's ``NAME_ID,X,Y,W,H`` (key without extension)."""
+    out = {}
+    with open(csv_path, newline="") as f:
+        reader = csv.DictReader(f)
+        cols = set(reader.fieldnames or [])
+        for row in reader:
+            if {"NAME_ID", "X", "Y", "W", "H"} <= cols:
+                x, y, w, h = (float(row[k]) for k in ("X", "Y", "W", "H"))
+                out[row["NAME_ID"]] = (x, y, x + w, y + h)
+            elif {"path", "x1", "y1", "x2", "y2"} <= cols:
+                out[row["path"]] = tuple(float(row[k]) for k in ("x1", "y1", "x2", "y2"))
+            else:
+                raise FacelibError(f"{csv_path} has neither path,x1,y1,x2,y2 nor NAME_ID,X,Y,W,H columns")
+    return out
+
+
+# ---------------------------------------------------------------- data sets
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+def identity_folders(root: Path, box_csv: Path | None = None, prefix: str = "") -> list[Face]:
+    """Faces from ``root/<identity>/<image>`` (VGGFace2 layout), with boxes from an optional CSV."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FacelibError(f"image folder {root} does not exist")
+    boxes = read_box_csv(box_csv) if box_csv else {}
+    faces = []
+    for person in sorted(p for p in root.iterdir() if p.is_dir()):
+        for img in sorted(p for p in person.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+            rel = f"{person.name}/{img.name}"
+            box = boxes.get(rel, boxes.get(f"{person.name}/{img.stem}"))
+            faces.append(Face(img, prefix + person.name, box))
+    return faces
+
+
+def lfw_faces(root: Path | None = None) -> dict[str, list[Face]]:
+    """All LFW images by person name, in file order, with faces.csv boxes and landmarks."""
+    root = root or paths.lfw_root()
+    images = root / "lfw-deepfunneled"
+    meta = read_faces_csv(root / "faces.csv") if (root / "faces.csv").is_file() else {}
+    people: dict[str, list[Face]] = {}
+    for person in sorted(p.name for p in images.iterdir() if p.is_dir()):
+        for img in sorted((images / person).glob("*.jpg")):
+            box, pts = meta.get(f"{person}/{img.name}", (LFW_DEFAULT_BOX, None))
+            people.setdefault(person, []).append(Face(img, "lfw:" + person, box, pts))
+    return people
+
+
+def celeba299_faces(root: Path | None = None) -> list[Face]:
+    """The CelebA-299 crops with their identities (meta.csv) and boxes (faces.csv)."""
+    root = root or paths.celeba299_root()
+    meta = read_faces_csv(root / "faces.csv") if (root / "faces.csv").is_file() else {}
+    with open(root / "meta.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [Face(root / r["path"], "celeba:" + r["identity"], *meta.get(r["path"], (None, None))) for r in rows]
+
+
+def read_pairs(pairs_file: Path, people: dict[str, list[Face]]) -> list[Pair]:
+    """LFW pairs (``pairs.txt``: header "folds n", each fold n same then n different pairs;
+    ``pairsDev*.txt``: header "n", one fold)."""
+    pairs_file = Path(pairs_file)
+    if not pairs_file.is_file():
+        raise FacelibError(f"pairs file {pairs_file} does not exist")
+    lines = pairs_file.read_text().split("\n")
+    header = lines[0].split()
+    folds, per = (int(header[0]), int(header[1])) if len(header) == 2 else (1, int(header[0]))
+    out = []
+
+    def face(name: str, number: str) -> Face:
+        try:
+            return people[name][int(number) - 1]
+        except (KeyError, IndexError):
+            raise FacelibError(f"{pairs_file.name} names {name} image {number}, which is not in the LFW folder") from None
+
+    for k, line in enumerate(l for l in lines[1:] if l.strip()):
+        parts = line.split()
+        if len(parts) == 3:
+            out.append(Pair(face(parts[0], parts[1]), face(parts[0], parts[2]), True, k // (2 * per)))
+        elif len(parts) == 4:
+            out.append(Pair(face(parts[0], parts[1]), face(parts[2], parts[3]), False, k // (2 * per)))
+        else:
+            raise FacelibError(f"{pairs_file.name} line {k + 2} is not a pair: {line!r}")
+    if len(out) != 2 * folds * per:
+        raise FacelibError(f"{pairs_file.name} holds {len(out)} pairs, its header promises {2 * folds * per}")
+    return out
+
+
+PAIR_FILES = {"dev": "pairsDevTest.txt", "devtrain": "pairsDevTrain.txt", "view2": "pairs.txt"}
+
+
+def lfw_pairs(which: str = "dev", people: dict[str, list[Face]] | None = None) -> list[Pair]:
+    """``dev`` (View 1 test, 1,000 pairs), ``devtrain`` (View 1 train) or ``view2`` (6,000 pairs, 10 folds)."""
+    if which not in PAIR_FILES:
+        raise FacelibError(f"unknown pairs set {which!r}; choose one of {', '.join(PAIR_FILES)}")
+    root = paths.lfw_root()
+    return read_pairs(root / PAIR_FILES[which], people or lfw_faces(root))
+
+
+# ---------------------------------------------------------------- the study's split
+
+@dataclass
+class Split:
+    """Training identities and their images, with a per-identity validation hold-out."""
+
+    train: list[Face]
+    val: list[Face]
+    classes: list[str]
+
+    def labels(self, faces: list[Face]) -> torch.Tensor:
+        index = {c: i for i, c in enumerate(self.classes)}
+        return torch.tensor([index[f.identity] for f in faces])
+
+
+def hold_out(faces: list[Face], fraction: float, seed: int) -> Split:
+    """Hold out ``fraction`` of each identity's images for validation.
+
+    Each identity gives ``floor(fraction * n + u)`` images (u uniform in [0, 1), seeded), so
+    the expected share is exactly ``fraction`` even for identities with few images; an identity
+    never loses its last training image.
+    """
+    rng = np.random.default_rng(seed)
+    by_id: dict[str, list[Face]] = {}
+    for f in faces:
+        by_id.setdefault(f.identity, []).append(f)
+    train, val = [], []
+    for ident in sorted(by_id):
+        items = by_id[ident]
+        k = min(int(np.floor(fraction * len(items) + rng.random())), len(items) - 1)
+        chosen = set(rng.choice(len(items), size=k, replace=False).tolist()) if k else set()
+        for i, f in enumerate(items):
+            (val if i in chosen else train).append(f)
+    return Split(train, val, sorted(by_id))
+
+
+def study_split(min_images: int = 2, val_fraction: float = 0.02, seed: int = 0,
+                max_identities: int | None = None, lfw: bool = True, celeba: bool = True) -> Split:
+    """The default training set: LFW people absent from pairsDevTest.txt (with at least
+    ``min_images`` images) plus the CelebA-299 identities; so no training identity appears in
+    the development pairs. ``max_identities`` keeps the first identities only (fast profiles).
+
+    View 2 (pairs.txt) shares people with this training set: use it for models trained without
+    LFW (``lfw=False``).
+    """
+    faces: list[Face] = []
+    if lfw:
+        people = lfw_faces()
+        dev = {f.identity for p in lfw_pairs("dev", people) for f in (p.a, p.b)}
+        faces += [f for name, imgs in people.items() if len(imgs) >= min_images and "lfw:" + name not in dev for f in imgs]
+    if celeba:
+        faces += celeba299_faces()
+    if max_identities is not None:
+        keep = set(sorted({f.identity for f in faces})[:max_identities])
+        faces = [f for f in faces if f.identity in keep]
+    if not faces:
+        raise FacelibError("the training split is empty; check FACELIB_DATA and the data set options")
+    return hold_out(faces, val_fraction, seed)

@@ -1,0 +1,184 @@
+"""Verification evaluation: embeddings, cosine scores over pairs, and the metrics of ``facelib.metrics``.
+
+Two kinds of model are evaluated the same way:
+- a ``FaceNet`` of this library, on the papers' 113x113 centre crop (``data.to_input``);
+- any face model stored as ONNX (``OnnxFaceModel``), with its own input size, pixel
+  normalisation and 5-point alignment, such as the reference MobileFaceNet.
+
+Mirror fusion adds the embedding of the horizontally flipped image to that of the image.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from facelib import data, metrics
+from facelib.backbones import FaceNet
+from facelib.errors import FacelibError
+
+# The usual 112x112 5-point template (eyes, nose tip, mouth corners) of ArcFace-style models.
+TEMPLATE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
+                         [41.5493, 92.3655], [70.7299, 92.2041]])
+# One fixed transform for any 250x250 LFW deep-funneled image (from the reference model's README).
+LFW_FIXED_TRANSFORM = np.array([[0.853, -0.012, -50.186], [0.012, 0.853, -45.897]])
+
+
+@dataclass
+class Verification:
+    """Verification results over a set of pairs; ``scores``/``labels``/``folds`` kept for curves."""
+
+    eer: float
+    threshold: float
+    tar_at_far_1e3: float
+    tar_at_far_1e2: float
+    accuracy: float
+    accuracy_std: float
+    pairs: int
+    seconds: float
+    scores: np.ndarray
+    labels: np.ndarray
+    folds: np.ndarray
+
+    def summary(self) -> dict:
+        d = asdict(self)
+        for k in ("scores", "labels", "folds"):
+            d.pop(k)
+        return d
+
+
+def _normalise(e: np.ndarray) -> np.ndarray:
+    return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+
+
+@torch.no_grad()
+def embed_images(model: FaceNet, images: torch.Tensor, mirror: bool = True, batch_size: int = 256,
+                 progress: bool = False) -> np.ndarray:
+    """L2-normalised embeddings of uint8 [N, 3, 129, 129] faces (centre crop), optionally mirror-fused."""
+    model.eval()
+    out = []
+    for i in tqdm(range(0, len(images), batch_size), desc="embedding", disable=not progress, unit="batch"):
+        x = data.to_input(images[i:i + batch_size])
+        e = model.embed(x)
+        if mirror:
+            e = e + model.embed(x.flip(-1))
+        out.append(e.numpy())
+    return _normalise(np.concatenate(out)) if out else np.zeros((0, model.embedding_dim), np.float32)
+
+
+def pair_scores(pairs: list[data.Pair], embeddings: dict[data.Face, np.ndarray]) -> np.ndarray:
+    """Cosine similarity of each pair (embeddings already L2-normalised)."""
+    return np.array([float(embeddings[p.a] @ embeddings[p.b]) for p in pairs])
+
+
+def unique_faces(pairs: list[data.Pair]) -> list[data.Face]:
+    return list(dict.fromkeys(f for p in pairs for f in (p.a, p.b)))
+
+
+def verification(scores: np.ndarray, pairs: list[data.Pair], seconds: float = 0.0) -> Verification:
+    labels = np.array([p.same for p in pairs])
+    folds = np.array([p.fold for p in pairs])
+    e, t = metrics.eer(scores, labels)
+    acc, std = (metrics.kfold_accuracy(scores, labels, folds) if len(set(folds.tolist())) > 1
+                else (float(np.mean((scores >= t) == labels)), 0.0))
+    return Verification(e, t, metrics.tar_at_far(scores, labels, 1e-3), metrics.tar_at_far(scores, labels, 1e-2),
+                        acc, std, len(pairs), seconds, scores, labels, folds)
+
+
+def evaluate_model(model: FaceNet, pairs: list[data.Pair], mirror: bool = True, progress: bool = False) -> Verification:
+    """EER, TAR@FAR and accuracy of a FaceNet on LFW pairs (10-fold accuracy where there are folds)."""
+    faces = unique_faces(pairs)
+    images = data.load_images(faces, progress=progress)
+    start = time.perf_counter()
+    emb = embed_images(model, images, mirror=mirror, progress=progress)
+    seconds = time.perf_counter() - start
+    return verification(pair_scores(pairs, dict(zip(faces, emb))), pairs, seconds)
+
+
+# ---------------------------------------------------------------- ONNX models with alignment
+
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (rotation, uniform scale, translation) mapping src points to dst
+    (Umeyama 1991, "Least-squares estimation of transformation parameters"), as a 2x3 matrix."""
+    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    cov = d.T @ s / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt))])
+    rot = u @ sign @ vt
+    scale = np.trace(np.diag(sig) @ sign) / s.var(0).sum()
+    return np.hstack([scale * rot, (mu_d - scale * rot @ mu_s)[:, None]])
+
+
+class OnnxFaceModel:
+    """A face model in an ONNX file: NCHW RGB input, pixels mapped by (v - mean) / std.
+
+    ``align``: ``landmarks`` (5-point similarity alignment from each face's landmarks, falling
+    back to ``fixed`` where a face has none), ``fixed`` (one transform for LFW deep-funneled
+    images) or ``none`` (resize the whole image).
+    """
+
+    ALIGNMENTS = ("landmarks", "fixed", "none")
+
+    def __init__(self, path: Path, mean: float = 127.5, std: float = 128.0, align: str = "landmarks",
+                 threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        if align not in self.ALIGNMENTS:
+            raise FacelibError(f"unknown alignment {align!r}; choose one of {', '.join(self.ALIGNMENTS)}")
+        if not Path(path).is_file():
+            raise FacelibError(f"ONNX model {path} does not exist")
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception:  # noqa: BLE001 - onnxruntime raises several unrelated types
+            raise FacelibError(f"{path} is not a loadable ONNX model") from None
+        inp = self.session.get_inputs()[0]
+        self.input_name, self.size = inp.name, int(inp.shape[-1])
+        self.mean, self.std, self.align = mean, std, align
+
+    def transform(self, face: data.Face) -> np.ndarray:
+        """The 2x3 matrix taking image pixels to model input pixels."""
+        if self.align == "landmarks" and face.landmarks is not None:
+            return similarity_transform(np.array(face.landmarks), TEMPLATE_112 * self.size / 112)
+        if self.align in ("landmarks", "fixed"):
+            return LFW_FIXED_TRANSFORM * np.array([[1], [1]]) * self.size / 112
+        return None
+
+    def aligned(self, face: data.Face) -> np.ndarray:
+        """The model's input image for a face: uint8 HxWx3 RGB."""
+        import cv2
+
+        img = np.asarray(data.open_image(face.path))
+        m = self.transform(face)
+        if m is None:
+            return cv2.resize(img, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
+        return cv2.warpAffine(img, m, (self.size, self.size), flags=cv2.INTER_LINEAR, borderValue=0)
+
+    def embed_arrays(self, images: np.ndarray, mirror: bool = True) -> np.ndarray:
+        """L2-normalised embeddings of aligned uint8 [N, H, W, 3] images."""
+        x = ((images.astype(np.float32) - self.mean) / self.std).transpose(0, 3, 1, 2)
+        e = self.session.run(None, {self.input_name: np.ascontiguousarray(x)})[0]
+        if mirror:
+            e = e + self.session.run(None, {self.input_name: np.ascontiguousarray(x[..., ::-1])})[0]
+        return _normalise(e)
+
+    def embed_faces(self, faces: list[data.Face], mirror: bool = True, batch_size: int = 128,
+                    progress: bool = False) -> np.ndarray:
+        out = []
+        for i in tqdm(range(0, len(faces), batch_size), desc="embedding", disable=not progress, unit="batch"):
+            out.append(self.embed_arrays(np.stack([self.aligned(f) for f in faces[i:i + batch_size]]), mirror))
+        return np.concatenate(out)
+
+    def evaluate(self, pairs: list[data.Pair], mirror: bool = True, progress: bool = False) -> Verification:
+        faces = unique_faces(pairs)
+        start = time.perf_counter()
+        emb = self.embed_faces(faces, mirror=mirror, progress=progress)
+        return verification(pair_scores(pairs, dict(zip(faces, emb))), pairs, time.perf_counter() - start)

@@ -1,0 +1,51 @@
+"""Atomic writes and safe checkpoint loading: a file is either the old one or the complete new one."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from facelib.errors import FacelibError
+
+
+def _atomic(path: Path, write) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_torch(obj: Any, path: Path) -> None:
+    _atomic(path, lambda f: torch.save(obj, f))
+
+
+def load_torch(path: Path) -> Any:
+    """Load a checkpoint with ``weights_only=True`` (tensors and plain containers only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FacelibError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
+        raise FacelibError(f"{path} is not a readable facelib checkpoint ({type(exc).__name__})") from None
+
+
+def save_json(obj: Any, path: Path) -> None:
+    _atomic(path, lambda f: f.write(json.dumps(obj, indent=2, sort_keys=True).encode()))
+
+
+def save_text(text: str, path: Path) -> None:
+    _atomic(path, lambda f: f.write(text.encode()))

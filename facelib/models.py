@@ -1,0 +1,108 @@
+"""Build, save and load face networks.
+
+    >>> model = build("squeezenet", num_classes=1000)
+    >>> model.embed(torch.zeros(2, 3, 113, 113)).shape
+    torch.Size([2, 512])
+
+Checkpoints (``save_model``/``load_model``) hold the architecture name, the number of
+identities and the state dict. Loading rebuilds every convolution, batch norm and linear layer
+at the size its saved weights have, so a pruned network loads without any record of how it was
+pruned, and ``torch.load(..., weights_only=True)`` suffices.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from facelib.backbones import FaceNet, MobileNetV2, ResNet50, SqueezeNet
+from facelib.errors import FacelibError
+from facelib.io import load_torch, save_torch
+
+ARCHS: dict[str, type[FaceNet]] = {"squeezenet": SqueezeNet, "mobilenetv2": MobileNetV2, "resnet50": ResNet50}
+
+# Official torchvision ImageNet weights, for users who can reach them (the papers start there).
+IMAGENET_URLS = {
+    "squeezenet": "https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth",
+    "mobilenetv2": "https://download.pytorch.org/models/mobilenet_v2-b0353104.pth",
+    "resnet50": "https://download.pytorch.org/models/resnet50-0676ba61.pth",
+}
+
+
+def build(arch: str, num_classes: int) -> FaceNet:
+    """A randomly initialised face network; ``arch`` in ``squeezenet``, ``mobilenetv2``, ``resnet50``."""
+    if arch not in ARCHS:
+        raise FacelibError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
+    return ARCHS[arch](num_classes)
+
+
+def load_imagenet_trunk(model: FaceNet, state_dict: dict[str, torch.Tensor]) -> list[str]:
+    """Copy every torchvision ImageNet tensor whose name and shape match (the trunk); return the names copied.
+
+    The ImageNet classifier never matches (its shape or type differs), so the identity head
+    keeps its random initialisation.
+    """
+    own = model.state_dict()
+    head = {n for n, p in model.named_parameters() if any(p is q for q in model.head.parameters())}
+    taken = {k: v for k, v in state_dict.items() if k in own and k not in head and own[k].shape == v.shape}
+    model.load_state_dict(taken, strict=False)
+    return sorted(taken)
+
+
+def imagenet_state_dict(arch: str) -> dict[str, torch.Tensor]:
+    """Official ImageNet weights through torch.hub's cache (downloads once; works offline when cached)."""
+    try:
+        return torch.hub.load_state_dict_from_url(IMAGENET_URLS[arch], progress=False, map_location="cpu",
+                                                  weights_only=True)
+    except OSError as exc:
+        raise FacelibError(f"ImageNet weights for {arch} are neither cached nor downloadable ({exc.__class__.__name__})") from None
+
+
+def _resize_to(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
+    """Give every conv, batch norm and linear layer the size of its saved weights (pruned models)."""
+    for name, module in list(model.named_modules()):
+        w = state_dict.get(f"{name}.weight")
+        if w is None:
+            continue
+        if isinstance(module, nn.Conv2d):
+            depthwise = module.groups > 1 and module.groups == module.in_channels
+            cin = w.shape[0] if depthwise else w.shape[1] * module.groups
+            module.in_channels, module.out_channels = cin, w.shape[0]
+            module.groups = cin if depthwise else module.groups
+            module.weight = nn.Parameter(torch.empty_like(w))
+            if module.bias is not None:
+                module.bias = nn.Parameter(torch.empty(w.shape[0]))
+        elif isinstance(module, nn.BatchNorm2d):
+            n = w.shape[0]
+            module.num_features = n
+            module.weight, module.bias = nn.Parameter(torch.empty(n)), nn.Parameter(torch.empty(n))
+            module.running_mean, module.running_var = torch.zeros(n), torch.ones(n)
+        elif isinstance(module, nn.Linear):
+            module.in_features, module.out_features = w.shape[1], w.shape[0]
+            module.weight = nn.Parameter(torch.empty_like(w))
+            if module.bias is not None:
+                module.bias = nn.Parameter(torch.empty(w.shape[0]))
+
+
+def save_model(model: FaceNet, path: Path, **meta) -> None:
+    """Atomically save a model with its architecture, class count and any extra metadata."""
+    arch = next(k for k, v in ARCHS.items() if type(model) is v)
+    save_torch({"arch": arch, "num_classes": model.head.out_features, "state_dict": model.state_dict(),
+                "meta": meta}, path)
+
+
+def load_model(path: Path) -> FaceNet:
+    """Load a model saved by :func:`save_model` (pruned or not), in eval mode."""
+    ckpt = load_torch(path)
+    if not isinstance(ckpt, dict) or "arch" not in ckpt or "state_dict" not in ckpt:
+        raise FacelibError(f"{path} is not a facelib model file (no arch/state_dict)")
+    model = build(ckpt["arch"], int(ckpt["num_classes"]))
+    _resize_to(model, ckpt["state_dict"])
+    model.load_state_dict(ckpt["state_dict"])
+    model.meta = ckpt.get("meta", {})
+    return model.eval()
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,159 @@
+"""Softmax identity training, in one plain loop, resumable at any checkpoint.
+
+The run folder holds ``config.json``, ``checkpoint.pt`` (written atomically every
+``checkpoint_every`` steps and at the end of each epoch), ``history.csv`` (one row per epoch)
+and, at the end, ``model.pt``. Calling :func:`train` again on the same folder continues
+where the last checkpoint left off; the result is the same as an uninterrupted run, because
+the epoch's batch order is a function of (seed, epoch) and every random state is checkpointed.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from facelib import data, evaluate
+from facelib.config import TrainConfig
+from facelib.errors import FacelibError
+from facelib.io import load_torch, save_json, save_text, save_torch
+from facelib.models import build, save_model
+
+HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "dev_eer", "seconds"]
+
+
+@dataclass
+class TrainData:
+    """Training and validation images (uint8, 129x129) with their identity labels."""
+
+    split: data.Split
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    val_images: torch.Tensor
+    val_labels: torch.Tensor
+    dev_pairs: list[data.Pair] | None
+
+    @classmethod
+    def load(cls, cfg: TrainConfig, progress: bool = False) -> "TrainData":
+        split = data.study_split(cfg.min_images, cfg.val_fraction, cfg.seed, cfg.max_identities,
+                                 cfg.use_lfw, cfg.use_celeba)
+        pairs = data.lfw_pairs(cfg.eval_pairs) if cfg.eval_pairs else None
+        return cls(split, data.load_images(split.train, progress=progress), split.labels(split.train),
+                   data.load_images(split.val, progress=progress), split.labels(split.val), pairs)
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+@torch.no_grad()
+def validate(model, images: torch.Tensor, labels: torch.Tensor, device: str, batch_size: int = 256) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy on the held-out images (centre crop)."""
+    if len(images) == 0:
+        return float("nan"), float("nan")
+    model.eval()
+    loss, correct = 0.0, 0
+    for i in range(0, len(images), batch_size):
+        x, y = data.to_input(images[i:i + batch_size]).to(device), labels[i:i + batch_size].to(device)
+        logits = model(x)
+        loss += F.cross_entropy(logits, y, reduction="sum").item()
+        correct += (logits.argmax(1) == y).sum().item()
+    return loss / len(images), correct / len(images)
+
+
+def _write_history(rows: list[dict], path: Path) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, HISTORY_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    save_text(buf.getvalue(), path)
+
+
+def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: int | None = None,
+          progress: bool = True) -> list[dict]:
+    """Train (or resume training) a face network into the run folder ``out``; return the history.
+
+    ``stop_after`` ends the call after that many optimisation steps (a checkpoint is written
+    first), as an interruption would; calling again resumes.
+    """
+    out = Path(out)
+    ckpt_path = out / "checkpoint.pt"
+    state = load_torch(ckpt_path) if ckpt_path.exists() else None
+    if state is not None and not TrainConfig.from_dict(json.loads(state["config"])).same_run_as(cfg):
+        raise FacelibError(f"{out} holds a run with another configuration; choose a new --out folder")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    td = td or TrainData.load(cfg, progress=progress)
+    model = build(cfg.arch, len(td.split.classes)).to(cfg.device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=cfg.lr_factor, patience=cfg.lr_patience)
+    augment = torch.Generator().manual_seed(cfg.seed)
+    epoch, step, history, sums = 0, 0, [], [0.0, 0, 0]  # sums: loss, correct, seen in this epoch
+    if state is None:
+        save_json(cfg.to_dict(), out / "config.json")
+    else:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        augment.set_state(state["augment_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        epoch, step, history, sums = state["epoch"], state["step"], json.loads(state["history"]), list(state["sums"])
+
+    def checkpoint() -> None:
+        save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "augment_rng": augment.get_state(),
+                    "torch_rng": torch.get_rng_state(), "epoch": epoch, "step": step,
+                    "history": json.dumps(history), "sums": sums, "config": json.dumps(cfg.to_dict())}, ckpt_path)
+
+    n = len(td.train_images)
+    steps_per_epoch = (n + cfg.batch_size - 1) // cfg.batch_size
+    done_this_call = 0
+    while epoch < cfg.epochs:
+        start = time.perf_counter()
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch))
+        model.train()
+        bar = tqdm(range(step, steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
+                   initial=step, total=steps_per_epoch, unit="batch")
+        for step in bar:
+            idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            x = data.to_input(td.train_images[idx], train=True, generator=augment).to(cfg.device)
+            y = td.train_labels[idx].to(cfg.device)
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            sums = [sums[0] + loss.item() * len(idx), sums[1] + (logits.argmax(1) == y).sum().item(), sums[2] + len(idx)]
+            bar.set_postfix(loss=f"{sums[0] / sums[2]:.3f}")
+            done_this_call += 1
+            last_of_epoch = step + 1 == steps_per_epoch
+            if stop_after is not None and done_this_call >= stop_after and not last_of_epoch:
+                step += 1
+                checkpoint()
+                return history
+            if (step + 1) % cfg.checkpoint_every == 0 and not last_of_epoch:
+                step += 1
+                checkpoint()
+                step -= 1
+        val_loss, val_acc = validate(model, td.val_images, td.val_labels, cfg.device)
+        scheduler.step(val_loss if val_loss == val_loss else sums[0] / sums[2])
+        dev_eer = (evaluate.evaluate_model(model.cpu(), td.dev_pairs).eer if td.dev_pairs else float("nan"))
+        model.to(cfg.device)
+        history.append({"epoch": epoch + 1, "train_loss": sums[0] / sums[2], "train_acc": sums[1] / sums[2],
+                        "val_loss": val_loss, "val_acc": val_acc, "lr": optimizer.param_groups[0]["lr"],
+                        "dev_eer": dev_eer, "seconds": time.perf_counter() - start})
+        epoch, step, sums = epoch + 1, 0, [0.0, 0, 0]
+        checkpoint()
+        _write_history(history, out / "history.csv")
+        if stop_after is not None and done_this_call >= stop_after and epoch < cfg.epochs:
+            return history
+    save_model(model.cpu(), out / "model.pt", config=json.dumps(cfg.to_dict()), classes=json.dumps(td.split.classes))
+    return history
