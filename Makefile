@@ -1,14 +1,15 @@
 # Two commands are all a fresh clone needs:
-#   make run    evaluate the reference face model (and any trained model) on LFW View 2
+#   make run    evaluate the reference face model on LFW View 2 (the dashboard, once it exists)
 #   make test   run the whole test suite
 # Both create .venv/ inside the clone on first use.
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)

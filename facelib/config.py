@@ -18,6 +18,7 @@ class TrainConfig:
     lr_factor: float = 0.1
     lr_patience: int = 1
     seed: int = 0
+    augment: bool = True
     val_fraction: float = 0.02
     min_images: int = 2
     max_identities: int | None = None

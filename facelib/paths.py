@@ -9,6 +9,8 @@ Reference models: ``$FACELIB_MODELS`` if set, else ``<data root>/../models``
 (the shared copy keeps ``models/`` beside ``data/``).
 
 Cache of decoded, preprocessed images: ``$FACELIB_CACHE`` or ``~/.cache/facelib/cache``.
+
+``FACELIB_OFFLINE=1`` forbids downloads (missing data is then reported at once).
 """
 from __future__ import annotations
 
@@ -80,7 +82,7 @@ def lfw_root(download: bool = True) -> Path:
     root = data_root() / "lfw"
     if (root / "lfw-deepfunneled").is_dir() and (root / "pairs.txt").is_file():
         return root
-    if download:
+    if download and os.environ.get("FACELIB_OFFLINE", "") not in ("1", "true", "yes"):
         try:
             for name, checksum in LFW_FILES.items():
                 if not (root / name).exists():

@@ -124,7 +124,7 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
                    initial=step, total=steps_per_epoch, unit="batch")
         for step in bar:
             idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-            x = data.to_input(td.train_images[idx], train=True, generator=augment).to(cfg.device)
+            x = data.to_input(td.train_images[idx], train=cfg.augment, generator=augment).to(cfg.device)
             y = td.train_labels[idx].to(cfg.device)
             logits = model(x)
             loss = F.cross_entropy(logits, y)

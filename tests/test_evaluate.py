@@ -1,0 +1,64 @@
+"""Verification on real LFW pairs: the reference ONNX model checks the pipeline end to end."""
+import numpy as np
+import pytest
+
+from facelib import data, evaluate, models, paths
+from facelib.errors import FacelibError
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return evaluate.OnnxFaceModel(paths.reference_model(), align="landmarks", threads=2)
+
+
+@pytest.fixture(scope="module")
+def fold0(lfw_people):
+    return [p for p in data.lfw_pairs("view2", lfw_people) if p.fold == 0]
+
+
+def test_similarity_transform_recovers_a_known_one():
+    angle, scale, shift = 0.3, 1.7, np.array([5.0, -3.0])
+    rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    src = np.random.default_rng(0).normal(size=(5, 2)) * 20
+    m = evaluate.similarity_transform(src, src @ rot.T + shift)
+    assert np.allclose(m, np.hstack([rot, shift[:, None]]))
+
+
+def test_landmark_alignment_puts_eyes_on_the_template(lfw_people, reference):
+    face = lfw_people["AJ_Cook"][0]
+    m = reference.transform(face)
+    eyes = np.array(face.landmarks[:2])
+    mapped = eyes @ m[:, :2].T + m[:, 2]
+    assert np.abs(mapped - evaluate.TEMPLATE_112[:2]).max() < 4  # pixels in the 112x112 input
+
+
+def test_reference_model_on_view2_fold(reference, fold0):
+    """600 real pairs: aligned faces give a far lower EER than unaligned ones, as its README says."""
+    aligned = reference.evaluate(fold0)
+    assert aligned.eer < 0.025 and aligned.accuracy > 0.97
+    unaligned = evaluate.OnnxFaceModel(paths.reference_model(), align="none", threads=2).evaluate(fold0)
+    assert unaligned.eer > aligned.eer + 0.05
+
+
+def test_mirror_fusion_changes_scores(reference, fold0):
+    pairs = fold0[:40] + fold0[300:340]
+    a, b = reference.evaluate(pairs, mirror=True), reference.evaluate(pairs, mirror=False)
+    assert not np.allclose(a.scores, b.scores)
+    assert a.scores[a.labels].mean() > a.scores[~a.labels].mean()
+
+
+def test_facenet_evaluation_runs_on_real_pairs(fold0):
+    model = models.build("squeezenet", 10)
+    result = evaluate.evaluate_model(model, fold0[:50] + fold0[300:350])
+    assert result.pairs == 100 and 0 <= result.eer <= 1
+    assert result.scores.shape == (100,) and np.all(np.abs(result.scores) <= 1 + 1e-6)
+
+
+def test_bad_onnx_inputs(tmp_path):
+    with pytest.raises(FacelibError, match="does not exist"):
+        evaluate.OnnxFaceModel(tmp_path / "none.onnx")
+    (tmp_path / "bad.onnx").write_bytes(b"garbage")
+    with pytest.raises(FacelibError, match="not a loadable"):
+        evaluate.OnnxFaceModel(tmp_path / "bad.onnx")
+    with pytest.raises(FacelibError, match="unknown alignment"):
+        evaluate.OnnxFaceModel(paths.reference_model(), align="magic")
