@@ -79,6 +79,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--pairs", default="view2", help="dev (pairsDevTest), devtrain or view2 (pairs.txt, 10 folds)")
     e.add_argument("--no-mirror", action="store_true", help="do not add the embedding of the mirrored image")
     e.add_argument("--align", default="landmarks", help="ONNX models: landmarks, fixed or none")
+    e.add_argument("--landmarks", type=Path, help="CSV of face boxes and 5 points for LFW (default: lfw/faces.csv)")
     e.add_argument("--mean", type=float, default=127.5, help="ONNX models: pixel mean subtracted")
     e.add_argument("--std", type=float, default=128.0, help="ONNX models: divisor after subtracting the mean")
     e.add_argument("--json", type=Path, help="also write the results to this JSON file")
@@ -106,7 +107,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from facelib import data, evaluate, paths
 
-    pairs = data.lfw_pairs(args.pairs)
+    pairs = data.lfw_pairs(args.pairs, data.lfw_faces(faces_csv=args.landmarks) if args.landmarks else None)
     if args.onnx:
         path = paths.reference_model() if args.onnx == "reference" else Path(args.onnx)
         model = evaluate.OnnxFaceModel(path, args.mean, args.std, args.align)

@@ -220,11 +220,18 @@ def identity_folders(root: Path, box_csv: Path | None = None, prefix: str = "") 
     return faces
 
 
-def lfw_faces(root: Path | None = None) -> dict[str, list[Face]]:
-    """All LFW images by person name, in file order, with faces.csv boxes and landmarks."""
+def lfw_faces(root: Path | None = None, faces_csv: Path | None = None) -> dict[str, list[Face]]:
+    """All LFW images by person name, in file order, with boxes and landmarks from ``faces_csv``
+    (default: ``lfw/faces.csv``; same columns as that file, paths relative to lfw-deepfunneled/)."""
     root = root or paths.lfw_root()
     images = root / "lfw-deepfunneled"
-    meta = read_faces_csv(root / "faces.csv") if (root / "faces.csv").is_file() else {}
+    faces_csv = Path(faces_csv) if faces_csv else root / "faces.csv"
+    if not faces_csv.is_file() and faces_csv != root / "faces.csv":
+        raise FacelibError(f"landmarks file {faces_csv} does not exist")
+    try:
+        meta = read_faces_csv(faces_csv) if faces_csv.is_file() else {}
+    except (KeyError, ValueError):
+        raise FacelibError(f"{faces_csv} lacks the columns path,x1,y1,x2,y2 and the 5 points *_x,*_y") from None
     people: dict[str, list[Face]] = {}
     for person in sorted(p.name for p in images.iterdir() if p.is_dir()):
         for img in sorted((images / person).glob("*.jpg")):

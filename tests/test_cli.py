@@ -30,6 +30,8 @@ def test_errors_are_one_sentence(tmp_path):
     (tmp_path / "corrupt.pt").write_bytes(b"\x00\x01")
     assert "not a readable" in one_sentence_error(run("evaluate", "--model", str(tmp_path / "corrupt.pt")))
     assert "unknown pairs set" in one_sentence_error(run("evaluate", "--onnx", "reference", "--pairs", "x"))
+    assert "landmarks file" in one_sentence_error(
+        run("evaluate", "--onnx", "reference", "--landmarks", str(tmp_path / "none.csv")))
     missing = one_sentence_error(run("evaluate", "--onnx", "reference", FACELIB_DATA=str(tmp_path / "empty"),
                                      FACELIB_OFFLINE="1"))
     assert "LFW not found" in missing
