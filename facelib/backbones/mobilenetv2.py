@@ -20,7 +20,7 @@ SETTINGS = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 
 def conv_bn_relu6(cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
     """torchvision's Conv2dNormActivation: keys ``0`` (conv), ``1`` (batch norm)."""
     return nn.Sequential(nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
-                         nn.BatchNorm2d(cout), nn.ReLU6(inplace=True))
+                         nn.BatchNorm2d(cout), nn.ReLU6())
 
 
 class InvertedResidual(nn.Module):

@@ -18,11 +18,11 @@ class Fire(nn.Module):
     def __init__(self, inplanes: int, squeeze: int, expand1x1: int, expand3x3: int) -> None:
         super().__init__()
         self.squeeze = nn.Conv2d(inplanes, squeeze, kernel_size=1)
-        self.squeeze_activation = nn.ReLU(inplace=True)
+        self.squeeze_activation = nn.ReLU()
         self.expand1x1 = nn.Conv2d(squeeze, expand1x1, kernel_size=1)
-        self.expand1x1_activation = nn.ReLU(inplace=True)
+        self.expand1x1_activation = nn.ReLU()
         self.expand3x3 = nn.Conv2d(squeeze, expand3x3, kernel_size=3, padding=1)
-        self.expand3x3_activation = nn.ReLU(inplace=True)
+        self.expand3x3_activation = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = self.squeeze_activation(self.squeeze(x))
@@ -37,7 +37,7 @@ class SqueezeNet(FaceNet):
         super().__init__()
         pool = lambda: nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)  # noqa: E731
         self.features = nn.Sequential(
-            nn.Conv2d(3, 64, kernel_size=3, stride=2), nn.ReLU(inplace=True), pool(),
+            nn.Conv2d(3, 64, kernel_size=3, stride=2), nn.ReLU(), pool(),
             Fire(64, 16, 64, 64), Fire(128, 16, 64, 64), pool(),
             Fire(128, 32, 128, 128), Fire(256, 32, 128, 128), pool(),
             Fire(256, 48, 192, 192), Fire(384, 48, 192, 192),

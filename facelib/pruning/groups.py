@@ -1,0 +1,126 @@
+"""Coupled channel groups: the sets of tensor slices that must shrink together.
+
+Removing a filter means removing one output channel of a convolution, and with it every
+slice that only exists because of that channel. A *group* names those slices:
+
+- ``outputs``: modules indexed by the group's channels on their output side: the filter's
+  convolution, its batch norm, and per-channel (depthwise) convolutions that follow it;
+- ``consumers``: modules whose *input* channels include the group's, at an offset equal to the
+  size of the groups concatenated before it (``before``);
+- ``taps``: modules whose output holds exactly the group's channels just before they reach a
+  consumer (pre-activation, so zeroing them is the same as removing the channel: ReLU(0) = 0).
+  Taylor scores are measured at the taps and summed.
+
+Worked example, a SqueezeNet Fire module (features.3) feeding features.4::
+
+    features.3.squeeze    16 filters -> consumed by expand1x1 and expand3x3 (both at offset 0)
+    features.3.expand1x1  64 filters -> consumed by features.4.squeeze at input offset 0
+    features.3.expand3x3  64 filters -> consumed by features.4.squeeze at input offset 64,
+                                        i.e. after however many expand1x1 filters remain
+
+Removing expand3x3 filter 5 removes features.3.expand3x3.weight[5], its bias[5], and
+features.4.squeeze.weight[:, 64 + 5] (with 64 = the current size of expand1x1).
+
+MobileNetV2: the expansion 1x1 conv, its batch norm, the 3x3 depthwise conv and its batch norm
+share one group (the depthwise conv has one filter per channel). The residual connections add
+block outputs of a stage channel by channel, so the projection convs of all blocks of a stage
+(and their batch norms) form one group, consumed by every expansion conv reading that stream.
+
+ResNet50: conv1 and conv2 of each bottleneck are free groups; the residual stream of a stage
+(every conv3 + bn3 and the downsampling shortcut conv + bn) is one group, consumed by each
+block's conv1, the next stage's first conv1 and shortcut, or the classifier ``fc``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from facelib.backbones import FaceNet, MobileNetV2, ResNet50, SqueezeNet
+from facelib.backbones.mobilenetv2 import SETTINGS
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    kind: str
+    taps: tuple[str, ...]
+    outputs: tuple[str, ...]
+    consumers: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())
+
+
+def size(model: nn.Module, group: Group) -> int:
+    """Current number of channels (filters) of a group."""
+    m = model.get_submodule(group.outputs[0])
+    return m.out_channels if isinstance(m, nn.Conv2d) else m.num_features
+
+
+def squeezenet_groups(model: SqueezeNet) -> list[Group]:
+    fires = [i for i, m in enumerate(model.features) if type(m).__name__ == "Fire"]
+    groups = [Group("features.0", "conv", ("features.0",), ("features.0",), ((f"features.{fires[0]}.squeeze", ()),))]
+    for k, i in enumerate(fires):
+        f = f"features.{i}"
+        nxt = f"features.{fires[k + 1]}.squeeze" if k + 1 < len(fires) else "classifier.1"
+        groups += [
+            Group(f"{f}.squeeze", "fire squeeze", (f"{f}.squeeze",), (f"{f}.squeeze",),
+                  ((f"{f}.expand1x1", ()), (f"{f}.expand3x3", ()))),
+            Group(f"{f}.expand1x1", "fire expand (concat)", (f"{f}.expand1x1",), (f"{f}.expand1x1",), ((nxt, ()),)),
+            Group(f"{f}.expand3x3", "fire expand (concat)", (f"{f}.expand3x3",), (f"{f}.expand3x3",),
+                  ((nxt, (f"{f}.expand1x1",)),)),
+        ]
+    return groups
+
+
+def mobilenetv2_groups(model: MobileNetV2) -> list[Group]:
+    groups = [Group("features.0", "stem + depthwise", ("features.0.1", "features.1.conv.0.1"),
+                    ("features.0.0", "features.0.1", "features.1.conv.0.0", "features.1.conv.0.1"),
+                    (("features.1.conv.1", ()),))]
+    stages, block = [], 1
+    for _, _, n, _ in SETTINGS:
+        stages.append(list(range(block, block + n)))
+        block += n
+    last = block  # features.18: the final 1x1 conv to 1280 channels
+    for b in range(2, last):  # blocks with an expansion conv
+        f = f"features.{b}.conv"
+        groups.append(Group(f"{f}.0", "expansion + depthwise", (f"{f}.0.1", f"{f}.1.1"),
+                            (f"{f}.0.0", f"{f}.0.1", f"{f}.1.0", f"{f}.1.1"), ((f"{f}.2", ()),)))
+    for s, blocks in enumerate(stages):
+        proj = lambda b: ((f"features.{b}.conv.1", f"features.{b}.conv.2") if b == 1  # noqa: E731
+                          else (f"features.{b}.conv.2", f"features.{b}.conv.3"))
+        readers = [f"features.{b}.conv.0.0" for b in blocks[1:]]
+        readers.append(f"features.{stages[s + 1][0]}.conv.0.0" if s + 1 < len(stages) else f"features.{last}.0")
+        groups.append(Group(f"stage{s + 1}.stream", "residual stream" if len(blocks) > 1 else "projection",
+                            tuple(proj(b)[1] for b in blocks), tuple(m for b in blocks for m in proj(b)),
+                            tuple((r, ()) for r in readers)))
+    groups.append(Group(f"features.{last}", "conv", (f"features.{last}.1",),
+                        (f"features.{last}.0", f"features.{last}.1"), (("classifier.1", ()),)))
+    return groups
+
+
+def resnet50_groups(model: ResNet50) -> list[Group]:
+    groups = [Group("conv1", "stem", ("bn1",), ("conv1", "bn1"), (("layer1.0.conv1", ()), ("layer1.0.downsample.0", ())))]
+    for s in range(1, 5):
+        layer = model.get_submodule(f"layer{s}")
+        blocks = [f"layer{s}.{b}" for b in range(len(layer))]
+        for b in blocks:
+            groups += [Group(f"{b}.conv1", "bottleneck inner", (f"{b}.bn1",), (f"{b}.conv1", f"{b}.bn1"), ((f"{b}.conv2", ()),)),
+                       Group(f"{b}.conv2", "bottleneck inner", (f"{b}.bn2",), (f"{b}.conv2", f"{b}.bn2"), ((f"{b}.conv3", ()),))]
+        readers = [f"{b}.conv1" for b in blocks[1:]]
+        readers += [f"layer{s + 1}.0.conv1", f"layer{s + 1}.0.downsample.0"] if s < 4 else ["fc"]
+        groups.append(Group(f"layer{s}.stream", "residual stream",
+                            (f"layer{s}.0.downsample.1",) + tuple(f"{b}.bn3" for b in blocks),
+                            (f"layer{s}.0.downsample.0", f"layer{s}.0.downsample.1")
+                            + tuple(m for b in blocks for m in (f"{b}.conv3", f"{b}.bn3")),
+                            tuple((r, ()) for r in readers)))
+    return groups
+
+
+def channel_groups(model: FaceNet) -> list[Group]:
+    """Every prunable group of a face network, in network order."""
+    if isinstance(model, SqueezeNet):
+        return squeezenet_groups(model)
+    if isinstance(model, MobileNetV2):
+        return mobilenetv2_groups(model)
+    if isinstance(model, ResNet50):
+        return resnet50_groups(model)
+    raise TypeError(f"no channel groups defined for {type(model).__name__}")

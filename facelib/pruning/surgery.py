@@ -1,0 +1,72 @@
+"""Structural removal of channels: the pruned network has smaller tensors, not masks.
+
+``remove_channels(model, group, keep)`` keeps the channels ``keep`` (indices into the group's
+current channels) in every slice the group names (see ``groups``). ``mask_channels`` is the
+reference it must agree with: the same channels zeroed at the group's taps in the unpruned
+network.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from facelib.pruning.groups import Group, size
+
+
+def _index_out(module: nn.Module, keep: torch.Tensor) -> None:
+    if isinstance(module, nn.Conv2d):
+        depthwise = module.groups > 1 and module.groups == module.in_channels
+        module.weight = nn.Parameter(module.weight.data[keep].clone())
+        if module.bias is not None:
+            module.bias = nn.Parameter(module.bias.data[keep].clone())
+        module.out_channels = len(keep)
+        if depthwise:
+            module.in_channels = module.groups = len(keep)
+    elif isinstance(module, nn.BatchNorm2d):
+        module.weight = nn.Parameter(module.weight.data[keep].clone())
+        module.bias = nn.Parameter(module.bias.data[keep].clone())
+        module.running_mean = module.running_mean[keep].clone()
+        module.running_var = module.running_var[keep].clone()
+        module.num_features = len(keep)
+    else:
+        raise TypeError(f"cannot prune outputs of {type(module).__name__}")
+
+
+def _index_in(module: nn.Module, offset: int, old: int, keep: torch.Tensor) -> None:
+    total = module.weight.shape[1] if isinstance(module, (nn.Conv2d, nn.Linear)) else None
+    idx = torch.cat([torch.arange(offset), offset + keep, torch.arange(offset + old, total)])
+    module.weight = nn.Parameter(module.weight.data[:, idx].clone())
+    if isinstance(module, nn.Conv2d):
+        module.in_channels = len(idx)
+    else:
+        module.in_features = len(idx)
+
+
+def remove_channels(model: nn.Module, group: Group, keep: torch.Tensor, groups_by_name: dict[str, Group]) -> None:
+    """Shrink every tensor of ``group`` to the channels ``keep`` (sorted current indices)."""
+    keep = torch.as_tensor(keep, dtype=torch.long).sort().values
+    old = size(model, group)
+    offsets = {name: sum(size(model, groups_by_name[g]) for g in before) for name, before in group.consumers}
+    for name in group.outputs:
+        _index_out(model.get_submodule(name), keep)
+    for name, _ in group.consumers:
+        _index_in(model.get_submodule(name), offsets[name], old, keep)
+
+
+@contextmanager
+def mask_channels(model: nn.Module, group: Group, drop: torch.Tensor):
+    """Zero the channels ``drop`` of ``group`` at its taps (the unpruned reference of removal)."""
+    mask = torch.ones(size(model, group))
+    mask[torch.as_tensor(drop, dtype=torch.long)] = 0
+
+    def hook(_module, _inputs, out):
+        return out * mask.view(1, -1, 1, 1)
+
+    handles = [model.get_submodule(t).register_forward_hook(hook) for t in group.taps]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
