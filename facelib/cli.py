@@ -83,7 +83,50 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--mean", type=float, default=127.5, help="ONNX models: pixel mean subtracted")
     e.add_argument("--std", type=float, default=128.0, help="ONNX models: divisor after subtracting the mean")
     e.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    from facelib.pruning.loop import PruneConfig
+
+    pr = sub.add_parser("prune", help="iterative Taylor (or baseline) filter pruning that removes filters",
+                        description="Prune a trained model step by step into --out; re-running with the same --out resumes.")
+    pr.add_argument("--out", required=True, type=Path, help="run folder for steps.csv, layers.csv, removed.csv and models/")
+    pr.add_argument("--quiet", action="store_true", help="no progress bars")
+    for f in fields(PruneConfig):
+        flag = "--model" if f.name == "base_model" else f"--{f.name.replace('_', '-')}"
+        pr.add_argument(flag, dest=f.name, default=f.default, required=f.name == "base_model",
+                        type=_option_type(f.type), help=f"{PRUNE_HELP[f.name]} (default: {f.default})")
     return p
+
+
+PRUNE_HELP = {
+    "base_model": "the trained model.pt to prune",
+    "criterion": "filter importance: taylor (the papers), l1, weight_taylor or random",
+    "filters_per_step": "filters removed per pruning step, lowest scores across the whole network",
+    "steps": "maximum number of pruning steps",
+    "target_params": "stop once the whole network has at most this many parameters",
+    "batches_per_step": "training mini-batches per step over which scores are accumulated",
+    "batch_size": "mini-batch size during pruning and fine-tuning",
+    "lr": "SGD learning rate during pruning and fine-tuning",
+    "momentum": "SGD momentum",
+    "weight_decay": "L2 weight decay",
+    "normalise": "divide each layer's scores by their L2 norm (Molchanov 2017) (1/0)",
+    "min_channels": "never leave a layer with fewer filters than this",
+    "finetune_every": "fine-tune a copy every N steps and log its EER too (0: never)",
+    "finetune_batches": "mini-batches of each such fine-tuning",
+    "eval_pairs": "LFW pairs for the per-step EER: dev, devtrain, view2 or none",
+    "seed": "random seed for batch order, augmentation and the random criterion",
+    "threads": "CPU threads for torch (default: torch's choice)",
+}
+
+
+def cmd_prune(args: argparse.Namespace) -> None:
+    from facelib.pruning.loop import PruneConfig, prune
+
+    cfg = PruneConfig(**{f.name: getattr(args, f.name) for f in fields(PruneConfig)})
+    cfg.base_model = str(cfg.base_model)
+    rows = prune(cfg, args.out, progress=not args.quiet)
+    first, last = rows[0], rows[-1]
+    print(f"pruned {cfg.base_model} for {last['step']} steps into {args.out}: parameters {first['params']:,} -> "
+          f"{last['params']:,}, MACs {first['macs']:,} -> {last['macs']:,}, dev EER {first['eer_pruned']:.2%} -> "
+          f"{last['eer_pruned']:.2%}")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -131,7 +174,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        {"train": cmd_train, "evaluate": cmd_evaluate}[args.command](args)
+        {"train": cmd_train, "evaluate": cmd_evaluate, "prune": cmd_prune}[args.command](args)
     except FacelibError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

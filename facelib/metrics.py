@@ -99,3 +99,20 @@ def kfold_accuracy(scores, labels, folds) -> tuple[float, float]:
         t = best_accuracy_threshold(scores[~test], labels[~test])
         accs.append(np.mean((scores[test] >= t) == labels[test]))
     return float(np.mean(accs)), float(np.std(accs))
+
+
+def ranks(x) -> np.ndarray:
+    """Ranks from 1, ties given their average rank."""
+    x = np.asarray(x, dtype=np.float64)
+    order = np.argsort(x, kind="stable")
+    r = np.empty(len(x))
+    r[order] = np.arange(1, len(x) + 1)
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=r)
+    return (sums / counts)[inverse]
+
+
+def spearman(a, b) -> float:
+    """Spearman rank correlation: Pearson correlation of the (tie-averaged) ranks."""
+    ra, rb = ranks(a), ranks(b)
+    return float(np.corrcoef(ra, rb)[0, 1])

@@ -106,3 +106,26 @@ def load_model(path: Path) -> FaceNet:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def count_macs(model: nn.Module, size: int = 113) -> int:
+    """Multiply-accumulates of one forward pass at ``size`` x ``size`` (convolutions and linear layers)."""
+    total = 0
+
+    def hook(module, _inputs, out):
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1]
+            total += out.shape[2] * out.shape[3] * module.out_channels * (module.in_channels // module.groups) * k
+        else:
+            total += module.in_features * module.out_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, 3, size, size))
+    model.train(was_training)
+    for h in handles:
+        h.remove()
+    return total

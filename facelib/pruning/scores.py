@@ -1,0 +1,126 @@
+"""Filter importance: the Taylor criterion of the papers and three baselines.
+
+Taylor (Molchanov et al. 2017, eq. 8): for a feature map ``z`` (channel k, H x W positions)
+and its gradient ``g = dL/dz``, the first-order estimate of the loss change from removing
+channel k of example n is
+
+    Theta_n(k) = | (1 / HW) * sum_{h,w} z[n,k,h,w] * g[n,k,h,w] |
+
+averaged over the examples of a mini-batch, then over the mini-batches of a pruning
+iteration. It is measured at each tap of a group and the taps' scores are summed. Optional
+per-group L2 normalisation (Molchanov eq. 9): ``Theta(k) / ||Theta||_2`` over the group.
+
+Baselines on the same loop:
+- ``l1``: sum of |w| over each filter's weights in the group's convolutions (Li et al. 2017);
+- ``weight_taylor``: sum of |w * dL/dw| over every weight of the channel in the group
+  (filters, batch norm, depthwise filters, and the consumers' input slices), the criterion of
+  the Torch-Pruning library's group Taylor importance;
+- ``random``: uniform scores from the run's seeded generator.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from facelib.pruning.groups import Group, size
+
+CRITERIA = ("taylor", "l1", "weight_taylor", "random")
+
+
+class ScoreCollector:
+    """Accumulates per-channel scores of every group over training mini-batches.
+
+    Usage, inside a training step: ``with collector: loss.backward()`` is not needed; the
+    collector hooks the taps when created (Taylor) and ``after_backward()`` reads weight
+    gradients (weight Taylor). ``scores()`` returns the averages; ``remove()`` unhooks.
+    """
+
+    def __init__(self, model: nn.Module, groups: list[Group], criterion: str = "taylor",
+                 generator: torch.Generator | None = None) -> None:
+        if criterion not in CRITERIA:
+            raise ValueError(f"unknown criterion {criterion!r}")
+        self.model, self.groups, self.criterion, self.generator = model, groups, criterion, generator
+        self.sums = {g.name: torch.zeros(size(model, g), dtype=torch.float64) for g in groups}
+        self.batches = 0
+        self.handles = []
+        if criterion == "taylor":
+            for g in groups:
+                for tap in g.taps:
+                    self.handles.append(model.get_submodule(tap).register_forward_hook(self._tap_hook(g.name)))
+
+    def _tap_hook(self, name: str):
+        def hook(_module, _inputs, z):
+            if z.requires_grad:
+                def on_grad(g):
+                    self.sums[name] += (z.detach() * g).mean(dim=(2, 3)).abs().mean(0).double()
+                z.register_hook(on_grad)
+        return hook
+
+    @torch.no_grad()
+    def after_backward(self) -> None:
+        """Call once per mini-batch after ``loss.backward()``."""
+        self.batches += 1
+        if self.criterion != "weight_taylor":
+            return
+        by_name = {g.name: g for g in self.groups}
+        for g in self.groups:
+            acc = self.sums[g.name]
+            for name in g.outputs:
+                m = self.model.get_submodule(name)
+                for p in (m.weight, getattr(m, "bias", None)):
+                    if p is not None and p.grad is not None:
+                        acc += (p * p.grad).abs().reshape(len(acc), -1).sum(1).double()
+            old = len(acc)
+            for name, before in g.consumers:
+                m = self.model.get_submodule(name)
+                if m.weight.grad is None:
+                    continue
+                off = sum(size(self.model, by_name[b]) for b in before)
+                w = (m.weight * m.weight.grad).abs()[:, off:off + old]
+                acc += w.transpose(0, 1).reshape(old, -1).sum(1).double()
+
+    def scores(self, normalise: bool = False) -> dict[str, torch.Tensor]:
+        """Average score per channel of each group (higher = more important)."""
+        if self.criterion == "l1":
+            out = {g.name: l1_scores(self.model, g) for g in self.groups}
+        elif self.criterion == "random":
+            out = {g.name: torch.rand(size(self.model, g), generator=self.generator, dtype=torch.float64)
+                   for g in self.groups}
+        else:
+            out = {k: v / max(self.batches, 1) for k, v in self.sums.items()}
+        if normalise:
+            out = {k: v / v.norm().clamp_min(1e-12) for k, v in out.items()}
+        return out
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+        self.handles = []
+
+
+@torch.no_grad()
+def l1_scores(model: nn.Module, group: Group) -> torch.Tensor:
+    """Sum of |w| of each channel's filters over the group's non-depthwise convolutions."""
+    n = size(model, group)
+    total = torch.zeros(n, dtype=torch.float64)
+    for name in group.outputs:
+        m = model.get_submodule(name)
+        if isinstance(m, nn.Conv2d) and not (m.groups > 1 and m.groups == m.in_channels):
+            total += m.weight.abs().reshape(n, -1).sum(1).double()
+    return total
+
+
+def select_to_remove(scores: dict[str, torch.Tensor], count: int, min_channels: int = 1) -> dict[str, list[int]]:
+    """The ``count`` lowest-scoring channels across all groups, never leaving a group with fewer
+    than ``min_channels``. Returns current channel indices per group."""
+    flat = sorted((float(s), name, i) for name, v in scores.items() for i, s in enumerate(v.tolist()))
+    left = {name: len(v) for name, v in scores.items()}
+    chosen: dict[str, list[int]] = {}
+    for _, name, i in flat:
+        if count == 0:
+            break
+        if left[name] > min_channels:
+            chosen.setdefault(name, []).append(i)
+            left[name] -= 1
+            count -= 1
+    return chosen
