@@ -9,21 +9,11 @@ Both measured in this one run, so the ratio is free of machine-to-machine noise.
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 
 from facelib import data, evaluate, metrics, models
-
-
-def best_of(fn, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from timing import best_of
 
 
 def main() -> None:

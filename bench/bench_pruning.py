@@ -9,24 +9,13 @@ All ratios are measured in this one run on real LFW faces.
 """
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn.functional as F
 
 from facelib import data, models
 from facelib.pruning import channel_groups, remove_channels, size
 from facelib.pruning.scores import ScoreCollector, l1_scores, select_to_remove
-
-
-def best_of(fn, repeats: int = 5) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from timing import best_of
 
 
 def prune_macs(model, fraction: float):
@@ -36,7 +25,8 @@ def prune_macs(model, fraction: float):
     while models.count_macs(model) > target:
         scores = {g.name: l1_scores(model, g) for g in groups}
         for name, drop in select_to_remove(scores, 16).items():
-            keep = [i for i in range(size(model, by_name[name])) if i not in set(drop)]
+            dropped = set(drop)
+            keep = [i for i in range(size(model, by_name[name])) if i not in dropped]
             remove_channels(model, by_name[name], torch.tensor(keep), by_name)
     return model
 
@@ -56,14 +46,14 @@ def main() -> None:
         loss.backward()
         opt.step()
 
-    plain = best_of(step)
+    plain = best_of(step, 5, warmup=True)
     collector = ScoreCollector(model, channel_groups(model), "taylor")
 
     def scored_step():
         step()
         collector.after_backward()
 
-    scored = best_of(scored_step)
+    scored = best_of(scored_step, 5, warmup=True)
     collector.remove()
     print(f"squeezenet training step, batch 64: plain {plain * 1000:.0f} ms, with Taylor scoring "
           f"{scored * 1000:.0f} ms, overhead ratio {scored / plain:.3f} (goal <= 1.10)")
@@ -72,8 +62,8 @@ def main() -> None:
         full = models.build(arch, 10).eval()
         small = prune_macs(models.build(arch, 10).eval(), 0.6)
         with torch.no_grad():
-            lat = [best_of(lambda m=m: m(x1), 20) for m in (full, small)]
-            thr = [best_of(lambda m=m: m(x64), 3) for m in (full, small)]
+            lat = [best_of(lambda m=m: m(x1), 20, warmup=True) for m in (full, small)]
+            thr = [best_of(lambda m=m: m(x64), 3, warmup=True) for m in (full, small)]
         print(f"{arch}: MACs {models.count_macs(full):,} -> {models.count_macs(small):,}; batch-1 latency "
               f"{lat[0] * 1000:.1f} -> {lat[1] * 1000:.1f} ms (ratio {lat[1] / lat[0]:.2f}, goal <= 0.70); "
               f"batch-64 throughput {64 / thr[0]:.0f} -> {64 / thr[1]:.0f} img/s (ratio {thr[0] / thr[1]:.2f})")

@@ -11,7 +11,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from facelib.config import TrainConfig
+from facelib.config import PruneConfig, TrainConfig
 from facelib.errors import FacelibError
 
 HELP = {
@@ -83,8 +83,6 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--mean", type=float, default=127.5, help="ONNX models: pixel mean subtracted")
     e.add_argument("--std", type=float, default=128.0, help="ONNX models: divisor after subtracting the mean")
     e.add_argument("--json", type=Path, help="also write the results to this JSON file")
-    from facelib.pruning.loop import PruneConfig
-
     pr = sub.add_parser("prune", help="iterative Taylor (or baseline) filter pruning that removes filters",
                         description="Prune a trained model step by step into --out; re-running with the same --out resumes.")
     pr.add_argument("--out", required=True, type=Path, help="run folder for steps.csv, layers.csv, removed.csv and models/")
@@ -118,7 +116,7 @@ PRUNE_HELP = {
 
 
 def cmd_prune(args: argparse.Namespace) -> None:
-    from facelib.pruning.loop import PruneConfig, prune
+    from facelib.pruning.loop import prune
 
     cfg = PruneConfig(**{f.name: getattr(args, f.name) for f in fields(PruneConfig)})
     cfg.base_model = str(cfg.base_model)
@@ -132,15 +130,8 @@ def cmd_prune(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     from facelib.train import train
 
-    from facelib.models import ARCHS
-
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-    if cfg.arch not in ARCHS:
-        raise FacelibError(f"unknown architecture {cfg.arch!r}; choose one of {', '.join(ARCHS)}")
-    if cfg.eval_pairs is not None and cfg.eval_pairs not in ("dev", "devtrain", "view2"):
-        raise FacelibError(f"unknown pairs set {cfg.eval_pairs!r}; choose dev, devtrain, view2 or none")
-    if cfg.epochs < 1 or cfg.batch_size < 1:
-        raise FacelibError("--epochs and --batch-size must be at least 1")
+    cfg.check()
     history = train(cfg, args.out, progress=not args.quiet)
     last = history[-1] if history else {}
     print(f"trained {cfg.arch} for {len(history)} epochs into {args.out}: "

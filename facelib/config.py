@@ -1,11 +1,33 @@
-"""Run configurations as small dataclasses; each run saves its configuration beside its results."""
+"""Run configurations as small dataclasses; each run saves its configuration beside its results.
+
+``check()`` turns a bad option into one sentence (``FacelibError``) before any work starts.
+"""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from facelib.errors import FacelibError
+
+PAIR_SETS = ("dev", "devtrain", "view2")
+
+
+class _Config:
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        """The configuration saved by ``to_dict`` (unknown keys, from other versions, are ignored)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def _check_pairs(self) -> None:
+        if self.eval_pairs is not None and self.eval_pairs not in PAIR_SETS:
+            raise FacelibError(f"unknown pairs set {self.eval_pairs!r}; choose dev, devtrain, view2 or none")
+
 
 @dataclass
-class TrainConfig:
+class TrainConfig(_Config):
     """Softmax identity training as in the papers: SGD with momentum, mini-batch 128, learning
     rate divided by ``lr_factor`` when the validation loss stops falling for ``lr_patience`` epochs."""
 
@@ -29,16 +51,50 @@ class TrainConfig:
     threads: int | None = None
     device: str = "cpu"
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def check(self) -> None:
+        from facelib.models import ARCHS
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        if self.arch not in ARCHS:
+            raise FacelibError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise FacelibError("--epochs and --batch-size must be at least 1")
+        self._check_pairs()
 
     def same_run_as(self, other: "TrainConfig") -> bool:
         """Whether ``other`` continues this run: everything but the epoch count, threads and device agree."""
         skip = {"epochs", "threads", "device"}
         a, b = self.to_dict(), other.to_dict()
         return all(a[k] == b[k] for k in a if k not in skip)
+
+
+@dataclass
+class PruneConfig(_Config):
+    """One pruning run (``facelib.pruning.loop``). Defaults follow MATLAB's Taylor pruning
+    example the papers used (8 filters per iteration), scaled to a 2-core CPU."""
+
+    base_model: str = ""
+    criterion: str = "taylor"
+    filters_per_step: int = 8
+    steps: int = 20
+    target_params: int | None = None
+    batches_per_step: int = 10
+    batch_size: int = 64
+    lr: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    normalise: bool = False
+    min_channels: int = 1
+    finetune_every: int = 5
+    finetune_batches: int = 50
+    eval_pairs: str | None = "dev"
+    seed: int = 0
+    threads: int | None = None
+
+    def check(self) -> None:
+        from facelib.pruning.scores import CRITERIA
+
+        if self.criterion not in CRITERIA:
+            raise FacelibError(f"unknown criterion {self.criterion!r}; choose one of {', '.join(CRITERIA)}")
+        if self.filters_per_step < 1 or self.steps < 1 or self.batches_per_step < 1 or self.min_channels < 1:
+            raise FacelibError("--filters-per-step, --steps, --batches-per-step and --min-channels must be at least 1")
+        self._check_pairs()

@@ -30,6 +30,7 @@ import torch
 from PIL import Image
 
 from facelib import paths
+from facelib.config import PAIR_SETS
 from facelib.errors import FacelibError
 
 ENLARGE = 1.3
@@ -279,7 +280,7 @@ def read_pairs(pairs_file: Path, people: dict[str, list[Face]]) -> list[Pair]:
     return out
 
 
-PAIR_FILES = {"dev": "pairsDevTest.txt", "devtrain": "pairsDevTrain.txt", "view2": "pairs.txt"}
+PAIR_FILES = dict(zip(PAIR_SETS, ("pairsDevTest.txt", "pairsDevTrain.txt", "pairs.txt")))
 
 
 def lfw_pairs(which: str = "dev", people: dict[str, list[Face]] | None = None) -> list[Pair]:

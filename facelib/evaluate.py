@@ -149,7 +149,7 @@ class OnnxFaceModel:
         if self.align == "landmarks" and face.landmarks is not None:
             return similarity_transform(np.array(face.landmarks), TEMPLATE_112 * self.size / 112)
         if self.align in ("landmarks", "fixed"):
-            return LFW_FIXED_TRANSFORM * np.array([[1], [1]]) * self.size / 112
+            return LFW_FIXED_TRANSFORM * self.size / 112
         return None
 
     def aligned(self, face: data.Face) -> np.ndarray:

@@ -1,6 +1,8 @@
 """Atomic writes and safe checkpoint loading: a file is either the old one or the complete new one."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import tempfile
@@ -49,3 +51,12 @@ def save_json(obj: Any, path: Path) -> None:
 
 def save_text(text: str, path: Path) -> None:
     _atomic(path, lambda f: f.write(text.encode()))
+
+
+def save_csv(rows: list[dict], columns: list[str], path: Path) -> None:
+    """Atomically write dict rows as a CSV table with the given columns."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    save_text(buf.getvalue(), path)

@@ -8,8 +8,6 @@ the epoch's batch order is a function of (seed, epoch) and every random state is
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ from tqdm import tqdm
 from facelib import data, evaluate
 from facelib.config import TrainConfig
 from facelib.errors import FacelibError
-from facelib.io import load_torch, save_json, save_text, save_torch
+from facelib.io import load_torch, save_csv, save_json, save_torch
 from facelib.models import build, save_model
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "dev_eer", "seconds"]
@@ -68,12 +66,10 @@ def validate(model, images: torch.Tensor, labels: torch.Tensor, device: str, bat
     return loss / len(images), correct / len(images)
 
 
-def _write_history(rows: list[dict], path: Path) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, HISTORY_COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows)
-    save_text(buf.getvalue(), path)
+def batch_order(n: int, seed: int, index: int) -> torch.Tensor:
+    """The order of ``n`` training images for epoch (or pruning step) ``index``: a function of
+    (seed, index) alone, so a resumed run draws the same batches."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + index))
 
 
 def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: int | None = None,
@@ -83,6 +79,7 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
     ``stop_after`` ends the call after that many optimisation steps (a checkpoint is written
     first), as an interruption would; calling again resumes.
     """
+    cfg.check()
     out = Path(out)
     ckpt_path = out / "checkpoint.pt"
     state = load_torch(ckpt_path) if ckpt_path.exists() else None
@@ -118,7 +115,7 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
     done_this_call = 0
     while epoch < cfg.epochs:
         start = time.perf_counter()
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch))
+        order = batch_order(n, cfg.seed, epoch)
         model.train()
         bar = tqdm(range(step, steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
                    initial=step, total=steps_per_epoch, unit="batch")
@@ -152,7 +149,7 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
                         "dev_eer": dev_eer, "seconds": time.perf_counter() - start})
         epoch, step, sums = epoch + 1, 0, [0.0, 0, 0]
         checkpoint()
-        _write_history(history, out / "history.csv")
+        save_csv(history, HISTORY_COLUMNS, out / "history.csv")
         if stop_after is not None and done_this_call >= stop_after and epoch < cfg.epochs:
             return history
     save_model(model.cpu(), out / "model.pt", config=json.dumps(cfg.to_dict()), classes=json.dumps(td.split.classes))

@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 
 from facelib import data, metrics, models
-from facelib.config import TrainConfig
+from facelib.config import PruneConfig, TrainConfig
 from facelib.io import load_torch
 from facelib.pruning import channel_groups, mask_channels, remove_channels, size
-from facelib.pruning.loop import PruneConfig, prune
+from facelib.pruning.loop import prune
 from facelib.pruning.scores import ScoreCollector, select_to_remove
 from facelib.train import TrainData, train
 

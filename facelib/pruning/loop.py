@@ -25,11 +25,9 @@ Columns:
 from __future__ import annotations
 
 import copy
-import csv
-import io
 import json
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -37,14 +35,14 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from facelib import data, evaluate
-from facelib.config import TrainConfig
+from facelib.config import PruneConfig, TrainConfig
 from facelib.errors import FacelibError
-from facelib.io import load_torch, save_json, save_text, save_torch
+from facelib.io import load_torch, save_csv, save_json, save_torch
 from facelib.models import count_macs, count_parameters, load_model, save_model
 from facelib.pruning.groups import channel_groups, size
-from facelib.pruning.scores import CRITERIA, ScoreCollector, select_to_remove
+from facelib.pruning.scores import ScoreCollector, select_to_remove
 from facelib.pruning.surgery import remove_channels
-from facelib.train import TrainData
+from facelib.train import TrainData, batch_order
 
 STEP_COLUMNS = ["step", "params", "trunk_params", "macs", "filters", "removed", "loss", "eer_pruned", "eer_finetuned",
                 "tar_1e3_pruned", "tar_1e3_finetuned", "threshold_pruned", "threshold_finetuned", "seconds"]
@@ -52,53 +50,8 @@ LAYER_COLUMNS = ["step", "group", "kind", "filters", "initial_filters"]
 REMOVED_COLUMNS = ["step", "group", "index", "score"]
 
 
-@dataclass
-class PruneConfig:
-    """One pruning run. Defaults follow MATLAB's Taylor pruning example the papers used
-    (8 filters per iteration), scaled to a 2-core CPU."""
-
-    base_model: str = ""
-    criterion: str = "taylor"
-    filters_per_step: int = 8
-    steps: int = 20
-    target_params: int | None = None
-    batches_per_step: int = 10
-    batch_size: int = 64
-    lr: float = 0.001
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    normalise: bool = False
-    min_channels: int = 1
-    finetune_every: int = 5
-    finetune_batches: int = 50
-    eval_pairs: str | None = "dev"
-    seed: int = 0
-    threads: int | None = None
-
-    def check(self) -> None:
-        if self.criterion not in CRITERIA:
-            raise FacelibError(f"unknown criterion {self.criterion!r}; choose one of {', '.join(CRITERIA)}")
-        if self.filters_per_step < 1 or self.steps < 1 or self.batches_per_step < 1 or self.min_channels < 1:
-            raise FacelibError("--filters-per-step, --steps, --batches-per-step and --min-channels must be at least 1")
-        if self.eval_pairs not in (None, *data.PAIR_FILES):
-            raise FacelibError(f"unknown pairs set {self.eval_pairs!r}; choose dev, devtrain, view2 or none")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "PruneConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-
-def _csv(rows: list[dict], columns: list[str]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, columns)
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
 def _batches(n: int, count: int, batch_size: int, seed: int, step: int) -> list[torch.Tensor]:
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + step))
+    order = batch_order(n, seed, step)
     order = order.repeat((count * batch_size) // n + 1)
     return [order[i * batch_size:(i + 1) * batch_size] for i in range(count)]
 
@@ -177,9 +130,9 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
         save_model(model, out / "models" / f"step_{step:03d}_pruned.pt", **meta)
         if tuned is not None:
             save_model(tuned, out / "models" / f"step_{step:03d}_finetuned.pt", **meta)
-        save_text(_csv(log["steps"], STEP_COLUMNS), out / "steps.csv")
-        save_text(_csv(log["layers"], LAYER_COLUMNS), out / "layers.csv")
-        save_text(_csv(log["removed"], REMOVED_COLUMNS), out / "removed.csv")
+        save_csv(log["steps"], STEP_COLUMNS, out / "steps.csv")
+        save_csv(log["layers"], LAYER_COLUMNS, out / "layers.csv")
+        save_csv(log["removed"], REMOVED_COLUMNS, out / "removed.csv")
         save_torch({"step": step, "log": json.dumps(log), "config": json.dumps(asdict(cfg))}, state_path)
 
     if step == 0 and not state_path.exists():
@@ -204,7 +157,8 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
             ids = log["ids"][name]
             log["removed"] += [{"step": step, "group": name, "index": ids[i], "score": float(scores[name][i])}
                                for i in sorted(drop)]
-            keep = [i for i in range(len(ids)) if i not in set(drop)]
+            dropped = set(drop)
+            keep = [i for i in range(len(ids)) if i not in dropped]
             remove_channels(model, by_name[name], torch.tensor(keep), by_name)
             log["ids"][name] = [ids[i] for i in keep]
         tuned = None

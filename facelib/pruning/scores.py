@@ -30,9 +30,10 @@ CRITERIA = ("taylor", "l1", "weight_taylor", "random")
 class ScoreCollector:
     """Accumulates per-channel scores of every group over training mini-batches.
 
-    Usage, inside a training step: ``with collector: loss.backward()`` is not needed; the
-    collector hooks the taps when created (Taylor) and ``after_backward()`` reads weight
-    gradients (weight Taylor). ``scores()`` returns the averages; ``remove()`` unhooks.
+    Create it before the training steps (for Taylor it hooks the taps, which then score every
+    backward pass), call ``after_backward()`` once per mini-batch after ``loss.backward()``
+    (it counts batches and, for weight Taylor, reads the weight gradients), then ``scores()``
+    for the averages and ``remove()`` to unhook.
     """
 
     def __init__(self, model: nn.Module, groups: list[Group], criterion: str = "taylor",
