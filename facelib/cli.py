@@ -25,6 +25,9 @@ HELP = {
     "lr_patience": "epochs without validation-loss improvement before lowering the learning rate",
     "seed": "random seed for the split, initialisation, batch order and augmentation",
     "augment": "random 113x113 crop and horizontal flip of each training image (1/0)",
+    "identity_weight": "weight of the softmax identity loss",
+    "distill_weight": "weight of the distillation loss towards the reference face model's embeddings "
+                      "(0: off, the papers' recipe; see facelib/distill.py)",
     "val_fraction": "share of each identity's images held out for validation",
     "min_images": "LFW people need at least this many images to be training identities",
     "max_identities": "keep only the first N identities (quick runs)",

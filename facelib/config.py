@@ -41,6 +41,8 @@ class TrainConfig(_Config):
     lr_patience: int = 1
     seed: int = 0
     augment: bool = True
+    identity_weight: float = 1.0
+    distill_weight: float = 0.0
     val_fraction: float = 0.02
     min_images: int = 2
     max_identities: int | None = None
@@ -58,6 +60,8 @@ class TrainConfig(_Config):
             raise FacelibError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}")
         if self.epochs < 1 or self.batch_size < 1:
             raise FacelibError("--epochs and --batch-size must be at least 1")
+        if self.identity_weight < 0 or self.distill_weight < 0:
+            raise FacelibError("--identity-weight and --distill-weight must not be negative")
         self._check_pairs()
 
     def same_run_as(self, other: "TrainConfig") -> bool:

@@ -17,13 +17,14 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from facelib import data, evaluate
+from facelib import data, distill, evaluate
 from facelib.config import TrainConfig
 from facelib.errors import FacelibError
 from facelib.io import load_torch, save_csv, save_json, save_torch
 from facelib.models import build, save_model
 
-HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "dev_eer", "seconds"]
+HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "distill_loss", "val_loss", "val_acc", "lr", "dev_eer",
+                   "seconds"]
 
 
 @dataclass
@@ -36,14 +37,17 @@ class TrainData:
     val_images: torch.Tensor
     val_labels: torch.Tensor
     dev_pairs: list[data.Pair] | None
+    reference: torch.Tensor | None = None  # reference-model embeddings of train_images (distillation)
+    reference_usable: torch.Tensor | None = None
 
     @classmethod
     def load(cls, cfg: TrainConfig, progress: bool = False) -> "TrainData":
         split = data.study_split(cfg.min_images, cfg.val_fraction, cfg.seed, cfg.max_identities,
                                  cfg.use_lfw, cfg.use_celeba)
         pairs = data.lfw_pairs(cfg.eval_pairs) if cfg.eval_pairs else None
+        reference = distill.reference_embeddings(split.train, progress=progress) if cfg.distill_weight > 0 else (None, None)
         return cls(split, data.load_images(split.train, progress=progress), split.labels(split.train),
-                   data.load_images(split.val, progress=progress), split.labels(split.val), pairs)
+                   data.load_images(split.val, progress=progress), split.labels(split.val), pairs, *reference)
 
 
 def seed_everything(seed: int) -> None:
@@ -90,14 +94,19 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
     seed_everything(cfg.seed)
     td = td or TrainData.load(cfg, progress=progress)
     model = build(cfg.arch, len(td.split.classes)).to(cfg.device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    # Distillation is on whenever the data carries reference embeddings (its weight may be 0).
+    proj = distill.projection(model.embedding_dim, cfg.seed).to(cfg.device) if td.reference is not None else None
+    params = list(model.parameters()) + (list(proj.parameters()) if proj is not None else [])
+    optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=cfg.lr_factor, patience=cfg.lr_patience)
     augment = torch.Generator().manual_seed(cfg.seed)
-    epoch, step, history, sums = 0, 0, [], [0.0, 0, 0]  # sums: loss, correct, seen in this epoch
+    epoch, step, history, sums = 0, 0, [], [0.0, 0, 0, 0.0]  # sums: loss, correct, seen, distill loss
     if state is None:
         save_json(cfg.to_dict(), out / "config.json")
     else:
         model.load_state_dict(state["model"])
+        if proj is not None:
+            proj.load_state_dict(state["projection"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         augment.set_state(state["augment_rng"])
@@ -105,7 +114,8 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
         epoch, step, history, sums = state["epoch"], state["step"], json.loads(state["history"]), list(state["sums"])
 
     def checkpoint() -> None:
-        save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        save_torch({"model": model.state_dict(), "projection": proj.state_dict() if proj is not None else None,
+                    "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "augment_rng": augment.get_state(),
                     "torch_rng": torch.get_rng_state(), "epoch": epoch, "step": step,
                     "history": json.dumps(history), "sums": sums, "config": json.dumps(cfg.to_dict())}, ckpt_path)
@@ -123,12 +133,20 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
             idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
             x = data.to_input(td.train_images[idx], train=cfg.augment, generator=augment).to(cfg.device)
             y = td.train_labels[idx].to(cfg.device)
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            emb = model.embed(x)
+            logits = model.classify(emb)
+            loss = cfg.identity_weight * F.cross_entropy(logits, y)
+            d_loss = 0.0
+            if proj is not None:
+                d = distill.distillation_loss(proj(emb), td.reference[idx].to(cfg.device),
+                                              td.reference_usable[idx].to(cfg.device))
+                loss = loss + cfg.distill_weight * d
+                d_loss = d.item()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            sums = [sums[0] + loss.item() * len(idx), sums[1] + (logits.argmax(1) == y).sum().item(), sums[2] + len(idx)]
+            sums = [sums[0] + loss.item() * len(idx), sums[1] + (logits.argmax(1) == y).sum().item(), sums[2] + len(idx),
+                    sums[3] + d_loss * len(idx)]
             bar.set_postfix(loss=f"{sums[0] / sums[2]:.3f}")
             done_this_call += 1
             last_of_epoch = step + 1 == steps_per_epoch
@@ -145,9 +163,10 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
         dev_eer = (evaluate.evaluate_model(model.cpu(), td.dev_pairs).eer if td.dev_pairs else float("nan"))
         model.to(cfg.device)
         history.append({"epoch": epoch + 1, "train_loss": sums[0] / sums[2], "train_acc": sums[1] / sums[2],
+                        "distill_loss": sums[3] / sums[2] if proj is not None else float("nan"),
                         "val_loss": val_loss, "val_acc": val_acc, "lr": optimizer.param_groups[0]["lr"],
                         "dev_eer": dev_eer, "seconds": time.perf_counter() - start})
-        epoch, step, sums = epoch + 1, 0, [0.0, 0, 0]
+        epoch, step, sums = epoch + 1, 0, [0.0, 0, 0, 0.0]
         checkpoint()
         save_csv(history, HISTORY_COLUMNS, out / "history.csv")
         if stop_after is not None and done_this_call >= stop_after and epoch < cfg.epochs:

@@ -1,0 +1,72 @@
+"""Knowledge distillation from a pretrained reference face model (issue: stronger base models offline).
+
+The loss of a training batch becomes
+
+    L = identity_weight * CE(classifier(e), y) + distill_weight * mean_i [1 - cos(P e_i, r_i)]
+
+where ``e`` is the student's embedding (the global-average-pool output the papers use), ``P``
+a linear projection to the reference's 128 values used only in training, and ``r`` the
+reference model's L2-normalised, mirror-fused embedding of the same face (Hinton et al. 2015
+distil logits; here, as in embedding distillation for face recognition, the embedding is
+pulled towards the teacher's by cosine distance).
+
+Reference embeddings are computed once per set of faces with the ONNX MobileFaceNet, aligned
+by each face's own 5 landmarks (``faces.csv``), and cached on disk; they never change between
+epochs. Faces without landmarks (5 of the CelebA-299 crops) get no reference and train with the
+identity loss only (``usable`` is False for them).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from facelib import data, paths
+from facelib.evaluate import OnnxFaceModel
+
+REFERENCE_DIM = 128
+computed_faces = 0  # faces embedded by the reference model in this process (cache misses)
+
+
+def reference_embeddings(faces: list[data.Face], model_path: Path | None = None,
+                         progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reference embeddings [N, 128] (zeros where unusable) and a usable mask [N], cached on disk."""
+    global computed_faces
+    model_path = Path(model_path) if model_path else paths.reference_model()
+    key = hashlib.sha1(json.dumps([paths.md5(model_path)] + [[str(f.path), f.landmarks] for f in faces]).encode())
+    cached = paths.cache_root() / f"reference-{key.hexdigest()[:20]}.npz"
+    if cached.is_file():
+        stored = np.load(cached)
+        return torch.from_numpy(stored["embeddings"]), torch.from_numpy(stored["usable"])
+    usable = np.array([f.landmarks is not None for f in faces])
+    emb = np.zeros((len(faces), REFERENCE_DIM), np.float32)
+    with_points = [f for f, ok in zip(faces, usable) if ok]
+    if with_points:
+        model = OnnxFaceModel(model_path, align="landmarks")
+        emb[usable] = model.embed_faces(with_points, mirror=True, progress=progress)
+    computed_faces += len(with_points)
+    tmp = cached.with_suffix(f".{os.getpid()}.tmp.npz")
+    np.savez(tmp, embeddings=emb, usable=usable)
+    os.replace(tmp, cached)
+    return torch.from_numpy(emb), torch.from_numpy(usable)
+
+
+def projection(embedding_dim: int, seed: int) -> torch.nn.Linear:
+    """The training-only projection P, initialised from its own seed so the global random
+    state (and so a run with distillation weight 0) is untouched."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed + 7)
+        return torch.nn.Linear(embedding_dim, REFERENCE_DIM)
+
+
+def distillation_loss(projected: torch.Tensor, reference: torch.Tensor, usable: torch.Tensor) -> torch.Tensor:
+    """Mean cosine distance 1 - cos(P e, r) over the faces that have a reference (0 if none)."""
+    if not usable.any():
+        return projected.sum() * 0.0
+    cos = F.cosine_similarity(projected[usable], reference[usable], dim=1)
+    return (1.0 - cos).mean()

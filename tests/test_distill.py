@@ -1,0 +1,52 @@
+"""Distillation from the reference MobileFaceNet, on real CelebA-299 faces."""
+import torch
+
+from facelib import distill
+from facelib.config import TrainConfig
+from facelib.io import load_torch
+from facelib.train import TrainData, train
+
+SMALL = dict(arch="squeezenet", batch_size=32, max_identities=12, use_lfw=False, val_fraction=0.1,
+             eval_pairs=None, seed=1)
+
+
+def test_reference_embeddings_are_cached_and_reused(tmp_path, monkeypatch, celeba):
+    monkeypatch.setenv("FACELIB_CACHE", str(tmp_path))
+    first, second = celeba[0].identity, next(f.identity for f in celeba if f.identity != celeba[0].identity)
+    faces = ([f for f in celeba if f.identity == first][:10] + [f for f in celeba if f.identity == second][:10]
+             + [f for f in celeba if f.landmarks is None][:1])
+    before = distill.computed_faces
+    emb, usable = distill.reference_embeddings(faces)
+    has_points = torch.tensor([f.landmarks is not None for f in faces])
+    assert not has_points[-1] and has_points.sum() >= len(faces) - 2
+    assert distill.computed_faces - before == has_points.sum()  # faces without landmarks are not embedded
+    assert emb.shape == (len(faces), 128) and torch.equal(usable, has_points)
+    assert torch.allclose(emb[usable].norm(dim=1), torch.ones(int(usable.sum())), atol=1e-4)
+    assert emb[~usable].abs().sum() == 0
+    # Same person closer than another person: the reference model really recognises them.
+    is_first = torch.tensor([f.identity == first for f in faces])
+    scores = emb @ emb[0]
+    assert scores[is_first & usable][1:].mean() > scores[~is_first & usable].mean() + 0.2
+    again, _ = distill.reference_embeddings(faces)
+    assert distill.computed_faces - before == has_points.sum() and torch.equal(again, emb)
+
+
+def test_distillation_loss_falls_and_references_are_computed_once(tmp_path):
+    cfg = TrainConfig(**SMALL, distill_weight=1.0, epochs=3)
+    td = TrainData.load(cfg)
+    assert td.reference is not None and td.reference_usable.sum() >= len(td.train_images) - 5
+    before = distill.computed_faces
+    history = train(cfg, tmp_path, td, progress=False)
+    assert distill.computed_faces == before  # three epochs, no recomputation
+    assert history[-1]["distill_loss"] < history[0]["distill_loss"] - 0.05
+    assert load_torch(tmp_path / "checkpoint.pt")["projection"]["weight"].shape == (128, 512)
+
+
+def test_distillation_weight_zero_equals_plain_training(tmp_path):
+    plain_cfg = TrainConfig(**SMALL, epochs=1)
+    train(plain_cfg, tmp_path / "plain", TrainData.load(plain_cfg), progress=False)
+    with_refs = TrainData.load(TrainConfig(**SMALL, distill_weight=1.0))  # the distillation path is active...
+    train(TrainConfig(**SMALL, epochs=1, distill_weight=0.0), tmp_path / "zero", with_refs, progress=False)  # ...at 0
+    a = load_torch(tmp_path / "plain" / "checkpoint.pt")["model"]
+    b = load_torch(tmp_path / "zero" / "checkpoint.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
