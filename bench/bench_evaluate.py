@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from facelib import data, evaluate, metrics, models
-from timing import best_of
+from facelib.speed import best_of
 
 
 def main() -> None:

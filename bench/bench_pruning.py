@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from facelib import data, models
 from facelib.pruning import channel_groups, remove_channels, size
 from facelib.pruning.scores import ScoreCollector, l1_scores, select_to_remove
-from timing import best_of
+from facelib.speed import best_of
 
 
 def prune_macs(model, fraction: float):

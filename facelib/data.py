@@ -143,6 +143,11 @@ def to_input(images: torch.Tensor, train: bool = False, generator: torch.Generat
     return (out.float() - MEAN) / STD
 
 
+def to_display(x: torch.Tensor) -> np.ndarray:
+    """The inverse of ``to_input``'s normalisation: uint8 [N, 3, H, W], to look at."""
+    return (x * STD + MEAN).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
 def load_images(faces: list[Face], workers: int | None = None, cache: bool = True,
                 progress: bool = False) -> torch.Tensor:
     """Decode and preprocess faces to uint8 [N, 3, 129, 129], cached on disk by content key."""
@@ -289,6 +294,15 @@ def lfw_pairs(which: str = "dev", people: dict[str, list[Face]] | None = None) -
         raise FacelibError(f"unknown pairs set {which!r}; choose one of {', '.join(PAIR_FILES)}")
     root = paths.lfw_root()
     return read_pairs(root / PAIR_FILES[which], people or lfw_faces(root))
+
+
+def every_nth_pair(pairs: list[Pair], limit: int | None) -> list[Pair]:
+    """At most ``limit`` pairs, evenly spaced through the list (LFW files list matched pairs,
+    then mismatched ones, so both kinds stay balanced); all of them if ``limit`` is None."""
+    if limit is None or limit >= len(pairs):
+        return pairs
+    step = len(pairs) / limit
+    return [pairs[int(i * step)] for i in range(limit)]
 
 
 # ---------------------------------------------------------------- the study's split

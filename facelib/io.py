@@ -60,3 +60,24 @@ def save_csv(rows: list[dict], columns: list[str], path: Path) -> None:
     writer.writeheader()
     writer.writerows(rows)
     save_text(buf.getvalue(), path)
+
+
+def _number(text: str):
+    if text == "":
+        return float("nan")
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def read_csv(path: Path, missing_ok: bool = False, numeric: bool = False) -> list[dict]:
+    """Rows of a CSV table as dicts; ``numeric`` turns every number (and empty cell: NaN) into a float."""
+    path = Path(path)
+    if not path.is_file():
+        if missing_ok:
+            return []
+        raise FacelibError(f"table {path} does not exist")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [{k: _number(v) for k, v in r.items()} for r in rows] if numeric else rows

@@ -70,7 +70,7 @@ def _resize_to(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
             cin = w.shape[0] if depthwise else w.shape[1] * module.groups
             module.in_channels, module.out_channels = cin, w.shape[0]
             module.groups = cin if depthwise else module.groups
-            module.weight = nn.Parameter(torch.empty_like(w))
+            module.weight = nn.Parameter(torch.empty(w.shape))
             if module.bias is not None:
                 module.bias = nn.Parameter(torch.empty(w.shape[0]))
         elif isinstance(module, nn.BatchNorm2d):
@@ -80,16 +80,28 @@ def _resize_to(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
             module.running_mean, module.running_var = torch.zeros(n), torch.ones(n)
         elif isinstance(module, nn.Linear):
             module.in_features, module.out_features = w.shape[1], w.shape[0]
-            module.weight = nn.Parameter(torch.empty_like(w))
+            module.weight = nn.Parameter(torch.empty(w.shape))
             if module.bias is not None:
                 module.bias = nn.Parameter(torch.empty(w.shape[0]))
 
 
-def save_model(model: FaceNet, path: Path, **meta) -> None:
-    """Atomically save a model with its architecture, class count and any extra metadata."""
+def save_model(model: FaceNet, path: Path, half: bool = False, embedding_only: bool = False, **meta) -> None:
+    """Atomically save a model with its architecture, class count and any extra metadata.
+
+    ``half`` stores floating tensors in float16 (loading gives float32 again); ``embedding_only``
+    drops the identity classifier (saved as a 0-class layer), which verification never uses:
+    together they make the small files shipped in ``models/``.
+    """
     arch = next(k for k, v in ARCHS.items() if type(model) is v)
-    save_torch({"arch": arch, "num_classes": model.head.out_features, "state_dict": model.state_dict(),
-                "meta": meta}, path)
+    state = model.state_dict()
+    num_classes = model.head.out_features
+    if embedding_only:
+        head = {f"{n}" for n, p in model.named_parameters() if any(p is q for q in model.head.parameters())}
+        state = {k: (v[:0] if k in head else v) for k, v in state.items()}
+        num_classes = 0
+    if half:
+        state = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
+    save_torch({"arch": arch, "num_classes": num_classes, "state_dict": state, "meta": meta}, path)
 
 
 def load_model(path: Path) -> FaceNet:
@@ -97,9 +109,10 @@ def load_model(path: Path) -> FaceNet:
     ckpt = load_torch(path)
     if not isinstance(ckpt, dict) or "arch" not in ckpt or "state_dict" not in ckpt:
         raise FacelibError(f"{path} is not a facelib model file (no arch/state_dict)")
-    model = build(ckpt["arch"], int(ckpt["num_classes"]))
-    _resize_to(model, ckpt["state_dict"])
-    model.load_state_dict(ckpt["state_dict"])
+    model = build(ckpt["arch"], max(1, int(ckpt["num_classes"])))  # resized to the saved head below
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
+    _resize_to(model, state)
+    model.load_state_dict(state)
     model.meta = ckpt.get("meta", {})
     return model.eval()
 

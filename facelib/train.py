@@ -44,7 +44,7 @@ class TrainData:
     def load(cls, cfg: TrainConfig, progress: bool = False) -> "TrainData":
         split = data.study_split(cfg.min_images, cfg.val_fraction, cfg.seed, cfg.max_identities,
                                  cfg.use_lfw, cfg.use_celeba)
-        pairs = data.lfw_pairs(cfg.eval_pairs) if cfg.eval_pairs else None
+        pairs = data.every_nth_pair(data.lfw_pairs(cfg.eval_pairs), cfg.max_pairs) if cfg.eval_pairs else None
         reference = distill.reference_embeddings(split.train, progress=progress) if cfg.distill_weight > 0 else (None, None)
         return cls(split, data.load_images(split.train, progress=progress), split.labels(split.train),
                    data.load_images(split.val, progress=progress), split.labels(split.val), pairs, *reference)
@@ -68,6 +68,13 @@ def validate(model, images: torch.Tensor, labels: torch.Tensor, device: str, bat
         loss += F.cross_entropy(logits, y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()
     return loss / len(images), correct / len(images)
+
+
+def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """SGD with momentum (the papers) or AdamW, with the configuration's learning rate and weight decay."""
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
 def batch_order(n: int, seed: int, index: int) -> torch.Tensor:
@@ -97,7 +104,7 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
     # Distillation is on whenever the data carries reference embeddings (its weight may be 0).
     proj = distill.projection(model.embedding_dim, cfg.seed).to(cfg.device) if td.reference is not None else None
     params = list(model.parameters()) + (list(proj.parameters()) if proj is not None else [])
-    optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    optimizer = make_optimizer(params, cfg)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=cfg.lr_factor, patience=cfg.lr_patience)
     augment = torch.Generator().manual_seed(cfg.seed)
     epoch, step, history, sums = 0, 0, [], [0.0, 0, 0, 0.0]  # sums: loss, correct, seen, distill loss
