@@ -125,3 +125,34 @@ def select_to_remove(scores: dict[str, torch.Tensor], count: int, min_channels: 
             left[name] -= 1
             count -= 1
     return chosen
+
+
+def taylor_scores_on_batch(model: nn.Module, group: Group, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Taylor score (eq. 8) of each channel of ``group`` from one mini-batch, model in eval mode."""
+    import torch.nn.functional as F
+
+    model.eval()
+    collector = ScoreCollector(model, [group], "taylor")
+    model.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    collector.after_backward()
+    collector.remove()
+    model.zero_grad()
+    return collector.scores()[group.name]
+
+
+@torch.no_grad()
+def zeroing_loss_change(model: nn.Module, group: Group, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """|L(channel k zeroed) - L| on one mini-batch for every channel k of ``group``: what the
+    Taylor score estimates to first order (one forward pass per channel)."""
+    import torch.nn.functional as F
+
+    from facelib.pruning.surgery import mask_channels
+
+    model.eval()
+    base = F.cross_entropy(model(x), y).item()
+    change = []
+    for k in range(size(model, group)):
+        with mask_channels(model, group, [k]):
+            change.append(abs(F.cross_entropy(model(x), y).item() - base))
+    return torch.tensor(change, dtype=torch.float64)
