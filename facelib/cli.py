@@ -1,4 +1,4 @@
-"""Command line: ``python -m facelib train|evaluate ...``; ``--help`` on each explains every option.
+"""Command line: ``python -m facelib train|evaluate|prune|report ...``; ``--help`` on each explains every option.
 
 Errors the user can fix (wrong path, corrupt image, missing data set, unknown architecture)
 are printed as one sentence, with exit status 2, never as a traceback.
@@ -96,6 +96,8 @@ def parser() -> argparse.ArgumentParser:
         flag = "--model" if f.name == "base_model" else f"--{f.name.replace('_', '-')}"
         pr.add_argument(flag, dest=f.name, default=f.default, required=f.name == "base_model",
                         type=_option_type(f.type), help=f"{PRUNE_HELP[f.name]} (default: {f.default})")
+    sub.add_parser("report", help="rewrite the README's headline table from results/",
+                   description="Regenerate the headline table between the markers in README.md from results/.")
     return p
 
 
@@ -130,6 +132,13 @@ def cmd_prune(args: argparse.Namespace) -> None:
     print(f"pruned {cfg.base_model} for {last['step']} steps into {args.out}: parameters {first['params']:,} -> "
           f"{last['params']:,}, MACs {first['macs']:,} -> {last['macs']:,}, dev EER {first['eer_pruned']:.2%} -> "
           f"{last['eer_pruned']:.2%}")
+
+
+def cmd_report(_args: argparse.Namespace) -> None:
+    from facelib import report
+
+    changed = report.update_readme()
+    print("README.md headline table " + ("updated from results/" if changed else "already matches results/"))
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -170,7 +179,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        {"train": cmd_train, "evaluate": cmd_evaluate, "prune": cmd_prune}[args.command](args)
+        {"train": cmd_train, "evaluate": cmd_evaluate, "prune": cmd_prune, "report": cmd_report}[args.command](args)
     except FacelibError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,150 @@
+"""The papers' findings, computed from the result tables (``results/``): what notebook 07, the
+dashboard and the README headline show. Nothing here trains or prunes; every function reads
+the tables written by ``facelib.study``.
+
+Definitions (used everywhere a number below is shown):
+- *share removed*: 1 - trunk parameters / trunk parameters of the unpruned network (the trunk
+  is what a deployed face embedder keeps; the identity classifier is for training only).
+- *removable at <= 1 point*: the share removed at the last step before the first step whose
+  pruned EER exceeds the unpruned EER by more than ``tolerance`` (0.01 = 1 point).
+- *size / loss correlation*: Spearman's rank correlation, over the prunable groups, between a
+  group's initial number of filters and the fraction of them removed by the last step.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facelib import io, metrics, study
+from facelib.errors import FacelibError
+
+
+@dataclass
+class PruningRun:
+    """One pruning run's tables: ``steps`` (one row per step), ``layers`` (step x group)."""
+
+    arch: str
+    criterion: str
+    steps: list[dict]
+    layers: list[dict]
+    info: dict
+
+    @property
+    def trunk_params(self) -> np.ndarray:
+        return np.array([r["trunk_params"] for r in self.steps])
+
+    @property
+    def share_removed(self) -> np.ndarray:
+        p = self.trunk_params
+        return 1 - p / p[0]
+
+    @property
+    def eer_pruned(self) -> np.ndarray:
+        return np.array([r["eer_pruned"] for r in self.steps])
+
+    def finetuned(self) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, EER) of the pruned + fine-tuned models, where fine-tuned."""
+        rows = [r for r in self.steps if not math.isnan(r["eer_finetuned"])]
+        return np.array([r["step"] for r in rows]), np.array([r["eer_finetuned"] for r in rows])
+
+
+def run_dir(arch: str, criterion: str) -> Path:
+    return study.results_dir() / "pruning" / f"{arch}-{criterion}"
+
+
+def available_runs() -> list[tuple[str, str]]:
+    """(network, criterion) of every pruning run with tables in the results folder."""
+    return [(a, c) for a in study.ARCHS for c in study.CRITERIA if (run_dir(a, c) / "steps.csv").exists()]
+
+
+def load_run(arch: str, criterion: str) -> PruningRun:
+    d = run_dir(arch, criterion)
+    if not (d / "steps.csv").exists():
+        nb = {"squeezenet": "04_squeezerfacenet", "mobilenetv2": "05_mobilenetv2", "resnet50": "06_resnet50"}[arch]
+        if criterion != "taylor":
+            nb = "07_comparison"
+        raise FacelibError(f"no results for {arch} pruned by {criterion}; run notebooks/{nb}.ipynb first")
+    info = json.loads((d / "run.json").read_text()) if (d / "run.json").exists() else {}
+    return PruningRun(arch, criterion, io.read_csv(d / "steps.csv", numeric=True),
+                      io.read_csv(d / "layers.csv", numeric=True), info)
+
+
+def removable_share(run: PruningRun, tolerance: float = 0.01) -> tuple[float, int]:
+    """(share removed, step) at the last step before pruned EER first exceeds the start by > ``tolerance``."""
+    eer, share = run.eer_pruned, run.share_removed
+    over = np.nonzero(eer > eer[0] + tolerance)[0]
+    last = (over[0] - 1) if len(over) else len(eer) - 1
+    return float(share[last]), int(run.steps[last]["step"])
+
+
+def layer_matrix(run: PruningRun) -> tuple[list[str], list[int], np.ndarray, np.ndarray]:
+    """Groups (in network order), steps, remaining filters [group, step] and initial filters [group]."""
+    groups = list(dict.fromkeys(r["group"] for r in run.layers))
+    steps = sorted({int(r["step"]) for r in run.layers})
+    g_index, s_index = {g: i for i, g in enumerate(groups)}, {s: i for i, s in enumerate(steps)}
+    left = np.zeros((len(groups), len(steps)))
+    initial = np.zeros(len(groups))
+    for r in run.layers:
+        left[g_index[r["group"]], s_index[int(r["step"])]] = r["filters"]
+        initial[g_index[r["group"]]] = r["initial_filters"]
+    return groups, steps, left, initial
+
+
+def size_loss_correlation(run: PruningRun, step: int | None = None) -> tuple[float, list[dict]]:
+    """Spearman rho between initial filters and fraction lost by ``step`` (default: the last), with the rows."""
+    groups, steps, left, initial = layer_matrix(run)
+    col = steps.index(step) if step is not None else len(steps) - 1
+    lost = 1 - left[:, col] / initial
+    rows = [{"group": g, "initial_filters": int(n), "fraction_lost": float(f)} for g, n, f in zip(groups, initial, lost)]
+    if np.ptp(lost) == 0:
+        return float("nan"), rows
+    return metrics.spearman(initial, lost), rows
+
+
+def eer_at_share(run: PruningRun, shares: np.ndarray) -> np.ndarray:
+    """Pruned EER linearly interpolated at the given shares of removed trunk parameters (NaN beyond the run)."""
+    x, y = run.share_removed, run.eer_pruned
+    out = np.interp(shares, x, y)
+    out[(shares < x[0]) | (shares > x[-1])] = np.nan
+    return out
+
+
+def criteria_comparison(arch: str, points: int = 5) -> list[dict]:
+    """Each criterion's pruned EER at equal shares of removed parameters (up to what every run reached)."""
+    runs = [load_run(arch, c) for a, c in available_runs() if a == arch]
+    if not runs:
+        raise FacelibError(f"no pruning results for {arch}")
+    reach = min(r.share_removed[-1] for r in runs)
+    shares = np.linspace(0, reach, points)
+    return [{"criterion": r.criterion, **{f"{s:.0%}": float(e) for s, e in zip(shares, eer_at_share(r, shares))}}
+            for r in runs]
+
+
+def headline() -> list[dict]:
+    """One row per network with a Taylor run: the base EER, the reference model's EER on the same
+    pairs, the share removable at <= 1 point EER loss, the smallest model and its EER, the size /
+    loss correlation."""
+    reference = {r["align"]: r for r in io.read_csv(study.results_dir() / "reference.csv", missing_ok=True,
+                                                    numeric=True)}
+    rows = []
+    for arch, criterion in available_runs():
+        if criterion != "taylor":
+            continue
+        run = load_run(arch, criterion)
+        share, step = removable_share(run)
+        rho, _ = size_loss_correlation(run)
+        last = run.steps[-1]
+        under_1m = [r for r in run.steps if r["params"] < 1_000_000]
+        rows.append({
+            "network": arch, "base": run.info.get("base_way", ""), "base_eer": run.steps[0]["eer_pruned"],
+            "reference_eer": reference.get("landmarks", {}).get("eer", float("nan")),
+            "removable_share": share, "removable_step": step, "params_start": run.steps[0]["params"],
+            "params_end": last["params"], "eer_end": last["eer_pruned"], "size_loss_rho": rho,
+            "first_under_1m_eer": under_1m[0]["eer_pruned"] if under_1m else float("nan"),
+            "first_under_1m_params": under_1m[0]["params"] if under_1m else float("nan"),
+        })
+    return rows

@@ -1,0 +1,113 @@
+"""Plotly figures shared by the notebooks and the dashboard (one function per figure, data in,
+figure out; the numbers come from ``facelib.analysis`` and the result tables)."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from facelib import analysis, metrics
+
+PERCENT = dict(tickformat=".0%")
+
+
+def face_grid(images: np.ndarray, titles: list[str], columns: int = 6) -> go.Figure:
+    """uint8 images [N, 3, H, W] in a grid with a title each."""
+    rows = (len(images) + columns - 1) // columns
+    fig = make_subplots(rows, columns, subplot_titles=titles, horizontal_spacing=0.01, vertical_spacing=0.06)
+    for i, img in enumerate(images):
+        fig.add_trace(go.Image(z=np.asarray(img).transpose(1, 2, 0)), i // columns + 1, i % columns + 1)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(height=170 * rows, margin=dict(l=0, r=0, t=30, b=0))
+    fig.update_annotations(font_size=10)
+    return fig
+
+
+def det_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> go.Figure:
+    """DET curves (false match rate against false non-match rate, log axes) of labelled score sets."""
+    fig = go.Figure()
+    for name, (scores, labels) in curves.items():
+        far, frr = metrics.det(scores, labels)
+        keep = (far > 0) & (frr > 0)
+        eer, _ = metrics.eer(scores, labels)
+        fig.add_trace(go.Scatter(x=far[keep], y=frr[keep], name=f"{name} (EER {eer:.1%})", mode="lines"))
+    fig.add_trace(go.Scatter(x=[1e-3, 1], y=[1e-3, 1], mode="lines", line=dict(dash="dot", color="grey"),
+                             name="EER line", showlegend=False))
+    fig.update_layout(xaxis=dict(type="log", title="false match rate"),
+                      yaxis=dict(type="log", title="false non-match rate"), height=450)
+    return fig
+
+
+def training_history(histories: dict[str, list[dict]]) -> go.Figure:
+    """Development EER after each epoch of several training runs."""
+    fig = go.Figure()
+    for name, rows in histories.items():
+        fig.add_trace(go.Scatter(x=[r["epoch"] for r in rows], y=[r["dev_eer"] for r in rows], name=name,
+                                 mode="lines+markers"))
+    fig.update_layout(xaxis_title="epoch", yaxis=dict(title="development EER", **PERCENT), height=380)
+    return fig
+
+
+def taylor_vs_real(taylor: np.ndarray, real: np.ndarray, title: str) -> go.Figure:
+    """Taylor score of each filter against the real loss change of zeroing it (log-log)."""
+    rho = metrics.spearman(taylor, real)
+    fig = go.Figure(go.Scatter(x=taylor, y=real, mode="markers", marker=dict(size=6, opacity=0.7)))
+    fig.update_layout(title=f"{title}: Spearman rho = {rho:.2f}", xaxis=dict(type="log", title="Taylor score"),
+                      yaxis=dict(type="log", title="|loss change| when the filter is zeroed"), height=420)
+    return fig
+
+
+X_AXES = {"step": "step", "params": "trunk parameters", "macs": "multiply-accumulates (113x113)"}
+
+
+def eer_per_step(runs: list[analysis.PruningRun], x: str = "step") -> go.Figure:
+    """EER of the pruned (lines) and pruned + fine-tuned (markers) networks against step,
+    parameters or multiply-accumulates."""
+    fig = go.Figure()
+    for run in runs:
+        label = f"{run.arch} / {run.criterion}"
+        key = {"step": "step", "params": "trunk_params", "macs": "macs"}[x]
+        xs = np.array([r[key] for r in run.steps])
+        fig.add_trace(go.Scatter(x=xs, y=run.eer_pruned, mode="lines", name=f"{label}: pruned"))
+        ft_steps, ft_eer = run.finetuned()
+        if len(ft_steps):
+            by_step = {int(r["step"]): r[key] for r in run.steps}
+            fig.add_trace(go.Scatter(x=[by_step[int(s)] for s in ft_steps], y=ft_eer, mode="markers",
+                                     name=f"{label}: pruned + fine-tuned", marker=dict(size=9, symbol="diamond")))
+    fig.update_layout(xaxis_title=X_AXES[x], yaxis=dict(title="development EER", **PERCENT), height=420,
+                      xaxis=dict(autorange="reversed") if x != "step" else {})
+    return fig
+
+
+def layer_heatmap(run: analysis.PruningRun) -> go.Figure:
+    """Share of each group's filters left (rows: groups in network order, with initial size) per step."""
+    groups, steps, left, initial = analysis.layer_matrix(run)
+    labels = [f"{g} ({int(n)})" for g, n in zip(groups, initial)]
+    fig = go.Figure(go.Heatmap(z=left / initial[:, None], x=steps, y=labels, colorscale="Viridis", zmin=0, zmax=1,
+                               colorbar=dict(title="left", tickformat=".0%")))
+    fig.update_layout(xaxis_title="step", yaxis=dict(autorange="reversed", tickfont=dict(size=9)),
+                      height=max(400, 14 * len(groups)), title=f"{run.arch} / {run.criterion}: filters left per group")
+    return fig
+
+
+def layer_bars(run: analysis.PruningRun, step: int) -> go.Figure:
+    """Initial and remaining filters of each group at ``step``."""
+    groups, steps, left, initial = analysis.layer_matrix(run)
+    col = steps.index(step)
+    fig = go.Figure([go.Bar(x=groups, y=initial, name="initial", marker_color="lightgrey"),
+                     go.Bar(x=groups, y=left[:, col], name=f"left at step {step}")])
+    fig.update_layout(barmode="overlay", xaxis=dict(tickangle=-60, tickfont=dict(size=9)), yaxis_title="filters",
+                      height=420)
+    return fig
+
+
+def size_vs_loss(run: analysis.PruningRun) -> go.Figure:
+    """Each group's initial filters against the fraction it lost by the last step."""
+    rho, rows = analysis.size_loss_correlation(run)
+    fig = go.Figure(go.Scatter(x=[r["initial_filters"] for r in rows], y=[r["fraction_lost"] for r in rows],
+                               mode="markers", text=[r["group"] for r in rows], marker=dict(size=8)))
+    fig.update_layout(title=f"{run.arch} / {run.criterion}: Spearman rho = {rho:.2f}",
+                      xaxis=dict(type="log", title="initial filters of the group"),
+                      yaxis=dict(title="fraction of filters removed", **PERCENT), height=400)
+    return fig

@@ -1,0 +1,60 @@
+"""The README's headline table, generated from the result tables so it is never typed by hand.
+
+``python -m facelib report`` rewrites the part of README.md between the two markers below;
+a test fails when the README and the results disagree.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from facelib import analysis, io, study
+from facelib.errors import FacelibError
+
+START, END = "<!-- headline:start (python -m facelib report) -->", "<!-- headline:end -->"
+
+
+def _pct(x: float) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f} %"
+
+
+def headline_markdown() -> str:
+    """The headline table (one row per network with a Taylor pruning run) and the base-model table."""
+    rows = analysis.headline()
+    if not rows:
+        return "No full pruning run has results yet (notebooks 04-06 write them)."
+    lines = ["| network | base model | base EER | reference EER | parameters removed at <= 1 point EER loss "
+             "| smallest model (parameters) | its EER | first model < 1M parameters: EER | filters lost vs layer size (Spearman) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        under = (f"{_pct(r['first_under_1m_eer'])} ({int(r['first_under_1m_params']):,})"
+                 if not math.isnan(r["first_under_1m_params"]) else "n/a")
+        lines.append(f"| {r['network']} | {r['base']} | {_pct(r['base_eer'])} | {_pct(r['reference_eer'])} "
+                     f"| {_pct(r['removable_share'])} (step {r['removable_step']}) | {int(r['params_end']):,} "
+                     f"| {_pct(r['eer_end'])} | {under} | {r['size_loss_rho']:.2f} |")
+    base = io.read_csv(study.results_dir() / "base_models.csv", missing_ok=True, numeric=True)
+    if base:
+        lines += ["", "| network | trained | epochs | development EER | TAR at FAR 0.1 % | training time |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {b['arch']} | {b['way']} | {int(b['epochs'])} | {_pct(b['dev_eer'])} | {_pct(b['dev_tar_1e3'])} "
+                  f"| {b['train_seconds'] / 60:.0f} min |" for b in base]
+    return "\n".join(lines)
+
+
+def update_readme(path: Path = study.ROOT / "README.md") -> bool:
+    """Rewrite the headline block of ``path``; return whether it changed."""
+    text = Path(path).read_text()
+    if START not in text or END not in text:
+        raise FacelibError(f"{path} has no headline markers ({START} ... {END})")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    new = f"{head}{START}\n{headline_markdown()}\n{END}{tail}"
+    if new != text:
+        io.save_text(new, Path(path))
+    return new != text
+
+
+def readme_block(path: Path = study.ROOT / "README.md") -> str:
+    """The current headline block of the README (what ``update_readme`` would replace)."""
+    text = Path(path).read_text()
+    return text.split(START, 1)[1].split(END, 1)[0].strip("\n") if START in text else ""

@@ -1,0 +1,324 @@
+"""The study's runs in one place: the configurations the notebooks, the dashboard and the CLI
+share, and where their run folders, result tables and shipped models live.
+
+Two profiles, switched by the environment variable ``FACELIB_PROFILE``:
+
+- ``full`` (default): the runs whose tables are committed in ``results/`` and whose selected
+  models are shipped in ``models/``.
+- ``fast``: the same code path on a few identities, one epoch and a few pruning steps, for CI
+  (nbval) and for a first look; it writes under ``runs/fast/`` and never touches ``results/``.
+
+Every run is resumable: calling :func:`train_base` or :func:`run_pruning` again continues an
+interrupted run from its last checkpoint, and returns at once when the run is complete.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from facelib.config import PruneConfig, TrainConfig
+from facelib.errors import FacelibError
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository (facelib is installed editable)
+ARCHS = ("squeezenet", "mobilenetv2", "resnet50")
+WAYS = ("plain", "distill")  # identity loss only / identity loss + distillation (facelib.distill)
+CRITERIA = ("taylor", "l1", "weight_taylor", "random")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a profile changes; everything else is the same code path."""
+
+    name: str
+    max_identities: int | None
+    max_pairs: int | None
+    epochs: dict = field(default_factory=dict)  # base-training epochs per network
+    prune_steps: dict = field(default_factory=dict)  # pruning steps per network
+    filters_per_step: dict = field(default_factory=dict)
+    batches_per_step: int = 10
+    finetune_every: int = 4
+    finetune_batches: int = 50
+
+
+PROFILES = {
+    # Chosen so that each network's base training and pruning fit about 3 hours on 2 CPU cores
+    # (SqueezeNet ~85 s per epoch, MobileNetV2 ~230 s, ResNet50 ~600 s; README "Budget").
+    "full": Profile("full", None, None,
+                    epochs={"squeezenet": 12, "mobilenetv2": 6, "resnet50": 3},
+                    prune_steps={"squeezenet": 24, "mobilenetv2": 24, "resnet50": 16},
+                    filters_per_step={"squeezenet": 64, "mobilenetv2": 256, "resnet50": 1024}),
+    "fast": Profile("fast", 40, 100,
+                    epochs={"squeezenet": 1, "mobilenetv2": 1, "resnet50": 1},
+                    prune_steps={"squeezenet": 3, "mobilenetv2": 2, "resnet50": 2},
+                    filters_per_step={"squeezenet": 64, "mobilenetv2": 256, "resnet50": 1024},
+                    batches_per_step=2, finetune_every=1, finetune_batches=2),
+}
+
+
+def profile() -> Profile:
+    name = os.environ.get("FACELIB_PROFILE", "full")
+    if name not in PROFILES:
+        raise FacelibError(f"FACELIB_PROFILE={name!r} is not a profile; use full or fast")
+    return PROFILES[name]
+
+
+def runs_dir() -> Path:
+    """Run folders (checkpoints; not committed)."""
+    return ROOT / "runs" / profile().name
+
+
+def results_dir() -> Path:
+    """Result tables: ``results/`` for the full profile, ``runs/fast/results`` otherwise."""
+    return ROOT / "results" if profile().name == "full" else runs_dir() / "results"
+
+
+def models_dir() -> Path:
+    """Shipped models: ``models/`` for the full profile, ``runs/fast/models`` otherwise."""
+    return ROOT / "models" if profile().name == "full" else runs_dir() / "models"
+
+
+def commit() -> str:
+    """The git commit the code runs at (``unknown`` outside a clone)."""
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def base_config(arch: str, way: str) -> TrainConfig:
+    """The base-training run of ``arch`` trained ``way`` (plain or distill), same split and budget.
+
+    Both ways use AdamW at 3e-4 with mini-batches of 64: the papers' SGD at 0.01 stays on the
+    majority identity for the first epochs on our 13k faces. The only difference between the
+    two ways is the distillation term (weight 10, so it and the identity loss start at similar size).
+    """
+    if arch not in ARCHS or way not in WAYS:
+        raise FacelibError(f"unknown base run {arch}/{way}; networks: {', '.join(ARCHS)}; ways: plain, distill")
+    p = profile()
+    return TrainConfig(arch=arch, epochs=p.epochs[arch], batch_size=64, optimizer="adamw", lr=3e-4,
+                       lr_patience=2, distill_weight=10.0 if way == "distill" else 0.0,
+                       max_identities=p.max_identities, max_pairs=p.max_pairs, checkpoint_every=50)
+
+
+def dev_pairs() -> list:
+    """The development pairs the profile evaluates on (all 1,000; 100 evenly spaced when fast)."""
+    from facelib import data
+
+    return data.every_nth_pair(data.lfw_pairs("dev"), profile().max_pairs)
+
+
+def base_run_dir(arch: str, way: str) -> Path:
+    return runs_dir() / "base" / f"{arch}-{way}"
+
+
+def train_base(arch: str, way: str, progress: bool = True) -> Path:
+    """Train (or resume, or find finished) the base model ``arch``/``way``; return its ``model.pt``."""
+    from facelib import train
+
+    out = base_run_dir(arch, way)
+    if not (out / "model.pt").exists():
+        train.train(base_config(arch, way), out, progress=progress)
+    return out / "model.pt"
+
+
+# Columns of results/base_models.csv (one row per network and way of training).
+BASE_COLUMNS = ["arch", "way", "epochs", "dev_eer", "dev_tar_1e3", "dev_threshold", "train_seconds", "params",
+                "trunk_params", "macs", "latency_ms", "identities", "train_images", "seed", "commit", "config"]
+
+
+def record_base(arch: str, way: str) -> dict:
+    """Evaluate a finished base model on the development pairs and write its row of
+    ``base_models.csv``, its training history and its shipped, embedding-only copy."""
+    import json
+
+    from facelib import data, evaluate, io, models, speed
+
+    run = base_run_dir(arch, way)
+    model = models.load_model(run / "model.pt")
+    cfg = json.loads(model.meta["config"])
+    history = io.read_csv(run / "history.csv")
+    v = evaluate.evaluate_model(model, dev_pairs())
+    row = {"arch": arch, "way": way, "epochs": cfg["epochs"], "dev_eer": v.eer, "dev_tar_1e3": v.tar_at_far_1e3,
+           "dev_threshold": v.threshold, "train_seconds": sum(float(h["seconds"]) for h in history),
+           "params": models.count_parameters(model), "trunk_params": model.trunk_parameters(),
+           "macs": models.count_macs(model), "latency_ms": speed.latency_ms(model),
+           "identities": model.head.out_features, "train_images": None, "seed": cfg["seed"], "commit": commit(),
+           "config": json.dumps(cfg, sort_keys=True)}
+    row["train_images"] = len(data.study_split(cfg["min_images"], cfg["val_fraction"], cfg["seed"],
+                                               cfg["max_identities"], cfg["use_lfw"], cfg["use_celeba"]).train)
+    io.save_csv(history, list(history[0]), results_dir() / "base" / f"{arch}-{way}-history.csv")
+    rows = [r for r in io.read_csv(results_dir() / "base_models.csv", missing_ok=True)
+            if (r["arch"], r["way"]) != (arch, way)] + [row]
+    rows.sort(key=lambda r: (ARCHS.index(r["arch"]), WAYS.index(r["way"])))
+    io.save_csv(rows, BASE_COLUMNS, results_dir() / "base_models.csv")
+    name = f"{arch}-{way}-base.pt"
+    models.save_model(model, models_dir() / name, half=True, embedding_only=True, dev_eer=v.eer,
+                      threshold=v.threshold)
+    _update_models_table(name, [{"file": name, "arch": arch, "criterion": "", "step": 0, "kind": f"base-{way}",
+                                 "trunk_params": row["trunk_params"], "macs": row["macs"], "dev_eer": v.eer,
+                                 "threshold": v.threshold}])
+    return row
+
+
+def base_models() -> list[dict]:
+    """The rows of ``base_models.csv`` (numbers as floats)."""
+    from facelib import io
+
+    path = results_dir() / "base_models.csv"
+    if not path.exists():
+        raise FacelibError(f"{path} does not exist; run notebooks/02_base_models.ipynb first")
+    return io.read_csv(path, numeric=True)
+
+
+def chosen_way(arch: str) -> str:
+    """The way of training the pruning runs start from: the one with the lower development EER."""
+    rows = [r for r in base_models() if r["arch"] == arch]
+    if not rows:
+        raise FacelibError(f"no base model of {arch} in results; run notebooks/02_base_models.ipynb first")
+    return min(rows, key=lambda r: r["dev_eer"])["way"]
+
+
+def prune_config(arch: str, criterion: str) -> PruneConfig:
+    """The pruning run of ``arch``'s chosen base model by ``criterion`` (same settings for every criterion)."""
+    if criterion not in CRITERIA:
+        raise FacelibError(f"unknown criterion {criterion!r}; choose one of {', '.join(CRITERIA)}")
+    p = profile()
+    base = base_run_dir(arch, chosen_way(arch)) / "model.pt"
+    return PruneConfig(base_model=str(base.relative_to(ROOT)), criterion=criterion,
+                       filters_per_step=p.filters_per_step[arch], steps=p.prune_steps[arch],
+                       batches_per_step=p.batches_per_step, batch_size=64, finetune_every=p.finetune_every,
+                       finetune_batches=p.finetune_batches)
+
+
+def prune_run_dir(arch: str, criterion: str) -> Path:
+    return runs_dir() / "pruning" / f"{arch}-{criterion}"
+
+
+def run_pruning(arch: str, criterion: str, progress: bool = True) -> Path:
+    """Run (or resume, or find finished) the pruning run; return its folder."""
+    from facelib.pruning import loop
+
+    cfg = prune_config(arch, criterion)
+    if not (ROOT / cfg.base_model).exists():
+        raise FacelibError(f"the base model {cfg.base_model} is not here (only its tables are committed); "
+                           "run notebooks/02_base_models.ipynb with FACELIB_RERUN=1 first")
+    out = prune_run_dir(arch, criterion)
+    cwd = os.getcwd()
+    os.chdir(ROOT)  # the base model path is stored relative to the repository
+    try:
+        loop.prune(cfg, out, progress=progress)
+    finally:
+        os.chdir(cwd)
+    return out
+
+
+# Columns of results/models.csv: the shipped models, with what the dashboard shows of each.
+MODEL_COLUMNS = ["file", "arch", "criterion", "step", "kind", "trunk_params", "macs", "dev_eer", "threshold"]
+
+
+def record_pruning(arch: str, criterion: str, ship_every: int | None = None) -> list[dict]:
+    """Copy a finished pruning run's tables to ``results/pruning/<arch>-<criterion>/`` with each
+    step's batch-1 CPU latency added, write ``run.json`` (configuration, seed, split, duration,
+    commit), and ship the fine-tuned models of every ``ship_every``-th step (``None``: none)."""
+    import json
+    import shutil
+
+    from facelib import io, models, speed
+    from facelib.pruning import loop
+
+    run, dest = prune_run_dir(arch, criterion), results_dir() / "pruning" / f"{arch}-{criterion}"
+    steps = io.read_csv(run / "steps.csv")
+    for row in steps:
+        model = models.load_model(run / "models" / f"step_{int(row['step']):03d}_pruned.pt")
+        row["latency_ms"] = speed.latency_ms(model)
+    io.save_csv(steps, loop.STEP_COLUMNS + ["latency_ms"], dest / "steps.csv")
+    for table in ("layers.csv", "removed.csv"):
+        shutil.copyfile(run / table, dest / f".{table}.tmp")
+        os.replace(dest / f".{table}.tmp", dest / table)
+    cfg = json.loads((run / "config.json").read_text())
+    base = models.load_model(ROOT / cfg["base_model"])
+    base_cfg = json.loads(base.meta["config"])
+    io.save_json({"config": cfg, "seed": cfg["seed"], "base_training": base_cfg,
+                  "seconds": sum(float(r["seconds"]) for r in steps), "commit": commit(),
+                  "profile": profile().name, "base_way": "distill" if base_cfg["distill_weight"] > 0 else "plain"},
+                 dest / "run.json")
+    shipped = []
+    for row in steps:
+        step = int(row["step"])
+        if ship_every is None or step == 0 or step % ship_every or row["eer_finetuned"] == "":
+            continue
+        model = models.load_model(run / "models" / f"step_{step:03d}_finetuned.pt")
+        name = f"{arch}-{criterion}-step{step:03d}-finetuned.pt"
+        models.save_model(model, models_dir() / name, half=True, embedding_only=True,
+                          dev_eer=float(row["eer_finetuned"]), threshold=float(row["threshold_finetuned"]))
+        shipped.append({"file": name, "arch": arch, "criterion": criterion, "step": step, "kind": "finetuned",
+                        "trunk_params": model.trunk_parameters(), "macs": models.count_macs(model),
+                        "dev_eer": float(row["eer_finetuned"]), "threshold": float(row["threshold_finetuned"])})
+    _update_models_table(f"{arch}-{criterion}-", shipped)
+    return steps
+
+
+def _update_models_table(prefix: str, rows: list[dict]) -> None:
+    """Replace the rows of ``models.csv`` whose file name starts with ``prefix`` by ``rows``."""
+    from facelib import io
+
+    path = results_dir() / "models.csv"
+    keep = [r for r in io.read_csv(path, missing_ok=True) if not r["file"].startswith(prefix)]
+    rows = sorted(keep + rows, key=lambda r: (ARCHS.index(r["arch"]), r["file"]))
+    io.save_csv(rows, MODEL_COLUMNS, path)
+
+
+# Columns of results/reference.csv: the pretrained reference model on the development pairs.
+REFERENCE_COLUMNS = ["model", "align", "pairs", "eer", "tar_1e3", "threshold", "seconds", "commit"]
+
+
+def record_reference() -> list[dict]:
+    """The reference MobileFaceNet's EER on the development pairs, with its own 5-point alignment
+    and with the fixed transform, so the base networks are compared on the same pairs."""
+    from facelib import data, evaluate, io, paths
+
+    pairs = dev_pairs()
+    rows = []
+    for align in ("landmarks", "fixed"):
+        v = evaluate.OnnxFaceModel(paths.reference_model(), align=align).evaluate(pairs)
+        rows.append({"model": "mobilefacenet (ONNX)", "align": align, "pairs": len(pairs), "eer": v.eer,
+                     "tar_1e3": v.tar_at_far_1e3, "threshold": v.threshold, "seconds": v.seconds, "commit": commit()})
+    io.save_csv(rows, REFERENCE_COLUMNS, results_dir() / "reference.csv")
+    return rows
+
+
+def rerun() -> bool:
+    """``FACELIB_RERUN=1`` makes the notebooks run experiments whose results are already in the
+    results folder (the committed full-run tables); otherwise those tables are used as they are."""
+    return os.environ.get("FACELIB_RERUN", "0") not in ("", "0")
+
+
+def ensure_reference() -> list[dict]:
+    from facelib import io
+
+    path = results_dir() / "reference.csv"
+    return io.read_csv(path, numeric=True) if path.exists() and not rerun() else record_reference()
+
+
+def ensure_base(arch: str, way: str, progress: bool = True) -> dict:
+    """The results row of base model ``arch``/``way``, training it first unless the results hold it."""
+    from facelib import io
+
+    rows = [r for r in io.read_csv(results_dir() / "base_models.csv", missing_ok=True, numeric=True)
+            if (r["arch"], r["way"]) == (arch, way)]
+    if rows and not rerun():
+        return rows[0]
+    train_base(arch, way, progress=progress)
+    return record_base(arch, way)
+
+
+def ensure_pruning(arch: str, criterion: str, ship_every: int | None = None, progress: bool = True) -> Path:
+    """The results folder of a pruning run, running it first unless the results hold it."""
+    dest = results_dir() / "pruning" / f"{arch}-{criterion}"
+    if not (dest / "steps.csv").exists() or rerun():
+        run_pruning(arch, criterion, progress=progress)
+        record_pruning(arch, criterion, ship_every=ship_every)
+    return dest
