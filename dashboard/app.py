@@ -1,0 +1,214 @@
+"""facelib dashboard: where the filters go, EER per step, and two faces compared across pruned models.
+
+    streamlit run dashboard/app.py
+
+Every number comes from ``results/`` and the models in ``models/`` through ``facelib``
+(``FACELIB_PROFILE=fast`` shows the fast-profile runs under ``runs/fast/`` instead).
+"""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+import torch
+
+from facelib import analysis, data, evaluate, faces, figures, io, models, study
+from facelib.errors import FacelibError
+
+PAGES = ("Overview", "Filters per layer", "EER per step", "Compare two faces")
+NOTEBOOK = {"squeezenet": "04_squeezerfacenet", "mobilenetv2": "05_mobilenetv2", "resnet50": "06_resnet50"}
+
+st.set_page_config(page_title="facelib: pruning face CNNs", layout="wide")
+
+
+@st.cache_resource(show_spinner=False)
+def load_model(file: str):
+    """A shipped model, loaded once per session (``weights_only=True`` inside)."""
+    return models.load_model(study.models_dir() / file)
+
+
+@st.cache_data(show_spinner=False)
+def shipped_models() -> list[dict]:
+    return io.read_csv(study.results_dir() / "models.csv", missing_ok=True, numeric=True)
+
+
+@st.cache_data(show_spinner=False)
+def dev_scores(file: str) -> tuple:
+    v = evaluate.evaluate_model(load_model(file), study.dev_pairs())
+    return v.scores, v.labels
+
+
+def model_label(row: dict) -> str:
+    if row["kind"].startswith("base"):
+        return f"unpruned ({row['kind'][5:]})"
+    return f"step {int(row['step'])} {row['criterion']} + fine-tuned"
+
+
+def overview() -> None:
+    st.title("Pruning face-recognition CNNs")
+    st.markdown(
+        "Filters are removed from SqueezeNet, MobileNetV2 and ResNet50 face models by iterative Taylor-score "
+        "pruning (Alonso-Fernandez et al., *SqueezerFaceNet* and *Deep network pruning: a comparative study "
+        "on CNNs in face recognition*). Verification is measured by the equal error rate (EER) on LFW's "
+        "development pairs, none of whose people is trained on.")
+    rows = analysis.headline()
+    if not rows:
+        st.warning("No pruning results yet: run notebooks/04_squeezerfacenet.ipynb (and 05, 06).")
+        return
+    cols = st.columns(len(rows))
+    for col, r in zip(cols, rows):
+        col.metric(f"{r['network']}: removable at <= 1 point EER", f"{r['removable_share']:.0%}",
+                   help="share of trunk parameters removed before the development EER rises by more than 1 point")
+        col.metric("smallest model", f"{int(r['params_end']):,} parameters", f"EER {r['eer_end']:.1%}",
+                   delta_color="off")
+    table = pd.DataFrame(rows)
+    st.dataframe(table[["network", "base", "base_eer", "reference_eer", "removable_share", "params_start",
+                        "params_end", "eer_end", "size_loss_rho"]], hide_index=True)
+    st.markdown(
+        "**How to read the rest.** *Filters per layer*: which layers lose filters as the steps go (the papers "
+        "find the layers with the most output channels lose filters first). *EER per step*: what pruning costs in "
+        "verification error, pruned and pruned + fine-tuned. *Compare two faces*: the unpruned and pruned models "
+        "side by side on your photos.")
+    st.caption(f"Base EER: the unpruned network; reference EER: the pretrained MobileFaceNet on the same pairs. "
+               f"Results folder: {study.results_dir().relative_to(study.ROOT)}")
+
+
+def choose_run(key: str) -> analysis.PruningRun | None:
+    runs = analysis.available_runs()
+    if not runs:
+        st.warning("No pruning results yet: run notebooks/04_squeezerfacenet.ipynb first.")
+        return None
+    archs = list(dict.fromkeys(a for a, _ in runs))
+    c1, c2 = st.columns(2)
+    arch = c1.selectbox("Network", archs, key=f"{key}-arch")
+    criterion = c2.selectbox("Criterion", [c for a, c in runs if a == arch], key=f"{key}-criterion")
+    return analysis.load_run(arch, criterion)
+
+
+def filters_per_layer() -> None:
+    st.header("Which layers lose filters")
+    run = choose_run("layers")
+    if run is None:
+        return
+    st.plotly_chart(figures.layer_heatmap(run), width="stretch")
+    steps = [int(r["step"]) for r in run.steps]
+    step = st.slider("Step", min_value=steps[0], max_value=steps[-1], value=steps[-1])
+    st.plotly_chart(figures.layer_bars(run, step), width="stretch")
+    rho, _ = analysis.size_loss_correlation(run, step)
+    st.metric("Rank correlation: initial filters vs fraction lost", f"{rho:.2f}")
+
+
+def eer_per_step() -> None:
+    st.header("EER per step")
+    runs = analysis.available_runs()
+    if not runs:
+        st.warning("No pruning results yet: run notebooks/04_squeezerfacenet.ipynb first.")
+        return
+    criterion = st.selectbox("Criterion", list(dict.fromkeys(c for _, c in runs)), key="eer-criterion")
+    x = st.radio("Against", list(figures.X_AXES), format_func=figures.X_AXES.get, horizontal=True, key="eer-axis")
+    archs = [a for a, c in runs if c == criterion]
+    cols = st.columns(len(archs))
+    for col, arch in zip(cols, archs):
+        col.plotly_chart(figures.eer_per_step([analysis.load_run(arch, criterion)], x), width="stretch")
+    st.subheader("DET curve of a shipped step against the unpruned model")
+    shipped = [r for r in shipped_models()]
+    if not shipped:
+        st.info("No shipped models: run notebooks/02_base_models.ipynb and 04_squeezerfacenet.ipynb.")
+        return
+    arch = st.selectbox("Network", list(dict.fromkeys(r["arch"] for r in shipped)), key="det-arch")
+    rows = [r for r in shipped if r["arch"] == arch]
+    names = {model_label(r): r["file"] for r in rows}
+    chosen = st.multiselect("Models", list(names), default=list(names)[:1] + list(names)[-1:], key="det-models")
+    if chosen:
+        try:
+            with st.spinner("Scoring the development pairs..."):
+                curves = {name: dev_scores(names[name]) for name in chosen}
+        except FacelibError as exc:
+            st.error(f"{exc} (the DET curves need LFW; the tables above do not).")
+            return
+        st.plotly_chart(figures.det_curves(curves), width="stretch")
+
+
+def photo_input(label: str, key: str):
+    """An uploaded photo (or an LFW image) -> (crop uint8 [3,129,129], preview) or None with a message."""
+    upload = st.file_uploader(label, key=key)
+    if upload is None:
+        return None
+    try:
+        img, notes = faces.read_photo(upload.getvalue())
+    except FacelibError as exc:
+        st.error(f"{upload.name}: {exc}")
+        return None
+    for note in notes:
+        st.caption(note)
+    boxes = faces.detect_faces(img)
+    if not boxes:
+        st.warning(f"{upload.name}: no face found.")
+        if not st.checkbox("Use the whole photo as the face region", key=f"{key}-whole"):
+            return None
+        box = None
+    elif len(boxes) > 1:
+        st.info(f"{upload.name}: {len(boxes)} faces found.")
+        which = st.selectbox("Which face", range(len(boxes)), key=f"{key}-which",
+                             format_func=lambda i: f"face {i + 1} ({int(boxes[i][2] - boxes[i][0])} px wide)")
+        box = boxes[which]
+    else:
+        box = boxes[0]
+    crop = faces.network_crop(img, box)
+    st.image(data.to_display(data.to_input(torch.from_numpy(crop[None])))[0].transpose(1, 2, 0),
+             caption="the 113x113 crop the networks see", width=180)
+    return crop
+
+
+def lfw_pair_input():
+    """Two LFW faces of a development pair (when LFW is present)."""
+    try:
+        pairs = study.dev_pairs()
+    except FacelibError:
+        return None
+    kind = st.radio("Pair", ["same person", "different people"], horizontal=True, key="pair-kind")
+    pool = [p for p in pairs if p.same == (kind == "same person")]
+    i = st.number_input("Pair number", 0, len(pool) - 1, 0, key="pair-number")
+    pair = pool[int(i)]
+    images = data.load_images([pair.a, pair.b])
+    cols = st.columns(2)
+    for col, face, img in zip(cols, (pair.a, pair.b), images):
+        col.image(data.to_display(data.to_input(img[None]))[0].transpose(1, 2, 0), caption=face.identity, width=180)
+    return images[0].numpy(), images[1].numpy()
+
+
+def compare_faces() -> None:
+    st.header("Compare two faces")
+    shipped = shipped_models()
+    if not shipped:
+        st.warning("No shipped models: run notebooks/02_base_models.ipynb and 04_squeezerfacenet.ipynb.")
+        return
+    arch = st.selectbox("Network", list(dict.fromkeys(r["arch"] for r in shipped)), key="cmp-arch")
+    rows = [r for r in shipped if r["arch"] == arch]
+    source = st.radio("Faces", ["upload two photos", "an LFW development pair"], horizontal=True, key="cmp-source")
+    if source == "upload two photos":
+        cols = st.columns(2)
+        with cols[0]:
+            a = photo_input("First photo", "photo-a")
+        with cols[1]:
+            b = photo_input("Second photo", "photo-b")
+        crops = (a, b) if a is not None and b is not None else None
+    else:
+        crops = lfw_pair_input()
+        if crops is None:
+            st.info("LFW is not present here (set FACELIB_DATA); upload two photos instead.")
+    if crops is None:
+        return
+    chosen = {model_label(r): (load_model(r["file"]), r["threshold"]) for r in rows}
+    result = faces.compare(chosen, *crops)
+    table = pd.DataFrame([{"model": c.model, "cosine similarity": f"{c.similarity:.3f}",
+                           "EER threshold": f"{c.threshold:.3f}", "decision": "same" if c.same else "different",
+                           "ms": f"{c.milliseconds:.1f}"} for c in result]).set_index("model")
+    st.table(table)
+
+
+page = st.sidebar.radio("Page", PAGES, key="page")
+try:
+    {"Overview": overview, "Filters per layer": filters_per_layer, "EER per step": eer_per_step,
+     "Compare two faces": compare_faces}[page]()
+except FacelibError as exc:
+    st.error(str(exc))

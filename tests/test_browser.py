@@ -1,0 +1,130 @@
+"""The dashboard in a real browser: headless Chromium visits every page, uploads two LFW faces
+and checks the scores appear with no error box; a screenshot of each page goes to
+``test-output/browser/``. Chromium comes from Debian (``chromium``, ``chromium-driver``),
+installed here when missing."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "test-output" / "browser"
+PAGES = ("Overview", "Filters per layer", "EER per step", "Compare two faces")
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+
+def chromium() -> tuple[str, str]:
+    """Paths of chromium and chromedriver, installing the Debian packages if they are missing."""
+    found = shutil.which("chromium"), shutil.which("chromedriver")
+    if all(found):
+        return found
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"]):
+        done = subprocess.run(sudo + cmd, capture_output=True, text=True, env=env)
+        if done.returncode != 0:
+            pytest.skip(f"chromium is missing and could not be installed: {' '.join(cmd)} failed "
+                        f"({done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode})")
+    return shutil.which("chromium"), shutil.which("chromedriver")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    port = free_port()
+    env = dict(os.environ, FACELIB_PROFILE="full")
+    env.pop("FACELIB_RERUN", None)
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+                             "--server.headless", "true", "--server.port", str(port),
+                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start within 60 s")
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    binary, driver = chromium()
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = binary
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1100"):
+        opts.add_argument(arg)
+    b = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=driver))
+    yield b
+    b.quit()
+
+
+def wait_idle(browser, timeout: float = 120) -> None:
+    """Until Streamlit has finished running the script (no 'Running...' status widget)."""
+    time.sleep(1)
+    WebDriverWait(browser, timeout).until(
+        lambda b: not b.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']"))
+
+
+def go_to(browser, page: str) -> None:
+    label = browser.find_element(By.XPATH, f"//section[@data-testid='stSidebar']//label[.//p[text()='{page}']]")
+    label.click()
+    wait_idle(browser)
+
+
+def assert_no_error(browser) -> None:
+    assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid='stException']")
+    errors = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "[data-testid='stAlertContentError']")]
+    assert not errors, errors
+
+
+def test_every_page_and_two_uploaded_faces(app_url, browser, lfw_people):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser.get(app_url)
+    WebDriverWait(browser, 120).until(EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='stSidebar']")))
+    wait_idle(browser)
+    for i, page in enumerate(PAGES):
+        go_to(browser, page)
+        assert_no_error(browser)
+        assert browser.find_elements(By.CSS_SELECTOR, "h1, h2"), f"{page} shows no heading"
+        if page != "Compare two faces":
+            WebDriverWait(browser, 60).until(
+                EC.presence_of_element_located((By.CSS_SELECTOR, ".js-plotly-plot, [data-testid='stMetric']")))
+        browser.save_screenshot(str(SHOTS / f"{i + 1}_{page.lower().replace(' ', '_')}.png"))
+    inputs = browser.find_elements(By.CSS_SELECTOR, "input[type='file']")
+    assert len(inputs) == 2
+    bush = lfw_people["George_W_Bush"]
+    inputs[0].send_keys(str(bush[0].path))
+    wait_idle(browser)
+    browser.find_elements(By.CSS_SELECTOR, "input[type='file']")[1].send_keys(str(bush[1].path))
+    wait_idle(browser)
+    table = WebDriverWait(browser, 120).until(
+        EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='stTable'] table")))
+    assert "cosine similarity" in table.text
+    rows = table.find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert len(rows) >= 2
+    assert_no_error(browser)
+    browser.save_screenshot(str(SHOTS / "5_compare_two_faces_result.png"))

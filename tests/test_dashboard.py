@@ -1,0 +1,128 @@
+"""Every dashboard page and its controls, through Streamlit's AppTest, on the shipped results and models."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from facelib import analysis, study
+
+APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def full_profile(monkeypatch):
+    monkeypatch.setenv("FACELIB_PROFILE", "full")
+    monkeypatch.delenv("FACELIB_RERUN", raising=False)
+
+
+def start(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    at.radio(key="page").set_value(page).run()
+    return at
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def jpeg(path: Path) -> bytes:
+    buf = io.BytesIO()
+    Image.open(path).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def test_overview_shows_the_headline_numbers():
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    assert_clean(at)
+    rows = analysis.headline()
+    assert rows, "the repository ships pruning results"
+    shown = [m.value for m in at.metric]
+    for r in rows:
+        assert f"{r['removable_share']:.0%}" in shown
+        assert f"{int(r['params_end']):,} parameters" in shown
+
+
+def test_filters_per_layer_every_run_and_step():
+    at = start("Filters per layer")
+    assert_clean(at)
+    for arch, criterion in analysis.available_runs():
+        at.selectbox(key="layers-arch").set_value(arch).run()
+        at.selectbox(key="layers-criterion").set_value(criterion).run()
+        run = analysis.load_run(arch, criterion)
+        first = int(run.steps[0]["step"])
+        at.slider[0].set_value(first).run()
+        assert_clean(at)
+        assert at.metric[0].value == "nan"  # nothing is lost at step 0: no correlation to show
+        at.slider[0].set_value(int(run.steps[-1]["step"])).run()
+        rho, _ = analysis.size_loss_correlation(run)
+        assert at.metric[0].value == f"{rho:.2f}"
+
+
+def test_eer_per_step_axes_criteria_and_det():
+    at = start("EER per step")
+    assert_clean(at)
+    for criterion in at.selectbox(key="eer-criterion").options:
+        at.selectbox(key="eer-criterion").set_value(criterion).run()
+        for axis in ("step", "params", "macs"):
+            at.radio(key="eer-axis").set_value(axis).run()
+            assert_clean(at)
+    det_models = at.multiselect(key="det-models")
+    assert len(det_models.value) >= 1
+    det_models.set_value(det_models.options[:2]).run()
+    assert_clean(at)
+
+
+def test_compare_an_lfw_pair_same_scores_higher_than_different():
+    at = start("Compare two faces")
+    at.radio(key="cmp-source").set_value("an LFW development pair").run()
+    assert_clean(at)
+    same = at.table[0].value
+    at.radio(key="pair-kind").set_value("different people").run()
+    different = at.table[0].value
+    assert len(same) == len(different) >= 2
+    assert same["cosine similarity"].astype(float).between(-1, 1).all()
+
+
+def test_compare_uploads_and_bad_files(lfw_people):
+    at = start("Compare two faces")
+    bush = lfw_people["George_W_Bush"]
+    at.file_uploader(key="photo-a").set_value(("a.jpg", jpeg(bush[0].path), "image/jpeg")).run()
+    at.file_uploader(key="photo-b").set_value(("b.jpg", jpeg(bush[1].path), "image/jpeg")).run()
+    assert_clean(at)
+    table = at.table[0].value
+    assert len(table) == len([r for r in study_models() if r["arch"] == table_arch(at)])
+    assert (table["ms"].astype(float) > 0).all()
+    # a bad file gets one sentence, and the app goes on working for the next upload
+    at.file_uploader(key="photo-b").set_value(("notes.jpg", b"not an image at all", "image/jpeg")).run()
+    assert not at.exception
+    assert any("not an image" in e.value for e in at.error)
+    at.file_uploader(key="photo-b").set_value(("b.jpg", jpeg(bush[2].path), "image/jpeg")).run()
+    assert_clean(at)
+    assert len(at.table) == 1
+
+
+def test_photo_without_a_face_asks_for_a_manual_crop():
+    at = start("Compare two faces")
+    blank = io.BytesIO()
+    Image.new("RGB", (300, 300), (120, 120, 120)).save(blank, "PNG")
+    at.file_uploader(key="photo-a").set_value(("wall.png", blank.getvalue(), "image/png")).run()
+    assert not at.exception
+    assert any("no face found" in w.value for w in at.warning)
+    at.checkbox(key="photo-a-whole").check().run()
+    assert_clean(at)
+
+
+def study_models() -> list[dict]:
+    from facelib import io as fio
+
+    return fio.read_csv(study.results_dir() / "models.csv", numeric=True)
+
+
+def table_arch(at: AppTest) -> str:
+    return at.selectbox(key="cmp-arch").value

@@ -1,0 +1,89 @@
+"""Reading uploads, finding faces and comparing them, on real LFW photos and their damaged variants."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facelib import faces
+from facelib.errors import FacelibError
+
+
+def encode(img: Image.Image, fmt: str = "JPEG", **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def photo(lfw_people) -> Image.Image:
+    return Image.open(lfw_people["George_W_Bush"][0].path).convert("RGB")
+
+
+def test_real_photo_has_one_face_and_gives_the_network_crop(photo):
+    img, notes = faces.read_photo(encode(photo))
+    assert notes == [] and img.size == (250, 250)
+    boxes = faces.detect_faces(img)
+    assert len(boxes) >= 1
+    x1, y1, x2, y2 = boxes[0]
+    assert 60 < (x1 + x2) / 2 < 190 and 60 < (y1 + y2) / 2 < 190  # the central face of a deep-funneled image
+    assert faces.network_crop(img, boxes[0]).shape == (3, 129, 129)
+
+
+@pytest.mark.parametrize("raw,message", [
+    (b"this is a text file, not a photo", "not an image"),
+    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "not an image"),
+])
+def test_not_an_image(raw, message):
+    with pytest.raises(FacelibError, match=message):
+        faces.read_photo(raw)
+
+
+def test_truncated_jpeg(photo):
+    raw = encode(photo)
+    with pytest.raises(FacelibError, match="truncated"):
+        faces.read_photo(raw[: len(raw) // 2])
+
+
+def test_decompression_bomb_and_too_large():
+    bomb = encode(Image.new("1", (20_000, 20_000)), "PNG")  # 400 Mpx in a few hundred kB
+    assert len(bomb) < 2_000_000
+    with pytest.raises(FacelibError, match="decompression bomb"):
+        faces.read_photo(bomb)
+    large = encode(Image.new("1", (9_000, 8_000)), "PNG")  # 72 Mpx: below Pillow's limit, above ours
+    with pytest.raises(FacelibError, match="too large"):
+        faces.read_photo(large)
+
+
+def test_huge_photo_is_shrunk_and_its_face_found(photo):
+    img, notes = faces.read_photo(encode(photo.resize((4000, 4000))))
+    assert max(img.size) == faces.MAX_SIDE and any("shrunk" in n for n in notes)
+    assert len(faces.detect_faces(img)) >= 1
+
+
+@pytest.mark.parametrize("mode,fmt", [("L", "JPEG"), ("CMYK", "JPEG"), ("RGBA", "PNG"), ("I;16", "PNG"), ("P", "PNG")])
+def test_other_modes_become_rgb_with_the_face_kept(photo, mode, fmt):
+    if mode == "I;16":
+        grey = np.asarray(photo.convert("L"), dtype=np.uint16) * 257
+        src = Image.fromarray(grey)
+        assert src.mode == "I;16"
+    else:
+        src = photo.convert(mode)
+    img, notes = faces.read_photo(encode(src, fmt))
+    assert img.mode == "RGB" and img.size == photo.size and notes
+    assert len(faces.detect_faces(img)) >= 1
+
+
+def test_no_face_and_several_faces(photo, lfw_people):
+    wall = Image.fromarray(np.full((300, 300, 3), 128, np.uint8))
+    assert faces.detect_faces(wall) == []
+    other = Image.open(lfw_people["Colin_Powell"][0].path).convert("RGB")
+    both = Image.new("RGB", (500, 250))
+    both.paste(photo, (0, 0))
+    both.paste(other, (250, 0))
+    boxes = faces.detect_faces(both)
+    assert len(boxes) >= 2
+    centres = sorted((b[0] + b[2]) / 2 for b in boxes[:2])
+    assert centres[0] < 250 < centres[1]
