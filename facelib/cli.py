@@ -116,6 +116,10 @@ PRUNE_HELP = {
     "min_channels": "never leave a layer with fewer filters than this",
     "finetune_every": "fine-tune a copy every N steps and log its EER too (0: never)",
     "finetune_batches": "mini-batches of each such fine-tuning",
+    "distill_weight": "weight of the distillation term towards the reference model in all training between and "
+                      "after pruning steps (0: identity loss only, the papers)",
+    "score_loss": "loss the Taylor and weight-Taylor scores come from: identity (the papers) or combined "
+                  "(identity + distillation)",
     "eval_pairs": "LFW pairs for the per-step EER: dev, devtrain, view2 or none",
     "seed": "random seed for batch order, augmentation and the random criterion",
     "threads": "CPU threads for torch (default: torch's choice)",

@@ -97,6 +97,8 @@ class PruneConfig(_Config):
     min_channels: int = 1
     finetune_every: int = 5
     finetune_batches: int = 50
+    distill_weight: float = 0.0
+    score_loss: str = "identity"
     eval_pairs: str | None = "dev"
     seed: int = 0
     threads: int | None = None
@@ -104,6 +106,10 @@ class PruneConfig(_Config):
     def check(self) -> None:
         from facelib.pruning.scores import CRITERIA
 
+        if self.score_loss not in ("identity", "combined"):
+            raise FacelibError(f"unknown --score-loss {self.score_loss!r}; choose identity or combined")
+        if self.distill_weight < 0:
+            raise FacelibError("--distill-weight must not be negative")
         if self.criterion not in CRITERIA:
             raise FacelibError(f"unknown criterion {self.criterion!r}; choose one of {', '.join(CRITERIA)}")
         if self.filters_per_step < 1 or self.steps < 1 or self.batches_per_step < 1 or self.min_channels < 1:

@@ -64,6 +64,23 @@ def projection(embedding_dim: int, seed: int) -> torch.nn.Linear:
         return torch.nn.Linear(embedding_dim, REFERENCE_DIM)
 
 
+@torch.no_grad()
+def fit_projection(embeddings: torch.Tensor, reference: torch.Tensor) -> torch.nn.Linear:
+    """The projection P (with bias) minimising ||P e - r||^2 over the given faces (least squares).
+
+    Pruning shrinks the embedding, so the projection used while fine-tuning a pruned network is
+    refitted to the network's current embeddings at every step instead of being carried along.
+    """
+    e = torch.cat([embeddings.double(), torch.ones(len(embeddings), 1, dtype=torch.float64)], 1)
+    ridge = 1e-3 * torch.eye(e.shape[1], dtype=torch.float64) * e.pow(2).mean()
+    solution = torch.linalg.solve(e.T @ e + ridge, e.T @ reference.double())  # [C + 1, 128]
+    with torch.random.fork_rng():  # its random initialisation is overwritten; keep the global stream as it was
+        proj = torch.nn.Linear(embeddings.shape[1], reference.shape[1])
+    proj.weight.copy_(solution[:-1].T.float())
+    proj.bias.copy_(solution[-1].float())
+    return proj
+
+
 def distillation_loss(projected: torch.Tensor, reference: torch.Tensor, usable: torch.Tensor) -> torch.Tensor:
     """Mean cosine distance 1 - cos(P e, r) over the faces that have a reference (0 if none)."""
     if not usable.any():

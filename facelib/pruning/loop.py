@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from facelib import data, evaluate
+from facelib import data, distill, evaluate
 from facelib.config import PruneConfig, TrainConfig
 from facelib.errors import FacelibError
 from facelib.io import load_torch, save_csv, save_json, save_torch
@@ -58,22 +58,55 @@ def _batches(n: int, count: int, batch_size: int, seed: int, step: int) -> list[
 
 def train_batches(model, td: TrainData, batches: list[torch.Tensor], cfg: PruneConfig, step: int,
                   collector: ScoreCollector | None = None) -> float:
-    """SGD on the given mini-batches (fresh optimizer); scores accumulate if a collector is given."""
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    """SGD on the given mini-batches (fresh optimizer); scores accumulate if a collector is given.
+
+    With ``cfg.distill_weight > 0`` the loss is identity + W * distillation, through a projection
+    refitted to the current embeddings (``distill.fit_projection``); the scores then come from the
+    identity loss alone (``score_loss="identity"``, a separate backward pass that is scored, the
+    distillation term's is not) or from the combined loss (``"combined"``).
+    """
+    proj = _projection(model, td, cfg) if cfg.distill_weight > 0 else None
+    params = list(model.parameters()) + (list(proj.parameters()) if proj is not None else [])
+    optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     augment = torch.Generator().manual_seed(cfg.seed * 7919 + step)
     model.train()
     total = 0.0
     for idx in batches:
         x = data.to_input(td.train_images[idx], train=True, generator=augment)
-        loss = F.cross_entropy(model(x), td.train_labels[idx])
+        emb = model.embed(x)
+        loss = F.cross_entropy(model.classify(emb), td.train_labels[idx])
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if collector is not None:
-            collector.after_backward()
+        if proj is None:
+            loss.backward()
+            if collector is not None:
+                collector.after_backward()
+        else:
+            d = cfg.distill_weight * distill.distillation_loss(proj(emb), td.reference[idx], td.reference_usable[idx])
+            if collector is not None and cfg.score_loss == "identity":
+                loss.backward(retain_graph=True)
+                collector.after_backward()
+                collector.active = False
+                d.backward()
+                collector.active = True
+            else:
+                (loss + d).backward()
+                if collector is not None:
+                    collector.after_backward()
+            loss = loss + d
         optimizer.step()
         total += loss.item()
     model.eval()
     return total / max(len(batches), 1)
+
+
+def _projection(model, td: TrainData, cfg: PruneConfig, faces: int = 1024) -> torch.nn.Linear:
+    """The distillation projection for the model as it is now, fitted on a fixed set of faces."""
+    usable = torch.nonzero(td.reference_usable).flatten()
+    pick = usable[torch.randperm(len(usable), generator=torch.Generator().manual_seed(cfg.seed))[:faces]]
+    model.eval()
+    with torch.no_grad():
+        emb = torch.cat([model.embed(data.to_input(td.train_images[pick[i:i + 256]])) for i in range(0, len(pick), 256)])
+    return distill.fit_projection(emb, td.reference[pick])
 
 
 def _verify(model, pairs) -> tuple[float, float, float]:
@@ -106,6 +139,8 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
         log = {"steps": [], "layers": [], "removed": [], "ids": {}}
     train_cfg = TrainConfig.from_dict(json.loads(base.meta.get("config", "{}")))
     td = td or TrainData.load(train_cfg, progress=progress)
+    if cfg.distill_weight > 0 and td.reference is None:
+        td.reference, td.reference_usable = distill.reference_embeddings(td.split.train, progress=progress)
     if len(td.split.classes) != model.head.out_features:
         raise FacelibError("the base model's classifier does not match its training split; retrain it with this facelib")
     groups = channel_groups(model)

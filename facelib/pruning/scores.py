@@ -43,6 +43,7 @@ class ScoreCollector:
         self.model, self.groups, self.criterion, self.generator = model, groups, criterion, generator
         self.sums = {g.name: torch.zeros(size(model, g), dtype=torch.float64) for g in groups}
         self.batches = 0
+        self.active = True  # False while a backward pass must not be scored (e.g. an extra loss term)
         self.handles = []
         if criterion == "taylor":
             for g in groups:
@@ -53,7 +54,8 @@ class ScoreCollector:
         def hook(_module, _inputs, z):
             if z.requires_grad:
                 def on_grad(g):
-                    self.sums[name] += (z.detach() * g).mean(dim=(2, 3)).abs().mean(0).double()
+                    if self.active:
+                        self.sums[name] += (z.detach() * g).mean(dim=(2, 3)).abs().mean(0).double()
                 z.register_hook(on_grad)
         return hook
 
