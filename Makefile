@@ -1,5 +1,5 @@
 # Two commands are all a fresh clone needs:
-#   make run    evaluate the reference face model on LFW View 2 (the dashboard, once it exists)
+#   make run    the dashboard (streamlit run dashboard/app.py)
 #   make test   run the whole test suite
 # Both create .venv/ inside the clone on first use.
 PY := .venv/bin/python
@@ -15,7 +15,7 @@ $(STAMP): requirements.txt pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m facelib evaluate --onnx reference --pairs view2
+	$(PY) -m streamlit run dashboard/app.py
 
 test: $(STAMP)
 	$(PY) -m pytest -q

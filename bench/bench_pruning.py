@@ -8,11 +8,13 @@
    on CPU, as ratios to the unpruned network (goal: latency ratio <= 0.70). CPU time is not
    proportional to MACs, so the shape matters; the networks are untrained, so these shapes
    stand in for those of the trained, Taylor-pruned networks of the study.
+3. The same ratios for the study's trained, Taylor-pruned networks, where their run folders exist.
 All ratios are measured in this one run on real LFW faces.
 """
 from __future__ import annotations
 
 import copy
+import os
 
 import torch
 import torch.nn.functional as F
@@ -93,6 +95,33 @@ def main() -> None:
             print(f"{arch} ({shape}): MACs {models.count_macs(full):,} -> {models.count_macs(small):,}; batch-1 "
                   f"latency {lat[0] * 1000:.1f} -> {lat[1] * 1000:.1f} ms (ratio {lat[1] / lat[0]:.2f}, goal <= 0.70); "
                   f"batch-64 throughput {64 / thr[0]:.0f} -> {64 / thr[1]:.0f} img/s (ratio {thr[0] / thr[1]:.2f})")
+
+    for arch in models.ARCHS:
+        study_pruned(arch, x1, x64)
+
+
+def study_pruned(arch: str, x1: torch.Tensor, x64: torch.Tensor) -> None:
+    """The trained, Taylor-pruned network of the study at the first step with <= 60 % of the MACs
+    (needs the study's run folder, runs/full/pruning/<arch>-taylor, made by notebooks 04-06)."""
+    from facelib import io, study
+
+    os.environ.setdefault("FACELIB_PROFILE", "full")
+    run = study.prune_run_dir(arch, "taylor")
+    if not (run / "steps.csv").exists():
+        print(f"{arch} (study, Taylor): no run folder {run}; run its notebook to measure it")
+        return
+    steps = io.read_csv(run / "steps.csv", numeric=True)
+    target = next((r for r in steps if r["macs"] <= 0.6 * steps[0]["macs"]), None)
+    if target is None:
+        print(f"{arch} (study, Taylor): the run never reached 60 % of the MACs (last: "
+              f"{steps[-1]['macs'] / steps[0]['macs']:.0%})")
+        return
+    full, small = (models.load_model(run / "models" / f"step_{int(r['step']):03d}_pruned.pt") for r in (steps[0], target))
+    with torch.no_grad():
+        lat = [best_of(lambda m=m: m(x1), 20, warmup=True) for m in (full, small)]
+        thr = [best_of(lambda m=m: m(x64), 3, warmup=True) for m in (full, small)]
+    print(f"{arch} (study, Taylor step {int(target['step'])}): MACs {int(steps[0]['macs']):,} -> {int(target['macs']):,}; "
+          f"batch-1 latency ratio {lat[1] / lat[0]:.2f} (goal <= 0.70); batch-64 throughput ratio {thr[0] / thr[1]:.2f}")
 
 
 if __name__ == "__main__":

@@ -57,8 +57,8 @@ def run_dir(arch: str, criterion: str) -> Path:
 
 
 def available_runs() -> list[tuple[str, str]]:
-    """(network, criterion) of every pruning run with tables in the results folder."""
-    return [(a, c) for a in study.ARCHS for c in study.CRITERIA if (run_dir(a, c) / "steps.csv").exists()]
+    """(network, run name) of every pruning run with tables in the results folder (names: ``study.RUNS``)."""
+    return [(a, c) for a in study.ARCHS for c in study.RUNS if (run_dir(a, c) / "steps.csv").exists()]
 
 
 def load_run(arch: str, criterion: str) -> PruningRun:
@@ -113,9 +113,9 @@ def eer_at_share(run: PruningRun, shares: np.ndarray) -> np.ndarray:
     return out
 
 
-def criteria_comparison(arch: str, points: int = 5) -> list[dict]:
-    """Each criterion's pruned EER at equal shares of removed parameters (up to what every run reached)."""
-    runs = [load_run(arch, c) for a, c in available_runs() if a == arch]
+def criteria_comparison(arch: str, names: tuple[str, ...] = study.CRITERIA, points: int = 5) -> list[dict]:
+    """Pruned EER of each run in ``names`` at equal shares of removed parameters (up to what every run reached)."""
+    runs = [load_run(arch, c) for c in names if (arch, c) in available_runs()]
     if not runs:
         raise FacelibError(f"no pruning results for {arch}")
     reach = min(r.share_removed[-1] for r in runs)

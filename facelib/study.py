@@ -25,6 +25,13 @@ ROOT = Path(__file__).resolve().parents[1]  # the repository (facelib is install
 ARCHS = ("squeezenet", "mobilenetv2", "resnet50")
 WAYS = ("plain", "distill")  # identity loss only / identity loss + distillation (facelib.distill)
 CRITERIA = ("taylor", "l1", "weight_taylor", "random")
+# Pruning runs by name: the four criteria on the papers' identity loss, and Taylor pruning whose
+# training between and after steps also distils from the reference model (issue: stronger base
+# models), with scores from the identity loss (as in the papers) or from the combined loss.
+DISTILL_WEIGHT = 10.0
+RUNS = {**{c: {"criterion": c} for c in CRITERIA},
+        "taylor_distill": {"criterion": "taylor", "distill_weight": DISTILL_WEIGHT},
+        "taylor_distill_combined": {"criterion": "taylor", "distill_weight": DISTILL_WEIGHT, "score_loss": "combined"}}
 
 
 @dataclass(frozen=True)
@@ -49,7 +56,7 @@ PROFILES = {
                     epochs={"squeezenet": 12, "mobilenetv2": 6, "resnet50": 3},
                     prune_steps={"squeezenet": 24, "mobilenetv2": 24, "resnet50": 16},
                     filters_per_step={"squeezenet": 64, "mobilenetv2": 256, "resnet50": 1024}),
-    "fast": Profile("fast", 40, 100,
+    "fast": Profile("fast", 20, 60,
                     epochs={"squeezenet": 1, "mobilenetv2": 1, "resnet50": 1},
                     prune_steps={"squeezenet": 3, "mobilenetv2": 2, "resnet50": 2},
                     filters_per_step={"squeezenet": 64, "mobilenetv2": 256, "resnet50": 1024},
@@ -99,7 +106,7 @@ def base_config(arch: str, way: str) -> TrainConfig:
         raise FacelibError(f"unknown base run {arch}/{way}; networks: {', '.join(ARCHS)}; ways: plain, distill")
     p = profile()
     return TrainConfig(arch=arch, epochs=p.epochs[arch], batch_size=64, optimizer="adamw", lr=3e-4,
-                       lr_patience=2, distill_weight=10.0 if way == "distill" else 0.0,
+                       lr_patience=2, distill_weight=DISTILL_WEIGHT if way == "distill" else 0.0,
                        max_identities=p.max_identities, max_pairs=p.max_pairs, checkpoint_every=50)
 
 
@@ -182,12 +189,13 @@ def chosen_way(arch: str) -> str:
 
 
 def prune_config(arch: str, criterion: str) -> PruneConfig:
-    """The pruning run of ``arch``'s chosen base model by ``criterion`` (same settings for every criterion)."""
-    if criterion not in CRITERIA:
-        raise FacelibError(f"unknown criterion {criterion!r}; choose one of {', '.join(CRITERIA)}")
+    """The pruning run ``criterion`` (a name of ``RUNS``) of ``arch``'s chosen base model; every run
+    of a network has the same steps, filters per step and fine-tuning."""
+    if criterion not in RUNS:
+        raise FacelibError(f"unknown criterion {criterion!r}; choose one of {', '.join(RUNS)}")
     p = profile()
     base = base_run_dir(arch, chosen_way(arch)) / "model.pt"
-    return PruneConfig(base_model=str(base.relative_to(ROOT)), criterion=criterion,
+    return PruneConfig(base_model=str(base.relative_to(ROOT)), **RUNS[criterion],
                        filters_per_step=p.filters_per_step[arch], steps=p.prune_steps[arch],
                        batches_per_step=p.batches_per_step, batch_size=64, finetune_every=p.finetune_every,
                        finetune_batches=p.finetune_batches)
@@ -304,21 +312,46 @@ def ensure_reference() -> list[dict]:
 
 
 def ensure_base(arch: str, way: str, progress: bool = True) -> dict:
-    """The results row of base model ``arch``/``way``, training it first unless the results hold it."""
+    """The results row of base model ``arch``/``way``, training it first unless the results hold
+    it with today's configuration."""
+    import json
+
     from facelib import io
 
+    cfg = base_config(arch, way)
     rows = [r for r in io.read_csv(results_dir() / "base_models.csv", missing_ok=True, numeric=True)
             if (r["arch"], r["way"]) == (arch, way)]
-    if rows and not rerun():
+    if rows and not rerun() and TrainConfig.from_dict(json.loads(rows[0]["config"])).to_dict() == cfg.to_dict():
         return rows[0]
+    _clear_if_stale(base_run_dir(arch, way), lambda saved: TrainConfig.from_dict(saved).same_run_as(cfg))
     train_base(arch, way, progress=progress)
     return record_base(arch, way)
 
 
+def _clear_if_stale(out: Path, same) -> None:
+    """A run folder made with another configuration is deleted in the fast profile (disposable)
+    and refused in the full one."""
+    import json
+    import shutil
+
+    if not (out / "config.json").exists() or same(json.loads((out / "config.json").read_text())):
+        return
+    if profile().name == "fast":
+        shutil.rmtree(out)
+    else:
+        raise FacelibError(f"{out} holds a run with another configuration; move it away to run this one")
+
+
 def ensure_pruning(arch: str, criterion: str, ship_every: int | None = None, progress: bool = True) -> Path:
     """The results folder of a pruning run, running it first unless the results hold it."""
+    import json
+    from dataclasses import asdict
+
     dest = results_dir() / "pruning" / f"{arch}-{criterion}"
-    if not (dest / "steps.csv").exists() or rerun():
+    wanted = asdict(prune_config(arch, criterion))
+    current = (dest / "run.json").exists() and json.loads((dest / "run.json").read_text())["config"] == wanted
+    if not current or rerun():
+        _clear_if_stale(prune_run_dir(arch, criterion), lambda saved: saved == wanted)
         run_pruning(arch, criterion, progress=progress)
         record_pruning(arch, criterion, ship_every=ship_every)
     return dest

@@ -94,3 +94,21 @@ def test_load_model_rejects_other_files(tmp_path):
     torch.save({"weights": torch.zeros(1)}, tmp_path / "b.pt")
     with pytest.raises(FacelibError, match="not a facelib model"):
         models.load_model(tmp_path / "b.pt")
+
+
+@pytest.mark.parametrize("arch", models.ARCHS)
+def test_half_precision_embedding_only_files(tmp_path, arch, celeba):
+    """Shipped files: float16 without the classifier; on real faces the embeddings barely move."""
+    from facelib import data
+
+    model = models.build(arch, num_classes=300).eval()
+    x = data.to_input(data.load_images(celeba[:4]))
+    models.save_model(model, tmp_path / "full.pt")
+    models.save_model(model, tmp_path / "small.pt", half=True, embedding_only=True)
+    small = models.load_model(tmp_path / "small.pt")
+    assert small.head.out_features == 0 and small.trunk_parameters() == model.trunk_parameters()
+    assert (tmp_path / "small.pt").stat().st_size < 0.55 * (tmp_path / "full.pt").stat().st_size
+    with torch.no_grad():
+        a, b = model.embed(x), small.embed(x)
+    assert all(p.dtype == torch.float32 for p in small.parameters())
+    assert torch.nn.functional.cosine_similarity(a, b).min() > 0.999

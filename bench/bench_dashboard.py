@@ -1,0 +1,74 @@
+"""Benchmarks of the dashboard (not tests). Run: .venv/bin/python bench/bench_dashboard.py
+
+1. Start-up: seconds from launching ``streamlit run dashboard/app.py`` to the first page rendered
+   (its headline metrics present) in headless Chromium.
+2. Comparing two LFW faces across five shipped models of one network on CPU, as the page does
+   (``facelib.faces.compare``): seconds with the models already loaded (cached between
+   interactions; goal < 2 s), and the first time, models loaded from disk included.
+All figures come from this one run on this machine.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from facelib import data, faces, io, models, study
+from facelib.speed import best_of
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def startup_seconds() -> float:
+    from selenium import webdriver
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    opts = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+        opts.add_argument(arg)
+    browser = webdriver.Chrome(options=opts)
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+                             "--server.headless", "true", "--server.port", str(port)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
+    try:
+        while True:
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.1)
+        browser.get(f"http://127.0.0.1:{port}")
+        WebDriverWait(browser, 120).until(EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='stMetric']")))
+        return time.perf_counter() - start
+    finally:
+        browser.quit()
+        proc.terminate()
+
+
+def compare_seconds(arch: str = "squeezenet", count: int = 5) -> tuple[float, float, int]:
+    rows = [r for r in io.read_csv(study.results_dir() / "models.csv", numeric=True) if r["arch"] == arch][:count]
+    pair = data.lfw_pairs("dev")[0]
+    a, b = data.load_images([pair.a, pair.b]).numpy()
+    start = time.perf_counter()
+    loaded = {r["file"]: (models.load_model(study.models_dir() / r["file"]), r["threshold"]) for r in rows}
+    faces.compare(loaded, a, b)
+    first = time.perf_counter() - start
+    cached = best_of(lambda: faces.compare(loaded, a, b), 5)
+    return cached, first, len(rows)
+
+
+if __name__ == "__main__":
+    cached, first, n = compare_seconds()
+    print(f"compare two faces across {n} squeezenet models: {cached:.3f} s cached (goal < 2 s), "
+          f"{first:.3f} s the first time (loading included)")
+    print(f"start-up to the first rendered page: {startup_seconds():.1f} s")

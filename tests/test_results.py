@@ -1,0 +1,81 @@
+"""The committed results: every table has its documented columns, the shipped models agree with
+the rows of their steps, and the README headline is what the tables say."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from facelib import analysis, io, models, report, study
+from facelib.pruning import loop
+
+DOC = (study.ROOT / "results" / "README.md").read_text()
+TABLES = {"reference.csv": study.REFERENCE_COLUMNS, "base_models.csv": study.BASE_COLUMNS,
+          "models.csv": study.MODEL_COLUMNS}
+RUN_TABLES = {"steps.csv": loop.STEP_COLUMNS + ["latency_ms"], "layers.csv": loop.LAYER_COLUMNS,
+              "removed.csv": loop.REMOVED_COLUMNS}
+
+
+@pytest.fixture(autouse=True)
+def full_profile(monkeypatch):
+    monkeypatch.setenv("FACELIB_PROFILE", "full")
+
+
+def header(path) -> list[str]:
+    return path.read_text().splitlines()[0].split(",")
+
+
+def documented(column: str) -> bool:
+    return re.search(rf"`{re.escape(column)}`", DOC) is not None
+
+
+def test_tables_have_their_documented_columns():
+    results = study.results_dir()
+    for name, columns in TABLES.items():
+        assert header(results / name) == columns, name
+        assert all(documented(c) for c in columns), [c for c in columns if not documented(c)]
+    runs = sorted((results / "pruning").iterdir())
+    assert runs, "no pruning run in results/"
+    for run in runs:
+        for name, columns in RUN_TABLES.items():
+            assert header(run / name) == columns, f"{run.name}/{name}"
+            assert all(documented(c) for c in columns)
+        info = json.loads((run / "run.json").read_text())
+        assert {"config", "seed", "base_training", "base_way", "seconds", "commit"} <= set(info)
+
+
+def test_shipped_models_match_their_rows_and_stay_small():
+    rows = io.read_csv(study.results_dir() / "models.csv", numeric=True)
+    assert rows
+    total = sum(p.stat().st_size for p in study.models_dir().glob("*.pt"))
+    assert total <= 80 * 2**20, f"shipped models take {total / 2**20:.1f} MB"
+    assert {r["file"] for r in rows} == {p.name for p in study.models_dir().glob("*.pt")}
+    for r in rows:
+        model = models.load_model(study.models_dir() / r["file"])
+        assert model.trunk_parameters() == r["trunk_params"], r["file"]
+        assert models.count_macs(model) == r["macs"] or model.head.out_features == 0
+        if r["kind"] == "finetuned":
+            run = analysis.load_run(r["arch"], r["criterion"])
+            step = next(s for s in run.steps if s["step"] == r["step"])
+            assert step["trunk_params"] == r["trunk_params"]
+            assert step["eer_finetuned"] == pytest.approx(r["dev_eer"])
+            assert step["threshold_finetuned"] == pytest.approx(r["threshold"])
+        else:
+            base = next(b for b in study.base_models() if (b["arch"], f"base-{b['way']}") == (r["arch"], r["kind"]))
+            assert base["trunk_params"] == r["trunk_params"]
+            assert base["dev_eer"] == pytest.approx(r["dev_eer"])
+
+
+def test_layer_tables_add_up_to_the_step_tables():
+    for arch, criterion in analysis.available_runs():
+        run = analysis.load_run(arch, criterion)
+        for s in run.steps:
+            left = sum(r["filters"] for r in run.layers if r["step"] == s["step"])
+            assert left == s["filters"], (arch, criterion, s["step"])
+        removed = io.read_csv(analysis.run_dir(arch, criterion) / "removed.csv", numeric=True)
+        assert len(removed) == sum(s["removed"] for s in run.steps)
+
+
+def test_readme_headline_is_generated_from_the_results():
+    assert report.readme_block() == report.headline_markdown(), "run: python -m facelib report"

@@ -1,0 +1,41 @@
+"""Profiles and the study's choices."""
+from __future__ import annotations
+
+import pytest
+
+from facelib import io, study
+from facelib.errors import FacelibError
+
+
+def test_profiles_switch_folders_and_settings(monkeypatch):
+    monkeypatch.setenv("FACELIB_PROFILE", "fast")
+    assert study.results_dir() == study.ROOT / "runs" / "fast" / "results"
+    fast = study.base_config("squeezenet", "distill")
+    monkeypatch.setenv("FACELIB_PROFILE", "full")
+    assert study.results_dir() == study.ROOT / "results"
+    full = study.base_config("squeezenet", "distill")
+    assert fast.max_identities == 20 and full.max_identities is None
+    assert fast.distill_weight == full.distill_weight > 0
+    assert study.base_config("squeezenet", "plain").distill_weight == 0
+    monkeypatch.setenv("FACELIB_PROFILE", "slow")
+    with pytest.raises(FacelibError, match="not a profile"):
+        study.profile()
+
+
+def test_bad_names_give_one_sentence(monkeypatch):
+    monkeypatch.setenv("FACELIB_PROFILE", "full")
+    with pytest.raises(FacelibError, match="unknown base run"):
+        study.base_config("vgg16", "plain")
+    with pytest.raises(FacelibError, match="unknown criterion"):
+        study.prune_config("squeezenet", "magic")
+
+
+def test_pruning_starts_from_the_base_model_with_the_lower_eer(monkeypatch, tmp_path):
+    monkeypatch.setattr(study, "ROOT", tmp_path)
+    monkeypatch.setenv("FACELIB_PROFILE", "full")
+    rows = [{"arch": "squeezenet", "way": "plain", "dev_eer": 0.30}, {"arch": "squeezenet", "way": "distill", "dev_eer": 0.20}]
+    io.save_csv(rows, ["arch", "way", "dev_eer"], tmp_path / "results" / "base_models.csv")
+    assert study.chosen_way("squeezenet") == "distill"
+    assert study.prune_config("squeezenet", "taylor").base_model.endswith("squeezenet-distill/model.pt")
+    with pytest.raises(FacelibError, match="02_base_models"):
+        study.chosen_way("resnet50")
