@@ -23,7 +23,13 @@ st.set_page_config(page_title="facelib: pruning face CNNs", layout="wide")
 @st.cache_resource(show_spinner=False)
 def load_model(file: str):
     """A shipped model, loaded once per session (``weights_only=True`` inside)."""
-    return models.load_model(study.models_dir() / file)
+    path = study.models_dir() / file
+    if not path.exists():
+        arch = file.split("-")[0]
+        source = "02_base_models" if "-base" in file else NOTEBOOK.get(arch, "07_comparison")
+        raise FacelibError(f"the model file {path.relative_to(study.ROOT)} is missing; notebooks/{source}.ipynb "
+                           "writes it")
+    return models.load_model(path)
 
 
 @st.cache_data(show_spinner=False)

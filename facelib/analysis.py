@@ -6,7 +6,8 @@ Definitions (used everywhere a number below is shown):
 - *share removed*: 1 - trunk parameters / trunk parameters of the unpruned network (the trunk
   is what a deployed face embedder keeps; the identity classifier is for training only).
 - *removable at <= 1 point*: the share removed at the last step before the first step whose
-  pruned EER exceeds the unpruned EER by more than ``tolerance`` (0.01 = 1 point).
+  pruned EER exceeds the unpruned EER by more than ``tolerance`` (0.01 = 1 point); the same over
+  the pruned + fine-tuned networks (the steps that have one).
 - *size / loss correlation*: Spearman's rank correlation, over the prunable groups, between a
   group's initial number of filters and the fraction of them removed by the last step.
 """
@@ -73,12 +74,18 @@ def load_run(arch: str, criterion: str) -> PruningRun:
                       io.read_csv(d / "layers.csv", numeric=True), info)
 
 
-def removable_share(run: PruningRun, tolerance: float = 0.01) -> tuple[float, int]:
-    """(share removed, step) at the last step before pruned EER first exceeds the start by > ``tolerance``."""
-    eer, share = run.eer_pruned, run.share_removed
+def removable_share(run: PruningRun, tolerance: float = 0.01, finetuned: bool = False) -> tuple[float, int]:
+    """(share removed, step) at the last step before the EER first exceeds the unpruned EER by more
+    than ``tolerance``: of the pruned networks (every step), or of the pruned + fine-tuned ones
+    (the fine-tuned steps only, with step 0 as the start)."""
+    rows = [r for r in run.steps if r["step"] == 0 or (finetuned and not math.isnan(r["eer_finetuned"]))] \
+        if finetuned else run.steps
+    key = "eer_finetuned" if finetuned else "eer_pruned"
+    eer = np.array([r["eer_pruned"] if r["step"] == 0 else r[key] for r in rows])
+    share = 1 - np.array([r["trunk_params"] for r in rows]) / run.steps[0]["trunk_params"]
     over = np.nonzero(eer > eer[0] + tolerance)[0]
     last = (over[0] - 1) if len(over) else len(eer) - 1
-    return float(share[last]), int(run.steps[last]["step"])
+    return float(share[last]), int(rows[last]["step"])
 
 
 def layer_matrix(run: PruningRun) -> tuple[list[str], list[int], np.ndarray, np.ndarray]:
@@ -136,13 +143,15 @@ def headline() -> list[dict]:
             continue
         run = load_run(arch, criterion)
         share, step = removable_share(run)
+        share_ft, step_ft = removable_share(run, finetuned=True)
         rho, _ = size_loss_correlation(run)
         last = run.steps[-1]
         under_1m = [r for r in run.steps if r["params"] < 1_000_000]
         rows.append({
             "network": arch, "base": run.info.get("base_way", ""), "base_eer": run.steps[0]["eer_pruned"],
             "reference_eer": reference.get("landmarks", {}).get("eer", float("nan")),
-            "removable_share": share, "removable_step": step, "params_start": run.steps[0]["params"],
+            "removable_share": share, "removable_step": step, "removable_share_finetuned": share_ft,
+            "removable_step_finetuned": step_ft, "params_start": run.steps[0]["params"],
             "params_end": last["params"], "eer_end": last["eer_pruned"], "size_loss_rho": rho,
             "first_under_1m_eer": under_1m[0]["eer_pruned"] if under_1m else float("nan"),
             "first_under_1m_params": under_1m[0]["params"] if under_1m else float("nan"),

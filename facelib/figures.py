@@ -16,12 +16,24 @@ def face_grid(images: np.ndarray, titles: list[str], columns: int = 6) -> go.Fig
     rows = (len(images) + columns - 1) // columns
     fig = make_subplots(rows, columns, subplot_titles=titles, horizontal_spacing=0.01, vertical_spacing=0.06)
     for i, img in enumerate(images):
-        fig.add_trace(go.Image(z=np.asarray(img).transpose(1, 2, 0)), i // columns + 1, i % columns + 1)
+        fig.add_trace(go.Image(source=_jpeg_uri(np.asarray(img).transpose(1, 2, 0))), i // columns + 1, i % columns + 1)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     fig.update_layout(height=170 * rows, margin=dict(l=0, r=0, t=30, b=0))
     fig.update_annotations(font_size=10)
     return fig
+
+
+def _jpeg_uri(rgb: np.ndarray) -> str:
+    """An HxWx3 uint8 image as a JPEG data URI (a few kB in a notebook, instead of a JSON pixel array)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=90)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 def det_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> go.Figure:

@@ -23,14 +23,16 @@ def headline_markdown() -> str:
     rows = analysis.headline()
     if not rows:
         return "No full pruning run has results yet (notebooks 04-06 write them)."
-    lines = ["| network | base model | base EER | reference EER | parameters removed at <= 1 point EER loss "
-             "| smallest model (parameters) | its EER | first model < 1M parameters: EER | filters lost vs layer size (Spearman) |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| network | base model | base EER | reference EER | trunk parameters removed at <= 1 point EER loss: "
+             "pruned | pruned + fine-tuned | smallest model (parameters) | its EER | first model < 1M parameters: EER "
+             "| filters lost vs layer size (Spearman) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         under = (f"{_pct(r['first_under_1m_eer'])} ({int(r['first_under_1m_params']):,})"
                  if not math.isnan(r["first_under_1m_params"]) else "n/a")
         lines.append(f"| {r['network']} | {r['base']} | {_pct(r['base_eer'])} | {_pct(r['reference_eer'])} "
-                     f"| {_pct(r['removable_share'])} (step {r['removable_step']}) | {int(r['params_end']):,} "
+                     f"| {_pct(r['removable_share'])} (step {r['removable_step']}) "
+                     f"| {_pct(r['removable_share_finetuned'])} (step {r['removable_step_finetuned']}) | {int(r['params_end']):,} "
                      f"| {_pct(r['eer_end'])} | {under} | {r['size_loss_rho']:.2f} |")
     base = io.read_csv(study.results_dir() / "base_models.csv", missing_ok=True, numeric=True)
     if base:

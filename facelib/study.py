@@ -45,6 +45,7 @@ class Profile:
     prune_steps: dict = field(default_factory=dict)  # pruning steps per network
     filters_per_step: dict = field(default_factory=dict)
     batches_per_step: int = 10
+    prune_batch_size: int = 64
     finetune_every: int = 4
     finetune_batches: int = 50
 
@@ -60,7 +61,7 @@ PROFILES = {
                     epochs={"squeezenet": 1, "mobilenetv2": 1, "resnet50": 1},
                     prune_steps={"squeezenet": 3, "mobilenetv2": 2, "resnet50": 2},
                     filters_per_step={"squeezenet": 64, "mobilenetv2": 256, "resnet50": 1024},
-                    batches_per_step=2, finetune_every=1, finetune_batches=2),
+                    batches_per_step=2, prune_batch_size=16, finetune_every=1, finetune_batches=2),
 }
 
 
@@ -197,7 +198,8 @@ def prune_config(arch: str, criterion: str) -> PruneConfig:
     base = base_run_dir(arch, chosen_way(arch)) / "model.pt"
     return PruneConfig(base_model=str(base.relative_to(ROOT)), **RUNS[criterion],
                        filters_per_step=p.filters_per_step[arch], steps=p.prune_steps[arch],
-                       batches_per_step=p.batches_per_step, batch_size=64, finetune_every=p.finetune_every,
+                       batches_per_step=p.batches_per_step, batch_size=p.prune_batch_size,
+                       finetune_every=p.finetune_every,
                        finetune_batches=p.finetune_batches)
 
 

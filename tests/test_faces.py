@@ -87,3 +87,26 @@ def test_no_face_and_several_faces(photo, lfw_people):
     assert len(boxes) >= 2
     centres = sorted((b[0] + b[2]) / 2 for b in boxes[:2])
     assert centres[0] < 250 < centres[1]
+
+
+def test_shipped_models_score_the_same_person_higher(monkeypatch, lfw_people):
+    """Two photos of one LFW person are clearly more similar than photos of two people, for the
+    unpruned and the pruned shipped models (development pairs: people never trained on)."""
+    from facelib import data, io, models, study
+
+    monkeypatch.setenv("FACELIB_PROFILE", "full")
+    rows = io.read_csv(study.results_dir() / "models.csv", numeric=True)
+    assert any(r["kind"] == "finetuned" for r in rows) and any(r["kind"].startswith("base") for r in rows)
+    pairs = data.lfw_pairs("dev", lfw_people)
+    same = [p for p in pairs if p.same][:25]
+    different = [p for p in pairs if not p.same][:25]
+    crops = {p: data.load_images([p.a, p.b]).numpy() for p in same + different}
+    loaded = {r["file"]: (models.load_model(study.models_dir() / r["file"]), r["threshold"]) for r in rows}
+    sims = {name: {True: [], False: []} for name in loaded}
+    for p in same + different:
+        for c in faces.compare(loaded, *crops[p]):
+            sims[c.model][p.same].append(c.similarity)
+    for name, s in sims.items():
+        spread = np.std(s[True] + s[False])  # cosines of ReLU features crowd near 1: judge in their spread
+        assert np.mean(s[True]) - np.mean(s[False]) > 0.8 * spread, name
+        assert np.median(s[True]) > np.quantile(s[False], 0.75), name
