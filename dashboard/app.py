@@ -63,12 +63,15 @@ def overview() -> None:
     cols = st.columns(len(rows))
     for col, r in zip(cols, rows):
         col.metric(f"{r['network']}: removable at <= 1 point EER", f"{r['removable_share']:.0%}",
-                   help="share of trunk parameters removed before the development EER rises by more than 1 point")
+                   help="share of trunk parameters removed before the development EER of the pruned network "
+                        "rises by more than 1 point")
+        col.metric("the same, pruned + fine-tuned", f"{r['removable_share_finetuned']:.0%}",
+                   help="the same over the fine-tuned copies (every few steps)")
         col.metric("smallest model", f"{int(r['params_end']):,} parameters", f"EER {r['eer_end']:.1%}",
                    delta_color="off")
     table = pd.DataFrame(rows)
-    st.dataframe(table[["network", "base", "base_eer", "reference_eer", "removable_share", "params_start",
-                        "params_end", "eer_end", "size_loss_rho"]], hide_index=True)
+    st.dataframe(table[["network", "base", "base_eer", "reference_eer", "removable_share", "removable_share_finetuned",
+                        "params_start", "params_end", "eer_end", "size_loss_rho"]], hide_index=True)
     st.markdown(
         "**How to read the rest.** *Filters per layer*: which layers lose filters as the steps go (the papers "
         "find the layers with the most output channels lose filters first). *EER per step*: what pruning costs in "

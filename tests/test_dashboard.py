@@ -44,7 +44,7 @@ def test_overview_shows_the_headline_numbers():
     assert rows, "the repository ships pruning results"
     shown = [m.value for m in at.metric]
     for r in rows:
-        assert f"{r['removable_share']:.0%}" in shown
+        assert f"{r['removable_share']:.0%}" in shown and f"{r['removable_share_finetuned']:.0%}" in shown
         assert f"{int(r['params_end']):,} parameters" in shown
 
 
