@@ -88,12 +88,26 @@ def models_dir() -> Path:
 
 
 def commit() -> str:
-    """The git commit the code runs at (``unknown`` outside a clone)."""
+    """The git commit the code runs at, ``-dirty`` when tracked files differ from it (``unknown``
+    outside a clone)."""
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return head + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def _started_commit(run: Path) -> str:
+    """The commit a run folder was started with (written when it starts; read when it is recorded)."""
+    from facelib import io
+
+    path = run / "commit.txt"
+    if not path.exists():
+        io.save_text(commit(), path)
+    return path.read_text().strip()
 
 
 def base_config(arch: str, way: str) -> TrainConfig:
@@ -128,6 +142,7 @@ def train_base(arch: str, way: str, progress: bool = True) -> Path:
 
     out = base_run_dir(arch, way)
     if not (out / "model.pt").exists():
+        _started_commit(out)
         train.train(base_config(arch, way), out, progress=progress)
     return out / "model.pt"
 
@@ -153,7 +168,8 @@ def record_base(arch: str, way: str) -> dict:
            "dev_threshold": v.threshold, "train_seconds": sum(float(h["seconds"]) for h in history),
            "params": models.count_parameters(model), "trunk_params": model.trunk_parameters(),
            "macs": models.count_macs(model), "latency_ms": speed.latency_ms(model),
-           "identities": model.head.out_features, "train_images": None, "seed": cfg["seed"], "commit": commit(),
+           "identities": model.head.out_features, "train_images": None, "seed": cfg["seed"],
+           "commit": _started_commit(run),
            "config": json.dumps(cfg, sort_keys=True)}
     row["train_images"] = len(data.study_split(cfg["min_images"], cfg["val_fraction"], cfg["seed"],
                                                cfg["max_identities"], cfg["use_lfw"], cfg["use_celeba"]).train)
@@ -216,6 +232,7 @@ def run_pruning(arch: str, criterion: str, progress: bool = True) -> Path:
         raise FacelibError(f"the base model {cfg.base_model} is not here (only its tables are committed); "
                            "run notebooks/02_base_models.ipynb with FACELIB_RERUN=1 first")
     out = prune_run_dir(arch, criterion)
+    _started_commit(out)
     cwd = os.getcwd()
     os.chdir(ROOT)  # the base model path is stored relative to the repository
     try:
@@ -252,7 +269,7 @@ def record_pruning(arch: str, criterion: str, ship_every: int | None = None) -> 
     base = models.load_model(ROOT / cfg["base_model"])
     base_cfg = json.loads(base.meta["config"])
     io.save_json({"config": cfg, "seed": cfg["seed"], "base_training": base_cfg,
-                  "seconds": sum(float(r["seconds"]) for r in steps), "commit": commit(),
+                  "seconds": sum(float(r["seconds"]) for r in steps), "commit": _started_commit(run),
                   "profile": profile().name, "base_way": "distill" if base_cfg["distill_weight"] > 0 else "plain"},
                  dest / "run.json")
     shipped = []
