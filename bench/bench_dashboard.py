@@ -32,10 +32,14 @@ def startup_seconds() -> float:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    import shutil
+
     opts = webdriver.ChromeOptions()
+    opts.binary_location = shutil.which("chromium") or ""
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
         opts.add_argument(arg)
-    browser = webdriver.Chrome(options=opts)
+    # the Debian chromedriver: selenium's manager would try to download one
+    browser = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=shutil.which("chromedriver")))
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
                              "--server.headless", "true", "--server.port", str(port)], cwd=ROOT,

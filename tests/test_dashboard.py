@@ -126,3 +126,32 @@ def study_models() -> list[dict]:
 
 def table_arch(at: AppTest) -> str:
     return at.selectbox(key="cmp-arch").value
+
+
+def test_photo_with_two_faces_lets_the_user_pick_one(lfw_people):
+    at = start("Compare two faces")
+    both = Image.new("RGB", (500, 250))
+    both.paste(Image.open(lfw_people["George_W_Bush"][0].path), (0, 0))
+    both.paste(Image.open(lfw_people["Colin_Powell"][0].path), (250, 0))
+    buf = io.BytesIO()
+    both.save(buf, "JPEG")
+    at.file_uploader(key="photo-a").set_value(("two.jpg", buf.getvalue(), "image/jpeg")).run()
+    assert any("faces found" in i.value for i in at.info)
+    which = at.selectbox(key="photo-a-which")
+    assert len(which.options) >= 2
+    which.set_value(1).run()
+    at.file_uploader(key="photo-b").set_value(("b.jpg", jpeg(lfw_people["Colin_Powell"][1].path), "image/jpeg")).run()
+    assert_clean(at)
+    assert len(at.table) == 1
+
+
+def test_lfw_pair_number_and_network_controls():
+    at = start("Compare two faces")
+    at.radio(key="cmp-source").set_value("an LFW development pair").run()
+    first = at.table[0].value["cosine similarity"].tolist()
+    at.number_input(key="pair-number").set_value(3).run()
+    assert_clean(at)
+    assert at.table[0].value["cosine similarity"].tolist() != first
+    for arch in at.selectbox(key="cmp-arch").options:
+        at.selectbox(key="cmp-arch").set_value(arch).run()
+        assert_clean(at)
