@@ -126,7 +126,7 @@ def base_config(arch: str, way: str) -> TrainConfig:
 
 
 def dev_pairs() -> list:
-    """The development pairs the profile evaluates on (all 1,000; 100 evenly spaced when fast)."""
+    """The development pairs the profile evaluates on (all 1,000; 60 evenly spaced when fast)."""
     from facelib import data
 
     return data.every_nth_pair(data.lfw_pairs("dev"), profile().max_pairs)
