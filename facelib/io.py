@@ -30,6 +30,16 @@ def _atomic(path: Path, write) -> None:
         raise
 
 
+def remove_partial_writes(folder: Path) -> int:
+    """Delete the temporary files a killed process left behind mid-write (``.<name>.*.tmp``; the
+    files they were to replace are intact); return how many. Called when a run resumes."""
+    folder = Path(folder)
+    stray = list(folder.rglob(".*.tmp")) if folder.is_dir() else []
+    for path in stray:
+        path.unlink(missing_ok=True)
+    return len(stray)
+
+
 def save_torch(obj: Any, path: Path) -> None:
     _atomic(path, lambda f: torch.save(obj, f))
 

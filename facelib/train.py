@@ -20,7 +20,7 @@ from tqdm import tqdm
 from facelib import data, distill, evaluate
 from facelib.config import TrainConfig
 from facelib.errors import FacelibError
-from facelib.io import load_torch, save_csv, save_json, save_torch
+from facelib.io import load_torch, remove_partial_writes, save_csv, save_json, save_torch
 from facelib.models import build, save_model
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "distill_loss", "val_loss", "val_acc", "lr", "dev_eer",
@@ -93,6 +93,7 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
     cfg.check()
     out = Path(out)
     ckpt_path = out / "checkpoint.pt"
+    remove_partial_writes(out)
     state = load_torch(ckpt_path) if ckpt_path.exists() else None
     if state is not None and not TrainConfig.from_dict(json.loads(state["config"])).same_run_as(cfg):
         raise FacelibError(f"{out} holds a run with another configuration; choose a new --out folder")

@@ -37,7 +37,7 @@ from tqdm import tqdm
 from facelib import data, distill, evaluate
 from facelib.config import PruneConfig, TrainConfig
 from facelib.errors import FacelibError
-from facelib.io import load_torch, save_csv, save_json, save_torch
+from facelib.io import load_torch, remove_partial_writes, save_csv, save_json, save_torch
 from facelib.models import count_macs, count_parameters, load_model, save_model
 from facelib.pruning.groups import channel_groups, size
 from facelib.pruning.scores import ScoreCollector, select_to_remove
@@ -125,6 +125,7 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
     cfg.check()
     out = Path(out)
     state_path = out / "state.pt"
+    remove_partial_writes(out)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     base = load_model(Path(cfg.base_model))
