@@ -15,7 +15,6 @@ from facelib import analysis, data, evaluate, faces, figures, io, models, study
 from facelib.errors import FacelibError
 
 PAGES = ("Overview", "Filters per layer", "EER per step", "Compare two faces")
-NOTEBOOK = {"squeezenet": "04_squeezerfacenet", "mobilenetv2": "05_mobilenetv2", "resnet50": "06_resnet50"}
 
 st.set_page_config(page_title="facelib: pruning face CNNs", layout="wide")
 
@@ -25,8 +24,8 @@ def load_model(file: str):
     """A shipped model, loaded once per session (``weights_only=True`` inside)."""
     path = study.models_dir() / file
     if not path.exists():
-        arch = file.split("-")[0]
-        source = "02_base_models" if "-base" in file else NOTEBOOK.get(arch, "07_comparison")
+        arch, criterion = file.split("-")[:2]
+        source = study.notebook_for(arch, None if file.endswith("-base.pt") else criterion)
         raise FacelibError(f"the model file {path.relative_to(study.ROOT)} is missing; notebooks/{source}.ipynb "
                            "writes it")
     return models.load_model(path)
@@ -119,7 +118,7 @@ def eer_per_step() -> None:
     for col, arch in zip(cols, archs):
         col.plotly_chart(figures.eer_per_step([analysis.load_run(arch, criterion)], x), width="stretch")
     st.subheader("DET curve of a shipped step against the unpruned model")
-    shipped = [r for r in shipped_models()]
+    shipped = shipped_models()
     if not shipped:
         st.info("No shipped models: run notebooks/02_base_models.ipynb and 04_squeezerfacenet.ipynb.")
         return

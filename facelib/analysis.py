@@ -65,10 +65,8 @@ def available_runs() -> list[tuple[str, str]]:
 def load_run(arch: str, criterion: str) -> PruningRun:
     d = run_dir(arch, criterion)
     if not (d / "steps.csv").exists():
-        nb = {"squeezenet": "04_squeezerfacenet", "mobilenetv2": "05_mobilenetv2", "resnet50": "06_resnet50"}[arch]
-        if criterion != "taylor":
-            nb = "07_comparison"
-        raise FacelibError(f"no results for {arch} pruned by {criterion}; run notebooks/{nb}.ipynb first")
+        raise FacelibError(f"no results for {arch} pruned by {criterion}; "
+                           f"run notebooks/{study.notebook_for(arch, criterion)}.ipynb first")
     info = json.loads((d / "run.json").read_text()) if (d / "run.json").exists() else {}
     return PruningRun(arch, criterion, io.read_csv(d / "steps.csv", numeric=True),
                       io.read_csv(d / "layers.csv", numeric=True), info)

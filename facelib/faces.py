@@ -12,6 +12,7 @@ nothing is downloaded.
 """
 from __future__ import annotations
 
+import functools
 import io
 import time
 import warnings
@@ -72,13 +73,20 @@ def read_photo(raw: bytes) -> tuple[Image.Image, list[str]]:
     return img, notes
 
 
+@functools.cache
+def _face_cascade():
+    """OpenCV's frontal-face Haar cascade (shipped inside the wheel), loaded once."""
+    import cv2
+
+    return cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+
+
 def detect_faces(img: Image.Image, min_size: int = 40) -> list[data.Box]:
     """Frontal face boxes (x1, y1, x2, y2), largest first."""
     import cv2
 
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
     grey = cv2.equalizeHist(cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2GRAY))
-    found = cascade.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(min_size, min_size))
+    found = _face_cascade().detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(min_size, min_size))
     boxes = [(float(x), float(y), float(x + w), float(y + h)) for x, y, w, h in found]
     return sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
 

@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,12 @@ def save_json(obj: Any, path: Path) -> None:
 
 def save_text(text: str, path: Path) -> None:
     _atomic(path, lambda f: f.write(text.encode()))
+
+
+def copy_atomic(src: Path, dst: Path) -> None:
+    """Copy a file so that ``dst`` is either its old content or all of ``src``."""
+    with open(src, "rb") as f:
+        _atomic(dst, lambda out: shutil.copyfileobj(f, out))
 
 
 def save_csv(rows: list[dict], columns: list[str], path: Path) -> None:

@@ -219,6 +219,17 @@ def prune_config(arch: str, criterion: str) -> PruneConfig:
                        finetune_batches=p.finetune_batches)
 
 
+NOTEBOOKS = {"squeezenet": "04_squeezerfacenet", "mobilenetv2": "05_mobilenetv2", "resnet50": "06_resnet50"}
+
+
+def notebook_for(arch: str, criterion: str | None = None) -> str:
+    """The notebook (``notebooks/<name>.ipynb``) that makes a run: the base models (``criterion``
+    ``None``), a network's Taylor run, or the other criteria's runs (the comparison)."""
+    if criterion is None:
+        return "02_base_models"
+    return NOTEBOOKS[arch] if criterion == "taylor" else "07_comparison"
+
+
 def prune_run_dir(arch: str, criterion: str) -> Path:
     return runs_dir() / "pruning" / f"{arch}-{criterion}"
 
@@ -251,7 +262,6 @@ def record_pruning(arch: str, criterion: str, ship_every: int | None = None) -> 
     step's batch-1 CPU latency added, write ``run.json`` (configuration, seed, split, duration,
     commit), and ship the fine-tuned models of every ``ship_every``-th step (``None``: none)."""
     import json
-    import shutil
 
     from facelib import io, models, speed
     from facelib.pruning import loop
@@ -263,8 +273,7 @@ def record_pruning(arch: str, criterion: str, ship_every: int | None = None) -> 
         row["latency_ms"] = speed.latency_ms(model)
     io.save_csv(steps, loop.STEP_COLUMNS + ["latency_ms"], dest / "steps.csv")
     for table in ("layers.csv", "removed.csv"):
-        shutil.copyfile(run / table, dest / f".{table}.tmp")
-        os.replace(dest / f".{table}.tmp", dest / table)
+        io.copy_atomic(run / table, dest / table)
     cfg = json.loads((run / "config.json").read_text())
     base = models.load_model(ROOT / cfg["base_model"])
     base_cfg = json.loads(base.meta["config"])
@@ -342,6 +351,8 @@ def ensure_base(arch: str, way: str, progress: bool = True) -> dict:
             if (r["arch"], r["way"]) == (arch, way)]
     if rows and not rerun() and TrainConfig.from_dict(json.loads(rows[0]["config"])).to_dict() == cfg.to_dict():
         return rows[0]
+    # A finished result must match exactly; a run folder only needs to be the same run (it may
+    # resume with more epochs, other threads or another device).
     _clear_if_stale(base_run_dir(arch, way), lambda saved: TrainConfig.from_dict(saved).same_run_as(cfg))
     train_base(arch, way, progress=progress)
     return record_base(arch, way)

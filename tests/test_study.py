@@ -39,3 +39,12 @@ def test_pruning_starts_from_the_base_model_with_the_lower_eer(monkeypatch, tmp_
     assert study.prune_config("squeezenet", "taylor").base_model.endswith("squeezenet-distill/model.pt")
     with pytest.raises(FacelibError, match="02_base_models"):
         study.chosen_way("resnet50")
+
+
+def test_every_run_names_the_notebook_that_makes_it():
+    assert study.notebook_for("resnet50") == "02_base_models"
+    for arch in study.ARCHS:
+        for criterion in study.RUNS:
+            assert (study.ROOT / "notebooks" / f"{study.notebook_for(arch, criterion)}.ipynb").exists()
+    assert study.notebook_for("mobilenetv2", "taylor") == "05_mobilenetv2"
+    assert study.notebook_for("squeezenet", "random") == "07_comparison"
