@@ -113,6 +113,23 @@ def test_taylor_tracks_real_loss_change(arch, group):
     assert metrics.spearman(taylor.numpy(), real.numpy()) > 0.5
 
 
+def test_chunked_taylor_equals_eq8_on_a_real_feature_map(faces, monkeypatch):
+    """The cache-sized chunks of ``taylor_of_feature_map`` give eq. 8 exactly as written, also
+    when the examples do not divide into whole chunks."""
+    from facelib.pruning import scores
+
+    model = randomised("squeezenet").train()
+    z = model.features[:2](faces)  # the first convolution's feature maps of real faces (after ReLU)
+    z.retain_grad()
+    embedding = torch.flatten(F.adaptive_avg_pool2d(model.features[2:](z), 1), 1)
+    F.cross_entropy(model.classify(embedding), torch.arange(len(faces)) % 10).backward()
+    by_hand = (z * z.grad).mean(dim=(2, 3)).abs().mean(0)
+    per_example = z[0].numel()
+    for chunk in (per_example, 2 * per_example, 1 << 30):
+        monkeypatch.setattr(scores, "CHUNK_ELEMENTS", chunk)
+        assert torch.allclose(scores.taylor_of_feature_map(z.detach(), z.grad), by_hand, rtol=1e-5, atol=1e-9)
+
+
 def test_select_to_remove_keeps_min_channels():
     scores = {"a": torch.tensor([0.1, 0.2, 0.3]), "b": torch.tensor([0.05, 5.0])}
     assert select_to_remove(scores, 3) == {"b": [0], "a": [0, 1]}
