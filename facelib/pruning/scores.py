@@ -53,9 +53,14 @@ class ScoreCollector:
     def _tap_hook(self, name: str):
         def hook(_module, _inputs, z):
             if z.requires_grad:
+                # The gradient hook must hold a detached view of z, never z itself: z owns the
+                # autograd node that owns the hook, and that cycle passes through C++, where
+                # Python's garbage collector cannot see it, so every feature map would leak.
+                value = z.detach()
+
                 def on_grad(g):
                     if self.active:
-                        self.sums[name] += taylor_of_feature_map(z.detach(), g).double()
+                        self.sums[name] += taylor_of_feature_map(value, g).double()
                 z.register_hook(on_grad)
         return hook
 
