@@ -48,6 +48,7 @@ class Profile:
     prune_batch_size: int = 64
     finetune_every: int = 4
     finetune_batches: int = 50
+    ship_every: dict = field(default_factory=dict)  # ship the Taylor run's fine-tuned model every n steps
 
 
 PROFILES = {
@@ -56,12 +57,15 @@ PROFILES = {
     "full": Profile("full", None, None,
                     epochs={"squeezenet": 12, "mobilenetv2": 6, "resnet50": 3},
                     prune_steps={"squeezenet": 24, "mobilenetv2": 24, "resnet50": 16},
-                    filters_per_step={"squeezenet": 64, "mobilenetv2": 256, "resnet50": 1024}),
+                    filters_per_step={"squeezenet": 64, "mobilenetv2": 256, "resnet50": 1024},
+                    # models/ holds at most 80 MB: fewer shipped steps for the larger networks
+                    ship_every={"squeezenet": 4, "mobilenetv2": 8, "resnet50": 8}),
     "fast": Profile("fast", 20, 60,
                     epochs={"squeezenet": 1, "mobilenetv2": 1, "resnet50": 1},
                     prune_steps={"squeezenet": 3, "mobilenetv2": 2, "resnet50": 2},
                     filters_per_step={"squeezenet": 64, "mobilenetv2": 256, "resnet50": 1024},
-                    batches_per_step=2, prune_batch_size=16, finetune_every=1, finetune_batches=2),
+                    batches_per_step=2, prune_batch_size=16, finetune_every=1, finetune_batches=2,
+                    ship_every={"squeezenet": 1, "mobilenetv2": 1, "resnet50": 1}),
 }
 
 
@@ -372,8 +376,9 @@ def _clear_if_stale(out: Path, same) -> None:
         raise FacelibError(f"{out} holds a run with another configuration; move it away to run this one")
 
 
-def ensure_pruning(arch: str, criterion: str, ship_every: int | None = None, progress: bool = True) -> Path:
-    """The results folder of a pruning run, running it first unless the results hold it."""
+def ensure_pruning(arch: str, criterion: str, progress: bool = True) -> Path:
+    """The results folder of a pruning run, running it first unless the results hold it. The
+    Taylor run of each network ships its fine-tuned models every ``profile().ship_every`` steps."""
     import json
     from dataclasses import asdict
 
@@ -383,5 +388,5 @@ def ensure_pruning(arch: str, criterion: str, ship_every: int | None = None, pro
     if not current or rerun():
         _clear_if_stale(prune_run_dir(arch, criterion), lambda saved: saved == wanted)
         run_pruning(arch, criterion, progress=progress)
-        record_pruning(arch, criterion, ship_every=ship_every)
+        record_pruning(arch, criterion, ship_every=profile().ship_every[arch] if criterion == "taylor" else None)
     return dest
