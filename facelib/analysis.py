@@ -110,22 +110,29 @@ def size_loss_correlation(run: PruningRun, step: int | None = None) -> tuple[flo
     return metrics.spearman(initial, lost), rows
 
 
-def eer_at_share(run: PruningRun, shares: np.ndarray) -> np.ndarray:
-    """Pruned EER linearly interpolated at the given shares of removed trunk parameters (NaN beyond the run)."""
+def eer_at_share(run: PruningRun, shares: np.ndarray, finetuned: bool = False) -> np.ndarray:
+    """EER linearly interpolated at the given shares of removed trunk parameters (NaN beyond the
+    run): of the pruned networks, or of the pruned + fine-tuned ones (step 0 as the start)."""
     x, y = run.share_removed, run.eer_pruned
+    if finetuned:
+        steps, eer = run.finetuned()
+        x, y = np.concatenate([x[:1], x[steps.astype(int)]]), np.concatenate([y[:1], eer])
     out = np.interp(shares, x, y)
     out[(shares < x[0]) | (shares > x[-1])] = np.nan
     return out
 
 
-def criteria_comparison(arch: str, names: tuple[str, ...] = study.CRITERIA, points: int = 5) -> list[dict]:
-    """Pruned EER of each run in ``names`` at equal shares of removed parameters (up to what every run reached)."""
+def criteria_comparison(arch: str, names: tuple[str, ...] = study.CRITERIA, points: int = 5,
+                        finetuned: bool = False) -> list[dict]:
+    """EER of each run in ``names`` (pruned, or pruned + fine-tuned) at equal shares of removed
+    parameters, up to what every run reached."""
     runs = [load_run(arch, c) for c in names if (arch, c) in available_runs()]
     if not runs:
         raise FacelibError(f"no pruning results for {arch}")
     reach = min(r.share_removed[-1] for r in runs)
     shares = np.linspace(0, reach, points)
-    return [{"criterion": r.criterion, **{f"{s:.0%}": float(e) for s, e in zip(shares, eer_at_share(r, shares))}}
+    return [{"criterion": r.criterion,
+             **{f"{s:.0%}": float(e) for s, e in zip(shares, eer_at_share(r, shares, finetuned))}}
             for r in runs]
 
 

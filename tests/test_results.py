@@ -79,3 +79,15 @@ def test_layer_tables_add_up_to_the_step_tables():
 
 def test_readme_headline_is_generated_from_the_results():
     assert report.readme_block() == report.headline_markdown(), "run: python -m facelib report"
+
+
+def test_comparison_at_equal_shares_reads_the_runs_own_rows():
+    """At a share a run actually reached, the interpolated EER is that step's own EER, pruned or
+    pruned + fine-tuned."""
+    for arch, criterion in analysis.available_runs():
+        run = analysis.load_run(arch, criterion)
+        shares = run.share_removed
+        assert analysis.eer_at_share(run, shares) == pytest.approx(run.eer_pruned)
+        steps, eer = run.finetuned()
+        if len(steps):
+            assert analysis.eer_at_share(run, shares[steps.astype(int)], finetuned=True) == pytest.approx(eer)
