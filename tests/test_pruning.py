@@ -113,23 +113,6 @@ def test_taylor_tracks_real_loss_change(arch, group):
     assert metrics.spearman(taylor.numpy(), real.numpy()) > 0.5
 
 
-def test_chunked_taylor_equals_eq8_on_a_real_feature_map(faces, monkeypatch):
-    """The cache-sized chunks of ``taylor_of_feature_map`` give eq. 8 exactly as written, also
-    when the examples do not divide into whole chunks."""
-    from facelib.pruning import scores
-
-    model = randomised("squeezenet").train()
-    z = model.features[:2](faces)  # the first convolution's feature maps of real faces (after ReLU)
-    z.retain_grad()
-    embedding = torch.flatten(F.adaptive_avg_pool2d(model.features[2:](z), 1), 1)
-    F.cross_entropy(model.classify(embedding), torch.arange(len(faces)) % 10).backward()
-    by_hand = (z * z.grad).mean(dim=(2, 3)).abs().mean(0)
-    per_example = z[0].numel()
-    for chunk in (per_example, 2 * per_example, 1 << 30):
-        monkeypatch.setattr(scores, "CHUNK_ELEMENTS", chunk)
-        assert torch.allclose(scores.taylor_of_feature_map(z.detach(), z.grad), by_hand, rtol=1e-5, atol=1e-9)
-
-
 def test_scoring_frees_the_feature_maps_after_backward(faces):
     """A scored training step leaves none of its feature maps alive (they once leaked through a
     reference cycle between a tap's tensor and its gradient hook, gigabytes per pruning run)."""
