@@ -10,6 +10,7 @@ from facelib.errors import FacelibError
 
 PAIR_SETS = ("dev", "devtrain", "view2")
 OPTIMIZERS = ("sgd", "adamw")
+PRECISIONS = ("fp32", "bf16")
 
 
 class _Config:
@@ -57,6 +58,7 @@ class TrainConfig(_Config):
     checkpoint_every: int = 50
     threads: int | None = None
     device: str = "cpu"
+    precision: str = "fp32"
 
     def check(self) -> None:
         from facelib.models import ARCHS
@@ -65,6 +67,8 @@ class TrainConfig(_Config):
             raise FacelibError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}")
         if self.optimizer not in OPTIMIZERS:
             raise FacelibError(f"unknown optimizer {self.optimizer!r}; choose sgd or adamw")
+        if self.precision not in PRECISIONS:
+            raise FacelibError(f"unknown precision {self.precision!r}; choose fp32 or bf16")
         if self.epochs < 1 or self.batch_size < 1:
             raise FacelibError("--epochs and --batch-size must be at least 1")
         if self.identity_weight < 0 or self.distill_weight < 0:

@@ -34,6 +34,12 @@ RUNS = {**{c: {"criterion": c} for c in CRITERIA},
         "taylor_distill_combined": {"criterion": "taylor", "distill_weight": DISTILL_WEIGHT, "score_loss": "combined"}}
 
 
+# Base training of ResNet50 runs in mixed precision (bfloat16 autocast; weights and optimizer in
+# float32): 2.8x faster on this project's AMX CPU, which buys it 4 epochs instead of 3 within the
+# time budget. The two smaller networks were trained in float32 before this option existed and stay so.
+PRECISION = {"squeezenet": "fp32", "mobilenetv2": "fp32", "resnet50": "bf16"}
+
+
 @dataclass(frozen=True)
 class Profile:
     """What a profile changes; everything else is the same code path."""
@@ -55,7 +61,7 @@ PROFILES = {
     # Chosen so that each network's base training and pruning fit about 3 hours on 2 CPU cores;
     # the measured time of every epoch is in results/base/<arch>-<way>-history.csv.
     "full": Profile("full", None, None,
-                    epochs={"squeezenet": 12, "mobilenetv2": 6, "resnet50": 3},
+                    epochs={"squeezenet": 12, "mobilenetv2": 6, "resnet50": 4},
                     prune_steps={"squeezenet": 24, "mobilenetv2": 24, "resnet50": 16},
                     filters_per_step={"squeezenet": 64, "mobilenetv2": 256, "resnet50": 1024},
                     # models/ holds at most 80 MB: fewer shipped steps for the larger networks
@@ -126,7 +132,8 @@ def base_config(arch: str, way: str) -> TrainConfig:
     p = profile()
     return TrainConfig(arch=arch, epochs=p.epochs[arch], batch_size=64, optimizer="adamw", lr=3e-4,
                        lr_patience=2, distill_weight=DISTILL_WEIGHT if way == "distill" else 0.0,
-                       max_identities=p.max_identities, max_pairs=p.max_pairs, checkpoint_every=50)
+                       max_identities=p.max_identities, max_pairs=p.max_pairs, checkpoint_every=50,
+                       precision=PRECISION[arch])
 
 
 def dev_pairs() -> list:

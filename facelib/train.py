@@ -50,6 +50,20 @@ class TrainData:
                    data.load_images(split.val, progress=progress), split.labels(split.val), pairs, *reference)
 
 
+def _memory_format(cfg: TrainConfig) -> torch.memory_format:
+    """Channels-last under bf16: the layout oneDNN's bfloat16 (AMX) convolutions run fastest in."""
+    return torch.channels_last if cfg.precision == "bf16" else torch.contiguous_format
+
+
+def _autocast(cfg: TrainConfig):
+    """Mixed precision for ``precision="bf16"``: the forward pass runs convolutions and matrix
+    products in bfloat16; weights, gradients, optimizer state and the losses stay float32.
+    Measured on this project's CPU (AMX), one ResNet50 step of 64 faces at 1 thread: 6.6 s in
+    fp32, 2.3 s in bf16 with channels-last (``bench/bench_precision.py``)."""
+    device_type = torch.device(cfg.device).type
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+
+
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -101,7 +115,7 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     td = td or TrainData.load(cfg, progress=progress)
-    model = build(cfg.arch, len(td.split.classes)).to(cfg.device)
+    model = build(cfg.arch, len(td.split.classes)).to(cfg.device, memory_format=_memory_format(cfg))
     # Distillation is on whenever the data carries reference embeddings (its weight may be 0).
     proj = distill.projection(model.embedding_dim, cfg.seed).to(cfg.device) if td.reference is not None else None
     params = list(model.parameters()) + (list(proj.parameters()) if proj is not None else [])
@@ -139,14 +153,16 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
                    initial=step, total=steps_per_epoch, unit="batch")
         for step in bar:
             idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-            x = data.to_input(td.train_images[idx], train=cfg.augment, generator=augment).to(cfg.device)
+            x = data.to_input(td.train_images[idx], train=cfg.augment, generator=augment)
+            x = x.to(cfg.device, memory_format=_memory_format(cfg))
             y = td.train_labels[idx].to(cfg.device)
-            emb = model.embed(x)
-            logits = model.classify(emb)
+            with _autocast(cfg):
+                emb = model.embed(x)
+                logits = model.classify(emb).float()
             loss = cfg.identity_weight * F.cross_entropy(logits, y)
             d_loss = 0.0
             if proj is not None:
-                d = distill.distillation_loss(proj(emb), td.reference[idx].to(cfg.device),
+                d = distill.distillation_loss(proj(emb.float()), td.reference[idx].to(cfg.device),
                                               td.reference_usable[idx].to(cfg.device))
                 loss = loss + cfg.distill_weight * d
                 d_loss = d.item()
@@ -179,5 +195,6 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
         save_csv(history, HISTORY_COLUMNS, out / "history.csv")
         if stop_after is not None and done_this_call >= stop_after and epoch < cfg.epochs:
             return history
-    save_model(model.cpu(), out / "model.pt", config=json.dumps(cfg.to_dict()), classes=json.dumps(td.split.classes))
+    model = model.cpu().to(memory_format=torch.contiguous_format)
+    save_model(model, out / "model.pt", config=json.dumps(cfg.to_dict()), classes=json.dumps(td.split.classes))
     return history
