@@ -55,3 +55,22 @@ def test_other_configuration_is_refused(tmp_path, small_data):
     train(TrainConfig(**SMALL, epochs=1), tmp_path, small_data, stop_after=1, progress=False)
     with pytest.raises(FacelibError, match="another configuration"):
         train(TrainConfig(**{**SMALL, "lr": 0.1}, epochs=1), tmp_path, small_data, progress=False)
+
+
+def test_mixed_precision_is_really_on_resumes_exactly_and_saves_float32(tmp_path, small_data):
+    cfg = TrainConfig(**{**SMALL, "precision": "bf16"}, epochs=1)
+    train(cfg, tmp_path / "a", small_data, progress=False)
+    train(cfg, tmp_path / "b", small_data, stop_after=3, progress=False)
+    train(cfg, tmp_path / "b", small_data, progress=False)
+    a, b = weights(tmp_path / "a"), weights(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    train(TrainConfig(**SMALL, epochs=1), tmp_path / "fp32", small_data, progress=False)
+    fp32 = weights(tmp_path / "fp32")
+    assert not all(torch.equal(a[k], fp32[k]) for k in a)  # autocast changed the arithmetic
+    saved = load_torch(tmp_path / "a" / "model.pt")["state_dict"]
+    assert all(t.dtype != torch.bfloat16 and t.is_contiguous() for t in saved.values())
+
+
+def test_unknown_precision_is_one_sentence():
+    with pytest.raises(FacelibError, match="unknown precision 'fp16'; choose fp32 or bf16"):
+        TrainConfig(precision="fp16").check()

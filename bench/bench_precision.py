@@ -1,0 +1,67 @@
+"""Benchmark of mixed precision in training (not a test). Run: .venv/bin/python bench/bench_precision.py [arch ...]
+
+For each network, the time of one training step on 64 real LFW faces in float32 against the
+same step with ``TrainConfig(precision="bf16")`` (bfloat16 autocast and channels-last, as
+``facelib.train`` runs it), as a ratio measured in this one run; the two kinds of step alternate
+so that both see the same moments of a shared machine, and each figure is the fastest of its kind.
+On CPUs without bfloat16 units (AMX or AVX512-BF16) the ratio may well be above 1.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+from facelib import data, models
+from facelib.config import TrainConfig
+from facelib.train import autocast, memory_format
+
+
+def step_seconds(arch: str, x: torch.Tensor, y: torch.Tensor, repeats: int = 3) -> tuple[float, float]:
+    """Fastest fp32 and bf16 training step of ``arch`` (a fresh network for each precision)."""
+    setups = []
+    for precision in ("fp32", "bf16"):
+        cfg = TrainConfig(arch=arch, precision=precision)
+        torch.manual_seed(0)
+        model = models.build(arch, 10).to(memory_format=memory_format(cfg))
+        opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
+        setups.append((cfg, model, opt, x.contiguous(memory_format=memory_format(cfg))))
+
+    def step(cfg, model, opt, xx) -> float:
+        start = time.perf_counter()
+        with autocast(cfg):
+            logits = model(xx).float()
+        loss = F.cross_entropy(logits, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return time.perf_counter() - start
+
+    for s in setups:
+        step(*s)  # warm-up
+    times = [[], []]
+    for _ in range(repeats):
+        for k, s in enumerate(setups):
+            times[k].append(step(*s))
+    return min(times[0]), min(times[1])
+
+
+def main(archs: list[str]) -> None:
+    people = data.lfw_faces()
+    faces = [f for fs in list(people.values())[:200] for f in fs][:64]
+    x = data.to_input(data.load_images(faces))
+    y = torch.arange(64) % 10
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    for arch in archs:
+        fp32, bf16 = step_seconds(arch, x, y)
+        print(f"{arch} training step, batch 64: fp32 {fp32 * 1000:.0f} ms, bf16 {bf16 * 1000:.0f} ms, "
+              f"ratio bf16/fp32 {bf16 / fp32:.2f}")
+
+
+if __name__ == "__main__":
+    wanted = sys.argv[1:] or list(models.ARCHS)
+    if any(a not in models.ARCHS for a in wanted):
+        sys.exit(f"networks are {', '.join(models.ARCHS)} (default: all)")
+    main(wanted)
