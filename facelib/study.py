@@ -65,7 +65,7 @@ PROFILES = {
                     prune_steps={"squeezenet": 24, "mobilenetv2": 24, "resnet50": 16},
                     filters_per_step={"squeezenet": 64, "mobilenetv2": 256, "resnet50": 1024},
                     # models/ holds at most 80 MB: fewer shipped steps for the larger networks
-                    ship_every={"squeezenet": 4, "mobilenetv2": 8, "resnet50": 8}),
+                    ship_every={"squeezenet": 4, "mobilenetv2": 8, "resnet50": 16}),
     "fast": Profile("fast", 20, 60,
                     epochs={"squeezenet": 1, "mobilenetv2": 1, "resnet50": 1},
                     prune_steps={"squeezenet": 3, "mobilenetv2": 2, "resnet50": 2},
@@ -189,13 +189,26 @@ def record_base(arch: str, way: str) -> dict:
             if (r["arch"], r["way"]) != (arch, way)] + [row]
     rows.sort(key=lambda r: (ARCHS.index(r["arch"]), WAYS.index(r["way"])))
     io.save_csv(rows, BASE_COLUMNS, results_dir() / "base_models.csv")
-    name = f"{arch}-{way}-base.pt"
-    models.save_model(model, models_dir() / name, half=True, embedding_only=True, dev_eer=v.eer,
-                      threshold=v.threshold)
-    _update_models_table(name, [{"file": name, "arch": arch, "criterion": "", "step": 0, "kind": f"base-{way}",
-                                 "trunk_params": row["trunk_params"], "macs": row["macs"], "dev_eer": v.eer,
-                                 "threshold": v.threshold}])
+    if chosen_way(arch) == way:
+        name = f"{arch}-{way}-base.pt"
+        models.save_model(model, models_dir() / name, half=True, embedding_only=True, dev_eer=v.eer,
+                          threshold=v.threshold)
+        _update_models_table(name, [{"file": name, "arch": arch, "criterion": "", "step": 0, "kind": f"base-{way}",
+                                     "trunk_params": row["trunk_params"], "macs": row["macs"], "dev_eer": v.eer,
+                                     "threshold": v.threshold}])
+    unship_other_bases(arch)
     return row
+
+
+def unship_other_bases(arch: str) -> None:
+    """Only the chosen base of each network (the one its pruning starts from) is shipped in
+    ``models/``: two half-precision ResNet50 bases alone would take 94 of the 80 MB allowed.
+    The other way's numbers stay in ``base_models.csv``; its model stays in its run folder."""
+    for way in WAYS:
+        name = f"{arch}-{way}-base.pt"
+        if way != chosen_way(arch):
+            (models_dir() / name).unlink(missing_ok=True)
+            _update_models_table(name, [])
 
 
 def base_models() -> list[dict]:

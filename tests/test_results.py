@@ -67,6 +67,13 @@ def test_shipped_models_match_their_rows_and_stay_small():
             assert base["dev_eer"] == pytest.approx(r["dev_eer"])
 
 
+def test_each_network_ships_its_chosen_base_only():
+    rows = io.read_csv(study.results_dir() / "models.csv")
+    shipped = {(r["arch"], r["kind"]) for r in rows if r["kind"].startswith("base")}
+    trained = {b["arch"] for b in study.base_models()}
+    assert shipped == {(arch, f"base-{study.chosen_way(arch)}") for arch in trained}
+
+
 def test_layer_tables_add_up_to_the_step_tables():
     for arch, criterion in analysis.available_runs():
         run = analysis.load_run(arch, criterion)
