@@ -24,8 +24,8 @@ def load_model(file: str):
     """A shipped model, loaded once per session (``weights_only=True`` inside)."""
     path = study.models_dir() / file
     if not path.exists():
-        arch, criterion = file.split("-")[:2]
-        source = study.notebook_for(arch, None if file.endswith("-base.pt") else criterion)
+        row = next(r for r in shipped_models() if r["file"] == file)
+        source = study.notebook_for(row["arch"], row["criterion"] or None)
         raise FacelibError(f"the model file {path.relative_to(study.ROOT)} is missing; notebooks/{source}.ipynb "
                            "writes it")
     return models.load_model(path)
@@ -34,6 +34,12 @@ def load_model(file: str):
 @st.cache_data(show_spinner=False)
 def shipped_models() -> list[dict]:
     return io.read_csv(study.results_dir() / "models.csv", missing_ok=True, numeric=True)
+
+
+# What to run when results are missing, named by the one map from run to notebook.
+NO_RUNS = f"No pruning results yet: run notebooks/{study.notebook_for('squeezenet', 'taylor')}.ipynb first."
+NO_MODELS = (f"No shipped models: run notebooks/{study.notebook_for('squeezenet')}.ipynb and "
+             f"{study.notebook_for('squeezenet', 'taylor')}.ipynb.")
 
 
 @st.cache_data(show_spinner=False)
@@ -57,7 +63,7 @@ def overview() -> None:
         "development pairs, none of whose people is trained on.")
     rows = analysis.headline()
     if not rows:
-        st.warning("No pruning results yet: run notebooks/04_squeezerfacenet.ipynb (and 05, 06).")
+        st.warning(NO_RUNS)
         return
     cols = st.columns(len(rows))
     for col, r in zip(cols, rows):
@@ -83,7 +89,7 @@ def overview() -> None:
 def choose_run(key: str) -> analysis.PruningRun | None:
     runs = analysis.available_runs()
     if not runs:
-        st.warning("No pruning results yet: run notebooks/04_squeezerfacenet.ipynb first.")
+        st.warning(NO_RUNS)
         return None
     archs = list(dict.fromkeys(a for a, _ in runs))
     c1, c2 = st.columns(2)
@@ -109,7 +115,7 @@ def eer_per_step() -> None:
     st.header("EER per step")
     runs = analysis.available_runs()
     if not runs:
-        st.warning("No pruning results yet: run notebooks/04_squeezerfacenet.ipynb first.")
+        st.warning(NO_RUNS)
         return
     criterion = st.selectbox("Criterion", list(dict.fromkeys(c for _, c in runs)), key="eer-criterion")
     x = st.radio("Against", list(figures.X_AXES), format_func=figures.X_AXES.get, horizontal=True, key="eer-axis")
@@ -120,7 +126,7 @@ def eer_per_step() -> None:
     st.subheader("DET curve of a shipped step against the unpruned model")
     shipped = shipped_models()
     if not shipped:
-        st.info("No shipped models: run notebooks/02_base_models.ipynb and 04_squeezerfacenet.ipynb.")
+        st.info(NO_MODELS)
         return
     arch = st.selectbox("Network", list(dict.fromkeys(r["arch"] for r in shipped)), key="det-arch")
     rows = [r for r in shipped if r["arch"] == arch]
@@ -188,7 +194,7 @@ def compare_faces() -> None:
     st.header("Compare two faces")
     shipped = shipped_models()
     if not shipped:
-        st.warning("No shipped models: run notebooks/02_base_models.ipynb and 04_squeezerfacenet.ipynb.")
+        st.warning(NO_MODELS)
         return
     arch = st.selectbox("Network", list(dict.fromkeys(r["arch"] for r in shipped)), key="cmp-arch")
     rows = [r for r in shipped if r["arch"] == arch]

@@ -116,7 +116,8 @@ def eer_at_share(run: PruningRun, shares: np.ndarray, finetuned: bool = False) -
     x, y = run.share_removed, run.eer_pruned
     if finetuned:
         steps, eer = run.finetuned()
-        x, y = np.concatenate([x[:1], x[steps.astype(int)]]), np.concatenate([y[:1], eer])
+        rows = np.searchsorted([r["step"] for r in run.steps], steps)  # by step number, not position
+        x, y = np.concatenate([x[:1], x[rows]]), np.concatenate([y[:1], eer])
     out = np.interp(shares, x, y)
     out[(shares < x[0]) | (shares > x[-1])] = np.nan
     return out
