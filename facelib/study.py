@@ -35,8 +35,9 @@ RUNS = {**{c: {"criterion": c} for c in CRITERIA},
 
 
 # Base training of ResNet50 runs in mixed precision (bfloat16 autocast; weights and optimizer in
-# float32): 2.8x faster on this project's AMX CPU, which buys it 6 epochs (as many as MobileNetV2) instead of 3 within the
-# time budget. The two smaller networks were trained in float32 before this option existed and stay so.
+# float32): 2.8x faster on this project's AMX CPU, which buys it 6 epochs (as many as MobileNetV2)
+# instead of 3 within the time budget. The two smaller networks were trained in float32 before this
+# option existed and stay so.
 PRECISION = {"squeezenet": "fp32", "mobilenetv2": "fp32", "resnet50": "bf16"}
 
 
