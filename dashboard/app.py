@@ -98,6 +98,17 @@ def choose_run(key: str) -> analysis.PruningRun | None:
     return analysis.load_run(arch, criterion)
 
 
+def choose_shipped_network(key: str) -> list[dict] | None:
+    """The ``models.csv`` rows of the network picked in a select box (None, with a warning, when
+    nothing is shipped)."""
+    shipped = shipped_models()
+    if not shipped:
+        st.warning(NO_MODELS)
+        return None
+    arch = st.selectbox("Network", list(dict.fromkeys(r["arch"] for r in shipped)), key=f"{key}-arch")
+    return [r for r in shipped if r["arch"] == arch]
+
+
 def filters_per_layer() -> None:
     st.header("Which layers lose filters")
     run = choose_run("layers")
@@ -124,12 +135,9 @@ def eer_per_step() -> None:
     for col, arch in zip(cols, archs):
         col.plotly_chart(figures.eer_per_step([analysis.load_run(arch, criterion)], x), width="stretch")
     st.subheader("DET curve of a shipped step against the unpruned model")
-    shipped = shipped_models()
-    if not shipped:
-        st.info(NO_MODELS)
+    rows = choose_shipped_network("det")
+    if rows is None:
         return
-    arch = st.selectbox("Network", list(dict.fromkeys(r["arch"] for r in shipped)), key="det-arch")
-    rows = [r for r in shipped if r["arch"] == arch]
     names = {model_label(r): r["file"] for r in rows}
     chosen = st.multiselect("Models", list(names), default=list(names)[:1] + list(names)[-1:], key="det-models")
     if chosen:
@@ -192,12 +200,9 @@ def lfw_pair_input():
 
 def compare_faces() -> None:
     st.header("Compare two faces")
-    shipped = shipped_models()
-    if not shipped:
-        st.warning(NO_MODELS)
+    rows = choose_shipped_network("cmp")
+    if rows is None:
         return
-    arch = st.selectbox("Network", list(dict.fromkeys(r["arch"] for r in shipped)), key="cmp-arch")
-    rows = [r for r in shipped if r["arch"] == arch]
     source = st.radio("Faces", ["upload two photos", "an LFW development pair"], horizontal=True, key="cmp-source")
     if source == "upload two photos":
         cols = st.columns(2)
