@@ -14,8 +14,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from facelib import data, models
+from facelib import models
 from facelib.config import TrainConfig
+from facelib.speed import lfw_batch
 from facelib.train import autocast, memory_format
 
 
@@ -49,9 +50,7 @@ def step_seconds(arch: str, x: torch.Tensor, y: torch.Tensor, repeats: int = 3) 
 
 
 def main(archs: list[str]) -> None:
-    people = data.lfw_faces()
-    faces = [f for fs in list(people.values())[:200] for f in fs][:64]
-    x = data.to_input(data.load_images(faces))
+    x = lfw_batch(64)
     y = torch.arange(64) % 10
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     for arch in archs:

@@ -21,10 +21,10 @@ import time
 import torch
 import torch.nn.functional as F
 
-from facelib import data, models
+from facelib import models
 from facelib.pruning import channel_groups, remove_channels, size
 from facelib.pruning.scores import ScoreCollector, l1_scores, select_to_remove
-from facelib.speed import best_of
+from facelib.speed import best_of, lfw_batch
 
 
 def prune_macs(model, fraction: float):
@@ -62,9 +62,7 @@ def prune_uniform(model, fraction: float):
 
 def main(sections: list[str]) -> None:
     torch.manual_seed(0)
-    people = data.lfw_faces()
-    faces = [f for fs in list(people.values())[:200] for f in fs][:64]
-    x64 = data.to_input(data.load_images(faces))
+    x64 = lfw_batch(64)
     y = torch.arange(64) % 10
     if "overhead" in sections:
         for arch in models.ARCHS:

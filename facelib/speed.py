@@ -6,7 +6,14 @@ import time
 
 import torch
 
-from facelib.data import CROP
+from facelib.data import CROP, lfw_faces, load_images, to_input
+
+
+def lfw_batch(n: int = 64) -> torch.Tensor:
+    """``n`` real LFW faces as network input (the first people's images, in a fixed order): the
+    mini-batch the benchmarks time."""
+    faces = [f for fs in list(lfw_faces().values())[:200] for f in fs][:n]
+    return to_input(load_images(faces))
 
 
 def best_of(fn, repeats: int = 3, warmup: bool = False) -> float:
