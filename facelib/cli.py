@@ -39,8 +39,8 @@ HELP = {
     "checkpoint_every": "write a resumable checkpoint every N steps (and after every epoch)",
     "threads": "CPU threads for torch (default: torch's choice)",
     "device": "torch device, e.g. cpu or cuda",
-    "precision": "fp32, or bf16: mixed precision (bfloat16 autocast, channels-last), about 2.8x faster "
-                 "on CPUs with AMX; weights and optimizer state stay fp32",
+    "precision": "fp32, or bf16: mixed precision (bfloat16 autocast, channels-last), much faster on CPUs "
+                 "with AMX (bench/bench_precision.py); weights and optimizer state stay fp32",
 }
 
 

@@ -35,8 +35,8 @@ RUNS = {**{c: {"criterion": c} for c in CRITERIA},
 
 
 # Base training of ResNet50 runs in mixed precision (bfloat16 autocast; weights and optimizer in
-# float32): 2.8x faster on this project's AMX CPU, which buys it 6 epochs (as many as MobileNetV2)
-# instead of 3 within the time budget. The two smaller networks were trained in float32 before this
+# float32): much faster per step on this project's AMX CPU (bench/bench_precision.py),
+# which buys it 6 epochs (as many as MobileNetV2) instead of 3 within the time budget. The two smaller networks were trained in float32 before this
 # option existed and stay so.
 PRECISION = {"squeezenet": "fp32", "mobilenetv2": "fp32", "resnet50": "bf16"}
 
@@ -207,9 +207,10 @@ def unship_other_bases(arch: str) -> None:
     """Only the chosen base of each network (the one its pruning starts from) is shipped in
     ``models/``: two half-precision ResNet50 bases alone would take 94 of the 80 MB allowed.
     The other way's numbers stay in ``base_models.csv``; its model stays in its run folder."""
+    chosen = chosen_way(arch)
     for way in WAYS:
-        name = f"{arch}-{way}-base.pt"
-        if way != chosen_way(arch):
+        if way != chosen:
+            name = f"{arch}-{way}-base.pt"
             (models_dir() / name).unlink(missing_ok=True)
             _update_models_table(name, [])
 
