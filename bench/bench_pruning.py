@@ -2,7 +2,10 @@
 (sections: overhead, shapes, study; default all).
 
 1. Scoring overhead, for each network: time of a training step that also collects Taylor scores,
-   as a ratio to a plain training step (goal <= 1.10); the two kinds of step alternate, ten of each.
+   as a ratio to a plain training step (goal <= 1.10); the two kinds of step alternate, twenty of each.
+   Malloc holds freed memory, as in the training and pruning loops (``facelib.allocator``): with
+   glibc's default, each step's page faults depend on what the step before it freed, and two
+   identical plain steps differ by up to 15 %, more than the goal.
 2. For each network pruned to about 40 % fewer multiply-accumulates, in two shapes: filters
    removed globally by L1 norm until the MACs fall to 60 % (a criterion decides where they go),
    and every layer kept at the same fraction (uniform): batch-1 latency and batch-64 throughput
@@ -22,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from facelib import models
+from facelib.allocator import hold_freed_memory
 from facelib.pruning import channel_groups, remove_channels, size
 from facelib.pruning.scores import ScoreCollector, l1_scores, select_to_remove
 from facelib.speed import best_of, lfw_batch
@@ -61,6 +65,7 @@ def prune_uniform(model, fraction: float):
 
 
 def main(sections: list[str]) -> None:
+    hold_freed_memory()
     torch.manual_seed(0)
     x64 = lfw_batch(64)
     y = torch.arange(64) % 10
@@ -91,7 +96,7 @@ def scoring_overhead(arch: str, x: torch.Tensor, y: torch.Tensor) -> None:
 
     groups, plain, scored = channel_groups(model), [], []
     step()
-    for _ in range(10):
+    for _ in range(20):
         start = time.perf_counter()
         step()
         plain.append(time.perf_counter() - start)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from facelib import data, distill, evaluate
+from facelib.allocator import hold_freed_memory
 from facelib.config import TrainConfig
 from facelib.errors import FacelibError
 from facelib.io import load_torch, remove_partial_writes, save_csv, save_json, save_torch
@@ -110,6 +111,7 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
     state = load_torch(ckpt_path) if ckpt_path.exists() else None
     if state is not None and not TrainConfig.from_dict(json.loads(state["config"])).same_run_as(cfg):
         raise FacelibError(f"{out} holds a run with another configuration; choose a new --out folder")
+    hold_freed_memory()  # steady step times: see facelib.allocator
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from facelib import data, distill, evaluate
+from facelib.allocator import hold_freed_memory
 from facelib.config import PruneConfig, TrainConfig
 from facelib.errors import FacelibError
 from facelib.io import load_torch, remove_partial_writes, save_csv, save_json, save_torch
@@ -126,6 +127,7 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
     out = Path(out)
     state_path = out / "state.pt"
     remove_partial_writes(out)
+    hold_freed_memory()  # steady step times: see facelib.allocator
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     base = load_model(Path(cfg.base_model))
