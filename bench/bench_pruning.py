@@ -1,66 +1,48 @@
 """Benchmarks of pruning (not tests). Run: .venv/bin/python bench/bench_pruning.py [section ...]
-(sections: overhead, shapes, study; default all).
+(sections: overhead, latency; default both).
 
-1. Scoring overhead, for each network: time of a training step that also collects Taylor scores,
-   as a ratio to a plain training step (goal <= 1.10); the two kinds of step alternate, twenty of each.
-   Malloc holds freed memory, as in the training and pruning loops (``facelib.allocator``): with
-   glibc's default, each step's page faults depend on what the step before it freed, and two
-   identical plain steps differ by up to 15 %, more than the goal.
-2. For each network pruned to about 40 % fewer multiply-accumulates, in two shapes: filters
-   removed globally by L1 norm until the MACs fall to 60 % (a criterion decides where they go),
-   and every layer kept at the same fraction (uniform): batch-1 latency and batch-64 throughput
-   on CPU, as ratios to the unpruned network (goal: latency ratio <= 0.70). CPU time is not
-   proportional to MACs, so the shape matters; the networks are untrained, so these shapes
-   stand in for those of the trained, Taylor-pruned networks of the study.
-3. The same ratios for the study's trained, Taylor-pruned networks, where their run folders exist.
-All ratios are measured in this one run on real LFW faces.
+1. overhead: for each network, the time of a training step that also collects Taylor scores, as
+   a ratio to a plain training step (goal <= 1.10); the two kinds of step alternate, twenty of
+   each. Malloc holds freed memory, as in the training and pruning loops (``facelib.allocator``):
+   with glibc's default, each step's page faults depend on what the step before it freed, and
+   two identical plain steps differ by up to 15 %, more than the goal.
+2. latency: for each network with a Taylor pruning run in ``results/``, the network of every
+   step rebuilt from the run's ``layers.csv`` (``pruning.shrink_to``: latency depends on the
+   shape, not on the weights), its batch-1 latency as a ratio to the unpruned network (goal:
+   <= 0.70 at about 40 % fewer multiply-accumulates), and, at the first step with at most 60 %
+   of the MACs, its batch-64 throughput, and the batch-1 latency of a *uniform* shape of the
+   same MACs (every group keeping the same share of its filters), which shows how much the
+   shape the criterion chose matters. The pruned and unpruned networks are timed in turn
+   (``speed.paired_best_of``) on real LFW faces, all in this one run.
 """
 from __future__ import annotations
 
 import copy
-import os
 import time
 
 import torch
 import torch.nn.functional as F
 
-from facelib import models
+from facelib import analysis, models
 from facelib.allocator import hold_freed_memory
-from facelib.pruning import channel_groups, remove_channels, size
-from facelib.pruning.scores import ScoreCollector, l1_scores, select_to_remove
-from facelib.speed import best_of, lfw_batch
+from facelib.errors import FacelibError
+from facelib.pruning import channel_groups, shrink_to, size
+from facelib.pruning.scores import ScoreCollector
+from facelib.speed import lfw_batch, paired_best_of
 
 
-def prune_macs(model, fraction: float):
-    groups = channel_groups(model)
-    by_name = {g.name: g for g in groups}
-    target = fraction * models.count_macs(model)
-    while models.count_macs(model) > target:
-        scores = {g.name: l1_scores(model, g) for g in groups}
-        for name, drop in select_to_remove(scores, 16).items():
-            dropped = set(drop)
-            keep = [i for i in range(size(model, by_name[name])) if i not in dropped]
-            remove_channels(model, by_name[name], torch.tensor(keep), by_name)
-    return model
+def uniform_shape(full: torch.nn.Module, macs: float) -> torch.nn.Module:
+    """``full`` with every group keeping the same share of its filters, the share chosen by
+    bisection so that the MACs fall to ``macs``."""
+    sizes = {g.name: size(full, g) for g in channel_groups(full)}
 
-
-def prune_uniform(model, fraction: float):
-    """Every group keeps the same share of its filters (highest L1), chosen by bisection so the
-    MACs fall to ``fraction``."""
-    full, groups = models.count_macs(model), channel_groups(model)
-
-    def shrunk(keep_share: float):
-        m = copy.deepcopy(model)
-        by_name = {g.name: g for g in groups}
-        for g in groups:
-            k = max(1, round(size(m, g) * keep_share))
-            remove_channels(m, g, l1_scores(m, g).argsort(descending=True)[:k].sort().values, by_name)
-        return m
+    def shrunk(share: float):
+        return shrink_to(copy.deepcopy(full), {name: max(1, round(n * share)) for name, n in sizes.items()})
 
     lo, hi = 0.0, 1.0
     for _ in range(12):
         mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if models.count_macs(shrunk(mid)) > fraction * full else (mid, hi)
+        lo, hi = (lo, mid) if models.count_macs(shrunk(mid)) > macs else (mid, hi)
     return shrunk(lo)
 
 
@@ -72,13 +54,9 @@ def main(sections: list[str]) -> None:
     if "overhead" in sections:
         for arch in models.ARCHS:
             scoring_overhead(arch, x64, y)
-    x1 = x64[:1]
-    if "shapes" in sections:
+    if "latency" in sections:
         for arch in models.ARCHS:
-            pruned_shapes(arch, x1, x64)
-    if "study" in sections:
-        for arch in models.ARCHS:
-            study_pruned(arch, x1, x64)
+            pruned_latency(arch, x64[:1], x64)
 
 
 def scoring_overhead(arch: str, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -111,43 +89,38 @@ def scoring_overhead(arch: str, x: torch.Tensor, y: torch.Tensor) -> None:
           f"{scored * 1000:.0f} ms, overhead ratio {scored / plain:.3f} (goal <= 1.10)")
 
 
-def pruned_shapes(arch: str, x1: torch.Tensor, x64: torch.Tensor) -> None:
+def pruned_latency(arch: str, x1: torch.Tensor, x64: torch.Tensor) -> None:
+    try:
+        run = analysis.load_run(arch, "taylor")
+    except FacelibError as e:
+        print(f"{arch}: {e}")
+        return
+    torch.manual_seed(0)
     full = models.build(arch, 10).eval()
-    for shape, small in (("L1 global", prune_macs(copy.deepcopy(full), 0.6)),
-                         ("uniform", prune_uniform(full, 0.6))):
-        with torch.no_grad():
-            lat = [best_of(lambda m=m: m(x1), 20, warmup=True) for m in (full, small)]
-            thr = [best_of(lambda m=m: m(x64), 3, warmup=True) for m in (full, small)]
-        print(f"{arch} ({shape}): MACs {models.count_macs(full):,} -> {models.count_macs(small):,}; batch-1 "
-              f"latency {lat[0] * 1000:.1f} -> {lat[1] * 1000:.1f} ms (ratio {lat[1] / lat[0]:.2f}, goal <= 0.70); "
-              f"batch-64 throughput {64 / thr[0]:.0f} -> {64 / thr[1]:.0f} img/s (ratio {thr[0] / thr[1]:.2f})")
-
-
-def study_pruned(arch: str, x1: torch.Tensor, x64: torch.Tensor) -> None:
-    """The trained, Taylor-pruned network of the study at the first step with <= 60 % of the MACs
-    (needs the study's run folder, runs/full/pruning/<arch>-taylor, made by notebooks 04-06)."""
-    from facelib import io, study
-
-    os.environ.setdefault("FACELIB_PROFILE", "full")
-    run = study.prune_run_dir(arch, "taylor")
-    if not (run / "steps.csv").exists():
-        print(f"{arch} (study, Taylor): no run folder {run}; run its notebook to measure it")
-        return
-    steps = io.read_csv(run / "steps.csv", numeric=True)
-    target = next((r for r in steps if r["macs"] <= 0.6 * steps[0]["macs"]), None)
-    if target is None:
-        print(f"{arch} (study, Taylor): the run never reached 60 % of the MACs (last: "
-              f"{steps[-1]['macs'] / steps[0]['macs']:.0%})")
-        return
-    full, small = (models.load_model(run / "models" / f"step_{int(r['step']):03d}_pruned.pt") for r in (steps[0], target))
+    macs0 = models.count_macs(full)
+    target = next((int(r["step"]) for r in run.steps if r["macs"] <= 0.6 * run.steps[0]["macs"]), None)
+    curve = []
     with torch.no_grad():
-        lat = [best_of(lambda m=m: m(x1), 20, warmup=True) for m in (full, small)]
-        thr = [best_of(lambda m=m: m(x64), 3, warmup=True) for m in (full, small)]
-    print(f"{arch} (study, Taylor step {int(target['step'])}): MACs {int(steps[0]['macs']):,} -> {int(target['macs']):,}; "
-          f"batch-1 latency ratio {lat[1] / lat[0]:.2f} (goal <= 0.70); batch-64 throughput ratio {thr[0] / thr[1]:.2f}")
+        for r in run.steps[1:]:
+            small = shrink_to(copy.deepcopy(full), run.widths(int(r["step"]))).eval()
+            a, b = paired_best_of(lambda: full.embed(x1), lambda m=small: m.embed(x1), 30)
+            curve.append(f"{models.count_macs(small) / macs0:.2f}:{b / a:.2f}")
+            if int(r["step"]) == target:
+                lat, mac_ratio = b / a, models.count_macs(small) / macs0
+                thr = paired_best_of(lambda: full.embed(x64), lambda m=small: m.embed(x64), 3)
+                uniform = uniform_shape(full, models.count_macs(small)).eval()
+                ua, ub = paired_best_of(lambda: full.embed(x1), lambda: uniform.embed(x1), 30)
+    print(f"{arch}, Taylor-pruned (results/pruning/{arch}-taylor), MACs ratio:batch-1 latency ratio per step: "
+          + " ".join(curve))
+    if target is None:
+        print(f"{arch}: the run never reached 60 % of the MACs")
+        return
+    print(f"{arch} at step {target} (MACs ratio {mac_ratio:.2f}): batch-1 latency ratio {lat:.2f} (goal <= 0.70), "
+          f"batch-64 throughput ratio {thr[0] / thr[1]:.2f}; a uniform shape of the same MACs: latency ratio "
+          f"{ub / ua:.2f}")
 
 
-SECTIONS = ("overhead", "shapes", "study")
+SECTIONS = ("overhead", "latency")
 
 if __name__ == "__main__":
     import sys

@@ -5,6 +5,11 @@ Even More Via Filter Pruning", and "Deep network pruning: A comparative study on
 recognition" (Pattern Recognition Letters 2025).
 
 Modules: ``data`` (faces, crops, splits), ``models`` (build/save/load) with ``backbones``,
-``train`` (softmax training loop), ``metrics`` (EER, ROC, DET, TAR@FAR), ``evaluate``
-(embeddings and verification), ``cli`` (``python -m facelib``).
+``train`` (softmax training loop) with ``distill``, ``pruning`` (groups, scores, surgery, the
+pruning loop), ``metrics`` (EER, ROC, DET, TAR@FAR), ``evaluate`` (embeddings and
+verification), ``study`` (the notebooks' runs and result tables), ``analysis`` (the findings
+read from the tables), ``speed`` and ``allocator`` (CPU timing and steady step times),
+``faces`` (two uploaded photos compared), ``figures`` (plots shared by notebooks and dashboard),
+``report`` (the README headline), ``config``, ``paths``, ``io`` (atomic writes, safe loads),
+``errors``, and ``cli`` (``python -m facelib``).
 """

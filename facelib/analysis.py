@@ -47,6 +47,10 @@ class PruningRun:
     def eer_pruned(self) -> np.ndarray:
         return np.array([r["eer_pruned"] for r in self.steps])
 
+    def widths(self, step: int) -> dict[str, int]:
+        """Filters of every group after ``step`` (the shape ``pruning.shrink_to`` rebuilds)."""
+        return {r["group"]: int(r["filters"]) for r in self.layers if r["step"] == step}
+
     def finetuned(self) -> tuple[np.ndarray, np.ndarray]:
         """(steps, EER) of the pruned + fine-tuned models, where fine-tuned."""
         rows = [r for r in self.steps if not math.isnan(r["eer_finetuned"])]

@@ -28,6 +28,20 @@ def best_of(fn, repeats: int = 3, warmup: bool = False) -> float:
     return min(times)
 
 
+def paired_best_of(fn_a, fn_b, repeats: int = 40) -> tuple[float, float]:
+    """Seconds of the fastest call of ``fn_a`` and of ``fn_b``, the two called in turn ``repeats``
+    times after one untimed call each: on a shared machine whose speed drifts, both then see the
+    same moments, so their ratio is steadier than that of two best-ofs taken one after the other."""
+    fn_a(), fn_b()
+    a, b = [], []
+    for _ in range(repeats):
+        for fn, times in ((fn_a, a), (fn_b, b)):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+    return min(a), min(b)
+
+
 @torch.no_grad()
 def latency_ms(model: torch.nn.Module, batch_size: int = 1, repeats: int = 20) -> float:
     """Milliseconds of one forward pass of ``batch_size`` 113x113 faces (best of ``repeats``)."""

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from facelib import analysis, io, models, report, study
-from facelib.pruning import loop
+from facelib.pruning import loop, shrink_to
 
 DOC = (study.ROOT / "results" / "README.md").read_text()
 TABLES = {"reference.csv": study.REFERENCE_COLUMNS, "base_models.csv": study.BASE_COLUMNS,
@@ -82,6 +82,27 @@ def test_layer_tables_add_up_to_the_step_tables():
             assert left == s["filters"], (arch, criterion, s["step"])
         removed = io.read_csv(analysis.run_dir(arch, criterion) / "removed.csv", numeric=True)
         assert len(removed) == sum(s["removed"] for s in run.steps)
+
+
+def test_layer_tables_rebuild_each_steps_network():
+    """``shrink_to`` with a step's widths from layers.csv gives a network with that step's
+    parameters and MACs (what bench_pruning times as the pruned network of the step)."""
+    for arch, criterion in analysis.available_runs():
+        run = analysis.load_run(arch, criterion)
+        first = run.steps[0]
+        classes = round((first["params"] - first["trunk_params"]) / (models.build(arch, 1).embedding_dim + 1))
+        for s in run.steps[:: max(1, len(run.steps) // 4)]:
+            net = shrink_to(models.build(arch, classes), run.widths(int(s["step"])))
+            assert (net.trunk_parameters(), models.count_parameters(net), models.count_macs(net)) == \
+                (s["trunk_params"], s["params"], s["macs"]), (arch, criterion, s["step"])
+
+
+def test_shrink_to_refuses_unknown_groups_and_growth():
+    net = models.build("squeezenet", 10)
+    with pytest.raises(ValueError, match="no group named 'features.99'"):
+        shrink_to(net, {"features.99": 3})
+    with pytest.raises(ValueError, match="features.0 has 64 channels; cannot keep 65"):
+        shrink_to(net, {"features.0": 65})
 
 
 def test_readme_headline_is_generated_from_the_results():

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from facelib.pruning.groups import Group, size
+from facelib.pruning.groups import Group, channel_groups, size
 
 
 def _index_out(module: nn.Module, keep: torch.Tensor) -> None:
@@ -53,6 +53,27 @@ def remove_channels(model: nn.Module, group: Group, keep: torch.Tensor, groups_b
         _index_out(model.get_submodule(name), keep)
     for name, _ in group.consumers:
         _index_in(model.get_submodule(name), offsets[name], old, keep)
+
+
+def shrink_to(model: nn.Module, widths: dict[str, int]) -> nn.Module:
+    """Shrink each group named in ``widths`` to that many channels (its first ones), in place.
+
+    The shape of a pruned network, without its weights: ``layers.csv`` of a pruning run gives the
+    widths of every step, so ``shrink_to(build(arch, n), widths)`` rebuilds the network of that
+    step for timing (latency depends on the shape, not on the values of the weights).
+    """
+
+    groups = channel_groups(model)
+    by_name = {g.name: g for g in groups}
+    unknown = sorted(set(widths) - set(by_name))
+    if unknown:
+        raise ValueError(f"no group named {unknown[0]!r} in a {type(model).__name__}")
+    for g in groups:
+        if g.name in widths:
+            if not 1 <= widths[g.name] <= size(model, g):
+                raise ValueError(f"{g.name} has {size(model, g)} channels; cannot keep {widths[g.name]}")
+            remove_channels(model, g, torch.arange(widths[g.name]), by_name)
+    return model
 
 
 @contextmanager
