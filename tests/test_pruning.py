@@ -113,6 +113,29 @@ def test_taylor_tracks_real_loss_change(arch, group):
     assert metrics.spearman(taylor.numpy(), real.numpy()) > 0.5
 
 
+def test_squeezenet_scores_after_relu_equal_scores_at_the_convolutions(faces):
+    """The taps sit after SqueezeNet's ReLUs, where no extra feature map is held; z * dL/dz is the
+    same there as at the convolution outputs (both factors vanish where z <= 0)."""
+    import dataclasses
+
+    model = randomised("squeezenet").train()
+    at_relu = channel_groups(model)
+    at_conv = [dataclasses.replace(g, taps=g.outputs) for g in at_relu]
+    assert all(isinstance(model.get_submodule(t), torch.nn.ReLU) for g in at_relu for t in g.taps)
+    got = []
+    for groups in (at_relu, at_conv):
+        torch.manual_seed(0)  # the same dropout
+        collector = ScoreCollector(model, groups, "taylor")
+        model.zero_grad()
+        F.cross_entropy(model(faces), torch.arange(len(faces)) % 10).backward()
+        collector.after_backward()
+        collector.remove()
+        got.append(collector.scores())
+    for g in at_relu:
+        assert got[0][g.name].sum() > 0
+        torch.testing.assert_close(got[0][g.name], got[1][g.name], rtol=1e-6, atol=0)
+
+
 def test_scoring_frees_the_feature_maps_after_backward(faces):
     """A scored training step leaves none of its feature maps alive (they once leaked through a
     reference cycle between a tap's tensor and its gradient hook, gigabytes per pruning run)."""

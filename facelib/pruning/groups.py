@@ -7,9 +7,13 @@ slice that only exists because of that channel. A *group* names those slices:
   convolution, its batch norm, and per-channel (depthwise) convolutions that follow it;
 - ``consumers``: modules whose *input* channels include the group's, at an offset equal to the
   size of the groups concatenated before it (``before``);
-- ``taps``: modules whose output holds exactly the group's channels just before they reach a
-  consumer (pre-activation, so zeroing them is the same as removing the channel: ReLU(0) = 0).
-  Taylor scores are measured at the taps and summed.
+- ``taps``: modules whose output holds exactly the group's channels on their way to a consumer,
+  where zeroing a channel is the same as removing it. Taylor scores are measured at the taps and
+  summed. SqueezeNet's taps are its ReLUs: with ``a = ReLU(z)``, ``a * dL/da`` equals
+  ``z * dL/dz`` element by element (both vanish where z <= 0), and ReLU keeps ``a`` for its own
+  backward pass, so scoring there holds no extra feature map (scoring at the convolutions held
+  every pre-activation map until the backward pass: 0.3 GB more at batch 64). Elsewhere the
+  taps are batch norms (pre-activation).
 
 Worked example, a SqueezeNet Fire module (features.3) feeding features.4::
 
@@ -57,15 +61,16 @@ def size(model: nn.Module, group: Group) -> int:
 
 def squeezenet_groups(model: SqueezeNet) -> list[Group]:
     fires = [i for i, m in enumerate(model.features) if type(m).__name__ == "Fire"]
-    groups = [Group("features.0", "conv", ("features.0",), ("features.0",), ((f"features.{fires[0]}.squeeze", ()),))]
+    groups = [Group("features.0", "conv", ("features.1",), ("features.0",), ((f"features.{fires[0]}.squeeze", ()),))]
     for k, i in enumerate(fires):
         f = f"features.{i}"
         nxt = f"features.{fires[k + 1]}.squeeze" if k + 1 < len(fires) else "classifier.1"
         groups += [
-            Group(f"{f}.squeeze", "fire squeeze", (f"{f}.squeeze",), (f"{f}.squeeze",),
+            Group(f"{f}.squeeze", "fire squeeze", (f"{f}.squeeze_activation",), (f"{f}.squeeze",),
                   ((f"{f}.expand1x1", ()), (f"{f}.expand3x3", ()))),
-            Group(f"{f}.expand1x1", "fire expand (concat)", (f"{f}.expand1x1",), (f"{f}.expand1x1",), ((nxt, ()),)),
-            Group(f"{f}.expand3x3", "fire expand (concat)", (f"{f}.expand3x3",), (f"{f}.expand3x3",),
+            Group(f"{f}.expand1x1", "fire expand (concat)", (f"{f}.expand1x1_activation",), (f"{f}.expand1x1",),
+                  ((nxt, ()),)),
+            Group(f"{f}.expand3x3", "fire expand (concat)", (f"{f}.expand3x3_activation",), (f"{f}.expand3x3",),
                   ((nxt, (f"{f}.expand1x1",)),)),
         ]
     return groups
