@@ -7,7 +7,7 @@ with a fresh ``mmap`` and unmaps it on ``free``. One training step of a face net
 51 MiB), so every step maps them again and the kernel zeroes every 4 KiB page on first touch:
 tens of thousands of page faults per step, and step times that swing by 10-20 % with whatever
 the previous step happened to free. Raising the mmap and trim thresholds lets malloc reuse the
-previous step's memory: a steady step then faults no page at all, and the peak resident memory
+previous step's memory: most steady steps then fault no page at all, and the peak resident memory
 stays what it was (the process keeps what it already held at its peak).
 
 ``bench/bench_allocator.py`` measures the effect on a training step as a ratio.
