@@ -13,7 +13,8 @@
    nearest 0.60, its batch-64 throughput, and the batch-1 latency of a *uniform* shape of the
    same MACs (every group keeping the same share of its filters), which shows how much the
    shape the criterion chose matters. The pruned and unpruned networks are timed in turn
-   (``speed.paired_best_of``) on real LFW faces, all in this one run.
+   (``study.with_latency``, ``speed.paired_latency_ms``, as for the latency columns of results/),
+   all in this one run.
 """
 from __future__ import annotations
 
@@ -23,12 +24,12 @@ import time
 import torch
 import torch.nn.functional as F
 
-from facelib import analysis, models
+from facelib import analysis, models, study
 from facelib.allocator import hold_freed_memory
 from facelib.errors import FacelibError
 from facelib.pruning import channel_groups, shrink_to, size
 from facelib.pruning.scores import ScoreCollector
-from facelib.speed import lfw_batch, paired_best_of
+from facelib.speed import lfw_batch, paired_latency_ms
 
 
 def uniform_shape(full: torch.nn.Module, macs: float) -> torch.nn.Module:
@@ -56,7 +57,7 @@ def main(sections: list[str]) -> None:
             scoring_overhead(arch, x64, y)
     if "latency" in sections:
         for arch in models.ARCHS:
-            pruned_latency(arch, x64[:1], x64)
+            pruned_latency(arch)
 
 
 def scoring_overhead(arch: str, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -89,33 +90,24 @@ def scoring_overhead(arch: str, x: torch.Tensor, y: torch.Tensor) -> None:
           f"{scored * 1000:.0f} ms, overhead ratio {scored / plain:.3f} (goal <= 1.10)")
 
 
-def pruned_latency(arch: str, x1: torch.Tensor, x64: torch.Tensor) -> None:
+def pruned_latency(arch: str) -> None:
     try:
         run = analysis.load_run(arch, "taylor")
     except FacelibError as e:
         print(f"{arch}: {e}")
         return
-    torch.manual_seed(0)
-    full = models.build(arch, 10).eval()
-    macs0 = models.count_macs(full)
-    # "about 40 % fewer MACs": the step whose MACs ratio is nearest 0.60
-    target = int(min(run.steps[1:], key=lambda r: abs(r["macs"] / run.steps[0]["macs"] - 0.6))["step"])
-    curve = []
-    with torch.no_grad():
-        for r in run.steps[1:]:
-            small = shrink_to(copy.deepcopy(full), run.widths(int(r["step"]))).eval()
-            a, b = paired_best_of(lambda: full.embed(x1), lambda m=small: m.embed(x1), 30)
-            curve.append(f"{models.count_macs(small) / macs0:.2f}:{b / a:.2f}")
-            if int(r["step"]) == target:
-                lat, mac_ratio = b / a, models.count_macs(small) / macs0
-                thr = paired_best_of(lambda: full.embed(x64), lambda m=small: m.embed(x64), 3)
-                uniform = uniform_shape(full, models.count_macs(small)).eval()
-                ua, ub = paired_best_of(lambda: full.embed(x1), lambda: uniform.embed(x1), 30)
+    run.steps = study.with_latency(arch, run.steps, run.layers)  # measured now, not read from results/
     print(f"{arch}, Taylor-pruned (results/pruning/{arch}-taylor), MACs ratio:batch-1 latency ratio per step: "
-          + " ".join(curve))
-    print(f"{arch} at step {target} (MACs ratio {mac_ratio:.2f}): batch-1 latency ratio {lat:.2f} (goal <= 0.70), "
-          f"batch-64 throughput ratio {thr[0] / thr[1]:.2f}; a uniform shape of the same MACs: latency ratio "
-          f"{ub / ua:.2f}")
+          + " ".join(f"{m:.2f}:{t:.2f}" for m, t in zip(run.macs_ratio[1:], run.latency_ratio[1:])))
+    target = run.latency_at_macs(0.6)
+    torch.manual_seed(0)
+    full = models.build(arch, 1)
+    small = shrink_to(copy.deepcopy(full), run.widths(target["step"]))
+    batch = paired_latency_ms(full, small, batch_size=64, repeats=3, min_seconds=0)
+    uniform = paired_latency_ms(full, uniform_shape(full, models.count_macs(small)))
+    print(f"{arch} at step {target['step']} (MACs ratio {target['macs_ratio']:.2f}): batch-1 latency ratio "
+          f"{target['latency_ratio']:.2f} (goal <= 0.70), batch-64 throughput ratio {batch[0] / batch[1]:.2f}; "
+          f"a uniform shape of the same MACs: latency ratio {uniform[1] / uniform[0]:.2f}")
 
 
 SECTIONS = ("overhead", "latency")

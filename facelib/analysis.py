@@ -47,6 +47,25 @@ class PruningRun:
     def eer_pruned(self) -> np.ndarray:
         return np.array([r["eer_pruned"] for r in self.steps])
 
+    @property
+    def macs_ratio(self) -> np.ndarray:
+        """Each step's multiply-accumulates as a share of the unpruned network's."""
+        macs = np.array([r["macs"] for r in self.steps])
+        return macs / macs[0]
+
+    @property
+    def latency_ratio(self) -> np.ndarray:
+        """Each step's batch-1 CPU latency as a ratio to the unpruned network's (NaN where the
+        run's table has no latency columns)."""
+        return np.array([r.get("latency_ratio", math.nan) for r in self.steps], dtype=float)
+
+    def latency_at_macs(self, ratio: float = 0.6) -> dict:
+        """Step, MACs ratio and latency ratio of the pruning step (not 0) whose MACs ratio is
+        nearest ``ratio`` (0.6: "about 40 % fewer multiply-accumulates")."""
+        i = 1 + int(np.argmin(np.abs(self.macs_ratio[1:] - ratio)))
+        return {"network": self.arch, "criterion": self.criterion, "step": int(self.steps[i]["step"]),
+                "macs_ratio": float(self.macs_ratio[i]), "latency_ratio": float(self.latency_ratio[i])}
+
     def widths(self, step: int) -> dict[str, int]:
         """Filters of every group after ``step`` (the shape ``pruning.shrink_to`` rebuilds)."""
         return {r["group"]: int(r["filters"]) for r in self.layers if r["step"] == step}

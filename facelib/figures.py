@@ -92,6 +92,21 @@ def eer_per_step(runs: list[analysis.PruningRun], x: str = "step") -> go.Figure:
     return fig
 
 
+def latency_vs_macs(runs: list[analysis.PruningRun]) -> go.Figure:
+    """Batch-1 CPU latency against multiply-accumulates, both as ratios to the unpruned network,
+    one line per run; the dotted diagonal is latency proportional to MACs."""
+    fig = go.Figure()
+    for run in runs:
+        fig.add_trace(go.Scatter(x=run.macs_ratio, y=run.latency_ratio, mode="lines+markers",
+                                 name=f"{run.arch} / {run.criterion}", text=[f"step {int(r['step'])}" for r in run.steps]))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="grey"),
+                             name="proportional to MACs"))
+    fig.update_layout(xaxis=dict(title="MACs (share of the unpruned network)", autorange="reversed", **PERCENT),
+                      yaxis=dict(title="batch-1 latency (ratio to the unpruned network)", rangemode="tozero"),
+                      height=420)
+    return fig
+
+
 def layer_heatmap(run: analysis.PruningRun) -> go.Figure:
     """Share of each group's filters left (rows: groups in network order, with initial size) per step."""
     groups, steps, left, initial = analysis.layer_matrix(run)

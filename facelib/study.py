@@ -38,6 +38,7 @@ RUNS = {**{c: {"criterion": c} for c in CRITERIA},
 # float32): much faster per step on this project's AMX CPU (bench/bench_precision.py),
 # which buys it 6 epochs (as many as MobileNetV2) instead of 3 within the time budget. The two smaller networks were trained in float32 before this
 # option existed and stay so.
+LATENCY_COLUMNS = ["latency_ms", "latency_ratio"]  # added to a pruning run's steps.csv in results/ (with_latency)
 PRECISION = {"squeezenet": "fp32", "mobilenetv2": "fp32", "resnet50": "bf16"}
 
 
@@ -56,6 +57,7 @@ class Profile:
     finetune_every: int = 4
     finetune_batches: int = 50
     ship_every: dict = field(default_factory=dict)  # ship the Taylor run's fine-tuned model every n steps
+    latency_seconds: float = 2.0  # least time spent timing each step's network against the unpruned one
 
 
 PROFILES = {
@@ -74,7 +76,7 @@ PROFILES = {
                     prune_steps={"squeezenet": 3, "mobilenetv2": 2, "resnet50": 2},
                     filters_per_step={"squeezenet": 64, "mobilenetv2": 256, "resnet50": 1024},
                     batches_per_step=2, prune_batch_size=16, finetune_every=1, finetune_batches=2,
-                    ship_every={"squeezenet": 1, "mobilenetv2": 1, "resnet50": 1}),
+                    ship_every={"squeezenet": 1, "mobilenetv2": 1, "resnet50": 1}, latency_seconds=0.2),
 }
 
 
@@ -285,23 +287,59 @@ def run_pruning(arch: str, criterion: str, progress: bool = True) -> Path:
 MODEL_COLUMNS = ["file", "arch", "criterion", "step", "kind", "trunk_params", "macs", "dev_eer", "threshold"]
 
 
+def with_latency(arch: str, steps: list[dict], layers: list[dict]) -> list[dict]:
+    """``steps`` with each step's batch-1 CPU latency: ``latency_ms`` of the step's network and
+    ``latency_ratio`` to the unpruned one, timed in turn with it for the profile's
+    ``latency_seconds`` at least (``speed.paired_latency_ms``).
+    The step's network is rebuilt from its widths in ``layers`` (``pruning.shrink_to``): latency
+    depends on the shape, not on the weights, and the rebuilt network has the step's exact
+    parameters and MACs (tests/test_results.py checks it)."""
+    import copy
+
+    import torch
+
+    from facelib import models, speed
+    from facelib.pruning import shrink_to
+
+    widths: dict[int, dict[str, int]] = {}
+    for r in layers:
+        widths.setdefault(int(float(r["step"])), {})[r["group"]] = int(float(r["filters"]))
+    torch.manual_seed(0)
+    full = models.build(arch, 1)
+    out = []
+    for row in steps:
+        pruned = shrink_to(copy.deepcopy(full), widths[int(float(row["step"]))])
+        full_ms, ms = speed.paired_latency_ms(full, pruned, min_seconds=profile().latency_seconds)
+        out.append({**row, "latency_ms": ms, "latency_ratio": ms / full_ms})
+    return out
+
+
+def remeasure_latency(arch: str, criterion: str) -> list[dict]:
+    """Measure the latency columns of a recorded run's ``steps.csv`` again, in place (atomically)."""
+    from facelib import io
+    from facelib.pruning import loop
+
+    dest = results_dir() / "pruning" / f"{arch}-{criterion}"
+    steps = with_latency(arch, io.read_csv(dest / "steps.csv"), io.read_csv(dest / "layers.csv"))
+    io.save_csv(steps, loop.STEP_COLUMNS + LATENCY_COLUMNS, dest / "steps.csv")
+    return steps
+
+
 def record_pruning(arch: str, criterion: str, ship_every: int | None = None) -> list[dict]:
     """Copy a finished pruning run's tables to ``results/pruning/<arch>-<criterion>/`` with each
-    step's batch-1 CPU latency added, write ``run.json`` (configuration, seed, split, duration,
-    commit), and ship the fine-tuned models of every ``ship_every``-th step (``None``: none)."""
+    step's batch-1 CPU latency added (``with_latency``), write ``run.json`` (configuration, seed,
+    split, duration, commit), and ship the fine-tuned models of every ``ship_every``-th step
+    (``None``: none)."""
     import json
 
-    from facelib import io, models, speed
+    from facelib import io, models
     from facelib.pruning import loop
 
     run, dest = prune_run_dir(arch, criterion), results_dir() / "pruning" / f"{arch}-{criterion}"
-    steps = io.read_csv(run / "steps.csv")
-    for row in steps:
-        model = models.load_model(run / "models" / f"step_{int(row['step']):03d}_pruned.pt")
-        row["latency_ms"] = speed.latency_ms(model)
-    io.save_csv(steps, loop.STEP_COLUMNS + ["latency_ms"], dest / "steps.csv")
     for table in ("layers.csv", "removed.csv"):
         io.copy_atomic(run / table, dest / table)
+    steps = with_latency(arch, io.read_csv(run / "steps.csv"), io.read_csv(run / "layers.csv"))
+    io.save_csv(steps, loop.STEP_COLUMNS + LATENCY_COLUMNS, dest / "steps.csv")
     cfg = json.loads((run / "config.json").read_text())
     base = models.load_model(ROOT / cfg["base_model"])
     base_cfg = json.loads(base.meta["config"])

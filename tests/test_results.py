@@ -13,7 +13,7 @@ from facelib.pruning import loop, shrink_to
 DOC = (study.ROOT / "results" / "README.md").read_text()
 TABLES = {"reference.csv": study.REFERENCE_COLUMNS, "base_models.csv": study.BASE_COLUMNS,
           "models.csv": study.MODEL_COLUMNS}
-RUN_TABLES = {"steps.csv": loop.STEP_COLUMNS + ["latency_ms"], "layers.csv": loop.LAYER_COLUMNS,
+RUN_TABLES = {"steps.csv": loop.STEP_COLUMNS + study.LATENCY_COLUMNS, "layers.csv": loop.LAYER_COLUMNS,
               "removed.csv": loop.REMOVED_COLUMNS}
 
 
@@ -95,6 +95,18 @@ def test_layer_tables_rebuild_each_steps_network():
             net = shrink_to(models.build(arch, classes), run.widths(int(s["step"])))
             assert (net.trunk_parameters(), models.count_parameters(net), models.count_macs(net)) == \
                 (s["trunk_params"], s["params"], s["macs"]), (arch, criterion, s["step"])
+
+
+def test_latency_columns_are_ratios_to_the_unpruned_network():
+    """Every run's step 0 is timed against itself (ratio about 1), and the step that the
+    notebooks and the bench report at "about 40 % fewer MACs" is the one nearest 0.6."""
+    for arch, criterion in analysis.available_runs():
+        run = analysis.load_run(arch, criterion)
+        assert 0.8 < run.latency_ratio[0] < 1.25, (arch, criterion)
+        assert all(0 < r < 2 for r in run.latency_ratio), (arch, criterion)
+        at = run.latency_at_macs(0.6)
+        assert abs(at["macs_ratio"] - 0.6) == min(abs(m - 0.6) for m in run.macs_ratio[1:])
+        assert at["latency_ratio"] == run.latency_ratio[at["step"]]
 
 
 def test_shrink_to_refuses_unknown_groups_and_growth():
