@@ -134,6 +134,11 @@ def eer_per_step() -> None:
     cols = st.columns(len(archs))
     for col, arch in zip(cols, archs):
         col.plotly_chart(figures.eer_per_step([analysis.load_run(arch, criterion)], x), width="stretch")
+    st.subheader("Batch-1 CPU latency against MACs")
+    st.caption("Each step's network timed one face at a time against the unpruned one, the two in turn "
+               "(latency_ratio in results/pruning/*/steps.csv). Above the dotted line, latency falls more slowly "
+               "than the multiply-accumulates.")
+    st.plotly_chart(figures.latency_vs_macs([analysis.load_run(arch, criterion) for arch in archs]), width="stretch")
     st.subheader("DET curve of a shipped step against the unpruned model")
     rows = choose_shipped_network("det")
     if rows is None:

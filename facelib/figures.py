@@ -9,6 +9,7 @@ from plotly.subplots import make_subplots
 from facelib import analysis, metrics
 
 PERCENT = dict(tickformat=".0%")
+LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0)  # leaves narrow plots their width
 
 
 def face_grid(images: np.ndarray, titles: list[str], columns: int = 6) -> go.Figure:
@@ -87,8 +88,8 @@ def eer_per_step(runs: list[analysis.PruningRun], x: str = "step") -> go.Figure:
             by_step = {int(r["step"]): r[key] for r in run.steps}
             fig.add_trace(go.Scatter(x=[by_step[int(s)] for s in ft_steps], y=ft_eer, mode="markers",
                                      name=f"{label}: pruned + fine-tuned", marker=dict(size=9, symbol="diamond")))
-    fig.update_layout(xaxis_title=X_AXES[x], yaxis=dict(title="development EER", **PERCENT), height=420,
-                      xaxis=dict(autorange="reversed") if x != "step" else {})
+    fig.update_layout(xaxis_title=X_AXES[x], yaxis=dict(title="development EER", **PERCENT), height=460,
+                      xaxis=dict(autorange="reversed") if x != "step" else {}, legend=LEGEND_BELOW)
     return fig
 
 
@@ -103,7 +104,7 @@ def latency_vs_macs(runs: list[analysis.PruningRun]) -> go.Figure:
                              name="proportional to MACs"))
     fig.update_layout(xaxis=dict(title="MACs (share of the unpruned network)", autorange="reversed", **PERCENT),
                       yaxis=dict(title="batch-1 latency (ratio to the unpruned network)", rangemode="tozero"),
-                      height=420)
+                      height=460, legend=LEGEND_BELOW)
     return fig
 
 
