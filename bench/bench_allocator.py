@@ -28,7 +28,7 @@ def child(arch: str, held: bool) -> None:
     from facelib.speed import lfw_batch
 
     if held:
-        assert hold_freed_memory(), "hold_freed_memory() did not take effect on this libc"
+        assert hold_freed_memory(), "hold_freed_memory() did not take effect (libc is not glibc, or FACELIB_HOLD_MEMORY=0)"
     torch.manual_seed(0)
     x = lfw_batch(64)
     y = torch.arange(64) % 10

@@ -10,12 +10,15 @@ the previous step happened to free. Raising the mmap and trim thresholds lets ma
 previous step's memory: most steady steps then fault no page at all, and the peak resident memory
 stays what it was (the process keeps what it already held at its peak).
 
-``bench/bench_allocator.py`` measures the effect on a training step as a ratio.
+``bench/bench_allocator.py`` measures the effect on a training step as a ratio. The training and
+pruning loops call ``hold_freed_memory()``; ``FACELIB_HOLD_MEMORY=0`` in the environment turns it
+off (for a long-lived process that must give memory back after training).
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
 
 M_TRIM_THRESHOLD = -1  # mallopt parameter numbers, from glibc's <malloc.h>
@@ -25,11 +28,12 @@ _held = False
 
 def hold_freed_memory(largest_block: int = 1 << 30) -> bool:
     """Serve blocks up to ``largest_block`` bytes from malloc's heap and never trim the heap, for
-    the rest of the process. Returns whether it took effect (False where libc is not glibc)."""
+    the rest of the process. Returns whether it took effect (False where libc is not glibc, or
+    with ``FACELIB_HOLD_MEMORY=0``)."""
     global _held
     if _held:
         return True
-    if not sys.platform.startswith("linux"):
+    if os.environ.get("FACELIB_HOLD_MEMORY") == "0" or not sys.platform.startswith("linux"):
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
