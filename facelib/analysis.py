@@ -68,12 +68,20 @@ class PruningRun:
 
     def widths(self, step: int) -> dict[str, int]:
         """Filters of every group after ``step`` (the shape ``pruning.shrink_to`` rebuilds)."""
-        return {r["group"]: int(r["filters"]) for r in self.layers if r["step"] == step}
+        return widths_by_step(self.layers)[step]
 
     def finetuned(self) -> tuple[np.ndarray, np.ndarray]:
         """(steps, EER) of the pruned + fine-tuned models, where fine-tuned."""
         rows = [r for r in self.steps if not math.isnan(r["eer_finetuned"])]
         return np.array([r["step"] for r in rows]), np.array([r["eer_finetuned"] for r in rows])
+
+
+def widths_by_step(layers: list[dict]) -> dict[int, dict[str, int]]:
+    """``{step: {group: filters}}`` from the rows of a run's ``layers.csv`` (read as text or numbers)."""
+    widths: dict[int, dict[str, int]] = {}
+    for r in layers:
+        widths.setdefault(int(float(r["step"])), {})[r["group"]] = int(float(r["filters"]))
+    return widths
 
 
 def run_dir(arch: str, criterion: str) -> Path:

@@ -299,11 +299,10 @@ def with_latency(arch: str, steps: list[dict], layers: list[dict]) -> list[dict]
     import torch
 
     from facelib import models, speed
+    from facelib.analysis import widths_by_step
     from facelib.pruning import shrink_to
 
-    widths: dict[int, dict[str, int]] = {}
-    for r in layers:
-        widths.setdefault(int(float(r["step"])), {})[r["group"]] = int(float(r["filters"]))
+    widths = widths_by_step(layers)
     torch.manual_seed(0)
     full = models.build(arch, 1)
     out = []

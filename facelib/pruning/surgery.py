@@ -62,7 +62,6 @@ def shrink_to(model: nn.Module, widths: dict[str, int]) -> nn.Module:
     widths of every step, so ``shrink_to(build(arch, n), widths)`` rebuilds the network of that
     step for timing (latency depends on the shape, not on the values of the weights).
     """
-
     groups = channel_groups(model)
     by_name = {g.name: g for g in groups}
     unknown = sorted(set(widths) - set(by_name))
