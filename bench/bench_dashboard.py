@@ -17,7 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from facelib import data, faces, io, models, study
+from facelib import data, faces, io, layout, models
 from facelib.speed import best_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,11 +60,11 @@ def startup_seconds() -> float:
 
 
 def compare_seconds(arch: str = "squeezenet", count: int = 5) -> tuple[float, float, int]:
-    rows = [r for r in io.read_csv(study.results_dir() / "models.csv", numeric=True) if r["arch"] == arch][:count]
+    rows = [r for r in io.read_csv(layout.results_dir() / "models.csv", numeric=True) if r["arch"] == arch][:count]
     pair = data.lfw_pairs("dev")[0]
     a, b = data.load_images([pair.a, pair.b]).numpy()
     start = time.perf_counter()
-    loaded = {r["file"]: (models.load_model(study.models_dir() / r["file"]), r["threshold"]) for r in rows}
+    loaded = {r["file"]: (models.load_model(layout.models_dir() / r["file"]), r["threshold"]) for r in rows}
     faces.compare(loaded, a, b)
     first = time.perf_counter() - start
     cached = best_of(lambda: faces.compare(loaded, a, b), 5)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from facelib import data, evaluate, metrics, models
+from facelib import data, evaluate, metrics, models, preprocessing
 from facelib.speed import best_of
 
 
@@ -23,7 +23,7 @@ def main() -> None:
     images = data.load_images(faces)  # decoded once, as in evaluation (cached)
     for arch in ("squeezenet", "mobilenetv2"):
         model = models.build(arch, 10).eval()
-        inputs = data.to_input(images)
+        inputs = preprocessing.to_input(images)
 
         @torch.no_grad()
         def bare():

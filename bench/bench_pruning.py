@@ -13,7 +13,7 @@
    nearest 0.60, its batch-64 throughput, and the batch-1 latency of a *uniform* shape of the
    same MACs (every group keeping the same share of its filters), which shows how much the
    shape the criterion chose matters. The pruned and unpruned networks are timed in turn
-   (``study.with_latency``, ``speed.paired_latency_ms``, as for the latency columns of results/),
+   (``record.with_latency``, ``speed.paired_latency_ms``, as for the latency columns of results/),
    all in this one run.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from facelib import analysis, models, study
+from facelib import analysis, models, record
 from facelib.allocator import hold_freed_memory
 from facelib.errors import FacelibError
 from facelib.pruning import channel_groups, shrink_to, size
@@ -96,7 +96,7 @@ def pruned_latency(arch: str) -> None:
     except FacelibError as e:
         print(f"{arch}: {e}")
         return
-    run.steps = study.with_latency(arch, run.steps, run.layers)  # measured now, not read from results/
+    run.steps = record.with_latency(arch, run.steps, run.layers)  # measured now, not read from results/
     print(f"{arch}, Taylor-pruned (results/pruning/{arch}-taylor), MACs ratio:batch-1 latency ratio per step: "
           + " ".join(f"{m:.2f}:{t:.2f}" for m, t in zip(run.macs_ratio[1:], run.latency_ratio[1:])))
     target = run.latency_at_macs(0.6)

@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from facelib import analysis, data, evaluate, faces, figures, io, models, study
+from facelib import analysis, data, evaluate, faces, figures, io, layout, models, preprocessing, study
 from facelib.errors import FacelibError
 
 PAGES = ("Overview", "Filters per layer", "EER per step", "Compare two faces")
@@ -22,24 +22,24 @@ st.set_page_config(page_title="facelib: pruning face CNNs", layout="wide")
 @st.cache_resource(show_spinner=False)
 def load_model(file: str):
     """A shipped model, loaded once per session (``weights_only=True`` inside)."""
-    path = study.models_dir() / file
+    path = layout.models_dir() / file
     if not path.exists():
         row = next(r for r in shipped_models() if r["file"] == file)
-        source = study.notebook_for(row["arch"], row["criterion"] or None)
-        raise FacelibError(f"the model file {path.relative_to(study.ROOT)} is missing; notebooks/{source}.ipynb "
+        source = layout.notebook_for(row["arch"], row["criterion"] or None)
+        raise FacelibError(f"the model file {path.relative_to(layout.ROOT)} is missing; notebooks/{source}.ipynb "
                            "writes it")
     return models.load_model(path)
 
 
 @st.cache_data(show_spinner=False)
 def shipped_models() -> list[dict]:
-    return io.read_csv(study.results_dir() / "models.csv", missing_ok=True, numeric=True)
+    return io.read_csv(layout.results_dir() / "models.csv", missing_ok=True, numeric=True)
 
 
 # What to run when results are missing, named by the one map from run to notebook.
-NO_RUNS = f"No pruning results yet: run notebooks/{study.notebook_for('squeezenet', 'taylor')}.ipynb first."
-NO_MODELS = (f"No shipped models: run notebooks/{study.notebook_for('squeezenet')}.ipynb and "
-             f"{study.notebook_for('squeezenet', 'taylor')}.ipynb.")
+NO_RUNS = f"No pruning results yet: run notebooks/{layout.notebook_for('squeezenet', 'taylor')}.ipynb first."
+NO_MODELS = (f"No shipped models: run notebooks/{layout.notebook_for('squeezenet')}.ipynb and "
+             f"{layout.notebook_for('squeezenet', 'taylor')}.ipynb.")
 
 
 @st.cache_data(show_spinner=False)
@@ -83,7 +83,7 @@ def overview() -> None:
         "verification error, pruned and pruned + fine-tuned. *Compare two faces*: the unpruned and pruned models "
         "side by side on your photos.")
     st.caption(f"Base EER: the unpruned network; reference EER: the pretrained MobileFaceNet on the same pairs. "
-               f"Results folder: {study.results_dir().relative_to(study.ROOT)}")
+               f"Results folder: {layout.results_dir().relative_to(layout.ROOT)}")
 
 
 def choose_run(key: str) -> analysis.PruningRun | None:
@@ -181,7 +181,7 @@ def photo_input(label: str, key: str):
     else:
         box = boxes[0]
     crop = faces.network_crop(img, box)
-    st.image(data.to_display(data.to_input(torch.from_numpy(crop[None])))[0].transpose(1, 2, 0),
+    st.image(preprocessing.to_display(preprocessing.to_input(torch.from_numpy(crop[None])))[0].transpose(1, 2, 0),
              caption="the 113x113 crop the networks see", width=180)
     return crop
 
@@ -199,7 +199,7 @@ def lfw_pair_input():
     images = data.load_images([pair.a, pair.b])
     cols = st.columns(2)
     for col, face, img in zip(cols, (pair.a, pair.b), images):
-        col.image(data.to_display(data.to_input(img[None]))[0].transpose(1, 2, 0), caption=face.identity, width=180)
+        col.image(preprocessing.to_display(preprocessing.to_input(img[None]))[0].transpose(1, 2, 0), caption=face.identity, width=180)
     return images[0].numpy(), images[1].numpy()
 
 

@@ -7,9 +7,11 @@ recognition" (Pattern Recognition Letters 2025).
 Modules: ``data`` (faces, crops, splits), ``models`` (build/save/load) with ``backbones``,
 ``train`` (softmax training loop) with ``distill``, ``pruning`` (groups, scores, surgery, the
 pruning loop), ``metrics`` (EER, ROC, DET, TAR@FAR), ``evaluate`` (embeddings and
-verification), ``study`` (the notebooks' runs and result tables), ``analysis`` (the findings
-read from the tables), ``speed`` and ``allocator`` (CPU timing and steady step times),
-``faces`` (two uploaded photos compared), ``figures`` (plots shared by notebooks and dashboard),
-``report`` (the README headline), ``config``, ``paths``, ``io`` (atomic writes, safe loads),
-``errors``, and ``cli`` (``python -m facelib``).
+verification); the study itself: ``runs`` (which runs exist and how each is set, as data),
+``study`` (runs them, resumably), ``record`` (writes finished runs into ``results/`` and
+``models/``), ``layout`` (where run folders, tables and models live), ``analysis`` (the
+findings read from the tables), ``report`` (the README headline), ``figures`` (plots shared by
+notebooks and dashboard), ``faces`` (two uploaded photos compared); and ``speed`` and
+``allocator`` (CPU timing and steady step times), ``config``, ``paths``, ``io`` (atomic writes,
+safe loads), ``errors``, and ``cli`` (``python -m facelib``).
 """

@@ -1,6 +1,6 @@
 """The papers' findings, computed from the result tables (``results/``): what notebook 07, the
 dashboard and the README headline show. Nothing here trains or prunes; every function reads
-the tables written by ``facelib.study``.
+the tables written by ``facelib.record``.
 
 Definitions (used everywhere a number below is shown):
 - *share removed*: 1 - trunk parameters / trunk parameters of the unpruned network (the trunk
@@ -16,11 +16,11 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from facelib import io, metrics, study
+from facelib import io, layout, metrics
+from facelib.runs import ARCHS, CRITERIA, PRUNING_RUNS
 from facelib.errors import FacelibError
 
 
@@ -84,20 +84,34 @@ def widths_by_step(layers: list[dict]) -> dict[int, dict[str, int]]:
     return widths
 
 
-def run_dir(arch: str, criterion: str) -> Path:
-    return study.results_dir() / "pruning" / f"{arch}-{criterion}"
+def base_models() -> list[dict]:
+    """The rows of ``base_models.csv`` (numbers as floats)."""
+    path = layout.results_dir() / "base_models.csv"
+    if not path.exists():
+        raise FacelibError(f"{path} does not exist; run notebooks/{layout.notebook_for(ARCHS[0])}.ipynb first")
+    return io.read_csv(path, numeric=True)
+
+
+def chosen_way(arch: str) -> str:
+    """The way of training the pruning runs start from: the one with the lower development EER."""
+    rows = [r for r in base_models() if r["arch"] == arch]
+    if not rows:
+        raise FacelibError(f"no base model of {arch} in results; run notebooks/{layout.notebook_for(arch)}.ipynb first")
+    return min(rows, key=lambda r: r["dev_eer"])["way"]
 
 
 def available_runs() -> list[tuple[str, str]]:
-    """(network, run name) of every pruning run with tables in the results folder (names: ``study.RUNS``)."""
-    return [(a, c) for a in study.ARCHS for c in study.RUNS if (run_dir(a, c) / "steps.csv").exists()]
+    """(network, run name) of every pruning run with tables in the results folder (names:
+    ``runs.PRUNING_RUNS``)."""
+    return [(a, c) for a in ARCHS for c in PRUNING_RUNS
+            if (layout.pruning_results_dir(a, c) / "steps.csv").exists()]
 
 
 def load_run(arch: str, criterion: str) -> PruningRun:
-    d = run_dir(arch, criterion)
+    d = layout.pruning_results_dir(arch, criterion)
     if not (d / "steps.csv").exists():
         raise FacelibError(f"no results for {arch} pruned by {criterion}; "
-                           f"run notebooks/{study.notebook_for(arch, criterion)}.ipynb first")
+                           f"run notebooks/{layout.notebook_for(arch, criterion)}.ipynb first")
     info = json.loads((d / "run.json").read_text()) if (d / "run.json").exists() else {}
     return PruningRun(arch, criterion, io.read_csv(d / "steps.csv", numeric=True),
                       io.read_csv(d / "layers.csv", numeric=True), info)
@@ -154,7 +168,7 @@ def eer_at_share(run: PruningRun, shares: np.ndarray, finetuned: bool = False) -
     return out
 
 
-def criteria_comparison(arch: str, names: tuple[str, ...] = study.CRITERIA, points: int = 5,
+def criteria_comparison(arch: str, names: tuple[str, ...] = CRITERIA, points: int = 5,
                         finetuned: bool = False) -> list[dict]:
     """EER of each run in ``names`` (pruned, or pruned + fine-tuned) at equal shares of removed
     parameters, up to what every run reached."""
@@ -172,7 +186,7 @@ def headline() -> list[dict]:
     """One row per network with a Taylor run: the base EER, the reference model's EER on the same
     pairs, the share removable at <= 1 point EER loss, the smallest model and its EER, the size /
     loss correlation."""
-    reference = {r["align"]: r for r in io.read_csv(study.results_dir() / "reference.csv", missing_ok=True,
+    reference = {r["align"]: r for r in io.read_csv(layout.results_dir() / "reference.csv", missing_ok=True,
                                                     numeric=True)}
     rows = []
     for arch, criterion in available_runs():

@@ -6,7 +6,6 @@ are printed as one sentence, with exit status 2, never as a traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import fields
 from pathlib import Path

@@ -1,10 +1,9 @@
-"""Real face data: LFW, folders of identities (VGGFace2 layout), CelebA-299, and the papers' crop.
+"""Real face data: LFW, folders of identities (VGGFace2 layout), CelebA-299, their pairs and the
+study's identity split.
 
-Preprocessing, as in the papers (following VGGFace2): the face box is enlarged by 30 % around
-its centre, cropped (edge pixels repeated where it leaves the photo), resized so its shortest
-side is 129 pixels, and a 113x113 crop is taken: random position plus random horizontal flip
-in training, the centre at test. We cache the central 129x129 of the resized crop as uint8,
-so an epoch never decodes a JPEG; the 113x113 crops are cut from that.
+Each face is decoded once into the papers' crop (``facelib.preprocessing``) and cached as
+uint8 129x129 (``load_images``), so an epoch never decodes a JPEG; the 113x113 network inputs
+are cut from that.
 
 The face box of each data set:
 - LFW: the tight MTCNN box of ``lfw/faces.csv`` (the face nearest the image centre). Without
@@ -27,19 +26,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from facelib import paths
 from facelib.config import PAIR_SETS
 from facelib.errors import FacelibError
+from facelib.preprocessing import ENLARGE, SHORT_SIDE, Box, open_image, preprocess
 
-ENLARGE = 1.3
-SHORT_SIDE = 129
-CROP = 113
-MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
-STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
 LFW_DEFAULT_BOX = (70.0, 60.0, 180.0, 190.0)
-Box = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)
@@ -58,94 +51,6 @@ class Pair:
     b: Face
     same: bool
     fold: int
-
-
-# ---------------------------------------------------------------- images and the papers' crop
-
-def open_image(path_or_file) -> Image.Image:
-    """Decode any image Pillow reads into 8-bit RGB, or raise FacelibError with one sentence."""
-    name = getattr(path_or_file, "name", path_or_file)
-    try:
-        with Image.open(path_or_file) as img:
-            img.load()
-            if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit greyscale: scale to 8 bits
-                a = np.asarray(img, dtype=np.float64)
-                a = 255 * (a - a.min()) / max(a.max() - a.min(), 1)
-                img = Image.fromarray(a.astype(np.uint8))
-            if img.mode in ("RGBA", "LA", "P", "PA"):
-                img = img.convert("RGBA")
-                background = Image.new("RGBA", img.size, (255, 255, 255, 255))
-                img = Image.alpha_composite(background, img)
-            return img.convert("RGB")
-    except Image.DecompressionBombError:
-        raise FacelibError(f"{name} is too large to decode safely (over {Image.MAX_IMAGE_PIXELS:,} pixels)") from None
-    except FileNotFoundError:
-        raise FacelibError(f"image {name} does not exist") from None
-    except (OSError, ValueError, SyntaxError):
-        raise FacelibError(f"{name} is not a readable image (corrupt, truncated or not an image file)") from None
-
-
-def enlarge_box(box: Box, factor: float = ENLARGE) -> Box:
-    """The box scaled by ``factor`` about its centre (both sides)."""
-    x1, y1, x2, y2 = box
-    cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) * factor / 2, (y2 - y1) * factor / 2
-    return cx - hw, cy - hh, cx + hw, cy + hh
-
-
-def crop_padded(img: np.ndarray, box: Box) -> np.ndarray:
-    """Crop an HxWxC array to the (rounded) box, repeating edge pixels where the box leaves it."""
-    x1, y1, x2, y2 = (int(round(v)) for v in box)
-    h, w = img.shape[:2]
-    pad = max(0, -x1, -y1, x2 - w, y2 - h)
-    if pad:
-        img = np.pad(img, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
-    return img[y1 + pad:y2 + pad, x1 + pad:x2 + pad]
-
-
-def face_crop(img: Image.Image, box: Box | None, short_side: int = SHORT_SIDE) -> Image.Image:
-    """The papers' crop before the 113x113 cut: box x1.3, shortest side resized to ``short_side``.
-
-    ``box=None`` means the whole image is already the enlarged face region.
-    """
-    if box is not None:
-        img = Image.fromarray(crop_padded(np.asarray(img), enlarge_box(box)))
-    w, h = img.size
-    scale = short_side / min(w, h)
-    return img.resize((max(short_side, round(w * scale)), max(short_side, round(h * scale))), Image.BILINEAR)
-
-
-def center_crop(img: Image.Image, size: int) -> Image.Image:
-    w, h = img.size
-    left, top = (w - size) // 2, (h - size) // 2
-    return img.crop((left, top, left + size, top + size))
-
-
-def preprocess(img: Image.Image, box: Box | None) -> np.ndarray:
-    """Cached form of a face: the central 129x129 of the papers' crop, uint8 [3, 129, 129]."""
-    return np.asarray(center_crop(face_crop(img, box), SHORT_SIDE)).transpose(2, 0, 1).copy()
-
-
-def to_input(images: torch.Tensor, train: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
-    """uint8 [N, 3, 129, 129] -> normalised float [N, 3, 113, 113].
-
-    Test: the centre crop. Train: a random crop position and a random horizontal flip per
-    image, drawn from ``generator`` (so a seeded run is repeatable).
-    """
-    n, margin = images.shape[0], images.shape[-1] - CROP
-    if train:
-        offsets = torch.randint(0, margin + 1, (n, 2), generator=generator)
-        flips = torch.rand(n, generator=generator) < 0.5
-        out = torch.stack([images[i, :, y:y + CROP, x:x + CROP] for i, (y, x) in enumerate(offsets.tolist())])
-        out[flips] = out[flips].flip(-1)
-    else:
-        m = margin // 2
-        out = images[:, :, m:m + CROP, m:m + CROP]
-    return (out.float() - MEAN) / STD
-
-
-def to_display(x: torch.Tensor) -> np.ndarray:
-    """The inverse of ``to_input``'s normalisation: uint8 [N, 3, H, W], to look at."""
-    return (x * STD + MEAN).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
 def load_images(faces: list[Face], workers: int | None = None, cache: bool = True,

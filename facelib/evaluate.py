@@ -1,7 +1,7 @@
 """Verification evaluation: embeddings, cosine scores over pairs, and the metrics of ``facelib.metrics``.
 
 Two kinds of model are evaluated the same way:
-- a ``FaceNet`` of this library, on the papers' 113x113 centre crop (``data.to_input``);
+- a ``FaceNet`` of this library, on the papers' 113x113 centre crop (``preprocessing.to_input``);
 - any face model stored as ONNX (``OnnxFaceModel``), with its own input size, pixel
   normalisation and 5-point alignment, such as the reference MobileFaceNet.
 
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from facelib import data, metrics
+from facelib import data, metrics, preprocessing
 from facelib.backbones import FaceNet
 from facelib.errors import FacelibError
 
@@ -62,7 +62,7 @@ def embed_images(model: FaceNet, images: torch.Tensor, mirror: bool = True, batc
     model.eval()
     out = []
     for i in tqdm(range(0, len(images), batch_size), desc="embedding", disable=not progress, unit="batch"):
-        x = data.to_input(images[i:i + batch_size])
+        x = preprocessing.to_input(images[i:i + batch_size])
         e = model.embed(x)
         if mirror:
             e = e + model.embed(x.flip(-1))
@@ -156,7 +156,7 @@ class OnnxFaceModel:
         """The model's input image for a face: uint8 HxWx3 RGB."""
         import cv2
 
-        img = np.asarray(data.open_image(face.path))
+        img = np.asarray(preprocessing.open_image(face.path))
         m = self.transform(face)
         if m is None:
             return cv2.resize(img, (self.size, self.size), interpolation=cv2.INTER_LINEAR)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from facelib import data
+from facelib import preprocessing
 from facelib.backbones import FaceNet
 from facelib.errors import FacelibError
 
@@ -81,7 +81,7 @@ def _face_cascade():
     return cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
 
 
-def detect_faces(img: Image.Image, min_size: int = 40) -> list[data.Box]:
+def detect_faces(img: Image.Image, min_size: int = 40) -> list[preprocessing.Box]:
     """Frontal face boxes (x1, y1, x2, y2), largest first."""
     import cv2
 
@@ -91,10 +91,10 @@ def detect_faces(img: Image.Image, min_size: int = 40) -> list[data.Box]:
     return sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
 
 
-def network_crop(img: Image.Image, box: data.Box | None) -> np.ndarray:
+def network_crop(img: Image.Image, box: preprocessing.Box | None) -> np.ndarray:
     """The papers' crop of the face in ``box`` (``None``: the whole photo is the face region),
     uint8 [3, 129, 129]; the networks see its central 113x113."""
-    return data.preprocess(img, box)
+    return preprocessing.preprocess(img, box)
 
 
 @dataclass

@@ -139,3 +139,4 @@ def size_vs_loss(run: analysis.PruningRun) -> go.Figure:
                       xaxis=dict(type="log", title="initial filters of the group"),
                       yaxis=dict(title="fraction of filters removed", **PERCENT), height=400)
     return fig
+

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from facelib import analysis, io, study
+from facelib import analysis, io, layout
 from facelib.errors import FacelibError
 
 START, END = "<!-- headline:start (python -m facelib report) -->", "<!-- headline:end -->"
@@ -34,7 +34,7 @@ def headline_markdown() -> str:
                      f"| {_pct(r['removable_share'])} (step {r['removable_step']}) "
                      f"| {_pct(r['removable_share_finetuned'])} (step {r['removable_step_finetuned']}) | {int(r['params_end']):,} "
                      f"| {_pct(r['eer_end'])} | {under} | {r['size_loss_rho']:.2f} |")
-    base = io.read_csv(study.results_dir() / "base_models.csv", missing_ok=True, numeric=True)
+    base = io.read_csv(layout.results_dir() / "base_models.csv", missing_ok=True, numeric=True)
     if base:
         lines += ["", "| network | trained | epochs | development EER | TAR at FAR 0.1 % | training time |",
                   "| --- | --- | --- | --- | --- | --- |"]
@@ -43,7 +43,7 @@ def headline_markdown() -> str:
     return "\n".join(lines)
 
 
-def update_readme(path: Path = study.ROOT / "README.md") -> bool:
+def update_readme(path: Path = layout.ROOT / "README.md") -> bool:
     """Rewrite the headline block of ``path``; return whether it changed."""
     text = Path(path).read_text()
     if START not in text or END not in text:
@@ -56,7 +56,7 @@ def update_readme(path: Path = study.ROOT / "README.md") -> bool:
     return new != text
 
 
-def readme_block(path: Path = study.ROOT / "README.md") -> str:
+def readme_block(path: Path = layout.ROOT / "README.md") -> str:
     """The current headline block of the README (what ``update_readme`` would replace)."""
     text = Path(path).read_text()
     return text.split(START, 1)[1].split(END, 1)[0].strip("\n") if START in text else ""

@@ -6,7 +6,8 @@ import time
 
 import torch
 
-from facelib.data import CROP, lfw_faces, load_images, to_input
+from facelib.data import lfw_faces, load_images
+from facelib.preprocessing import CROP, to_input
 
 
 def lfw_batch(n: int = 64) -> torch.Tensor:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from facelib import data, distill, evaluate
+from facelib import data, distill, evaluate, preprocessing
 from facelib.allocator import hold_freed_memory
 from facelib.config import TrainConfig
 from facelib.errors import FacelibError
@@ -77,7 +77,7 @@ def validate(model, images: torch.Tensor, labels: torch.Tensor, device: str, bat
     model.eval()
     loss, correct = 0.0, 0
     for i in range(0, len(images), batch_size):
-        x, y = data.to_input(images[i:i + batch_size]).to(device), labels[i:i + batch_size].to(device)
+        x, y = preprocessing.to_input(images[i:i + batch_size]).to(device), labels[i:i + batch_size].to(device)
         logits = model(x)
         loss += F.cross_entropy(logits, y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()
@@ -154,7 +154,7 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
                    initial=step, total=steps_per_epoch, unit="batch")
         for step in bar:
             idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-            x = data.to_input(td.train_images[idx], train=cfg.augment, generator=augment)
+            x = preprocessing.to_input(td.train_images[idx], train=cfg.augment, generator=augment)
             x = x.to(cfg.device, memory_format=memory_format(cfg))
             y = td.train_labels[idx].to(cfg.device)
             with autocast(cfg):

@@ -1,4 +1,4 @@
-"""nbval runs every notebook under the fast profile (same code path, small data; see facelib/study.py)."""
+"""nbval runs every notebook under the fast profile (same code path, small data; see facelib/runs.py)."""
 import os
 
 os.environ.setdefault("FACELIB_PROFILE", "fast")

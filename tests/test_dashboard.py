@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from facelib import analysis, study
+from facelib import analysis, layout
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 pytest.importorskip("streamlit")
@@ -121,7 +121,7 @@ def test_photo_without_a_face_asks_for_a_manual_crop():
 def study_models() -> list[dict]:
     from facelib import io as fio
 
-    return fio.read_csv(study.results_dir() / "models.csv", numeric=True)
+    return fio.read_csv(layout.results_dir() / "models.csv", numeric=True)
 
 
 def table_arch(at: AppTest) -> str:
@@ -155,3 +155,4 @@ def test_lfw_pair_number_and_network_controls():
     for arch in at.selectbox(key="cmp-arch").options:
         at.selectbox(key="cmp-arch").set_value(arch).run()
         assert_clean(at)
+

@@ -1,13 +1,12 @@
 """LFW parsers against the real files, the papers' crop geometry, splits and bad images."""
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from facelib import data
+from facelib import data, preprocessing
 from facelib.errors import FacelibError
 
 
@@ -51,27 +50,27 @@ def test_bad_pairs_file(tmp_path, lfw_people):
 
 
 def test_enlarge_box_geometry():
-    assert data.enlarge_box((10, 20, 110, 220)) == pytest.approx((-5, -10, 125, 250))
+    assert preprocessing.enlarge_box((10, 20, 110, 220)) == pytest.approx((-5, -10, 125, 250))
 
 
 def test_face_crop_geometry_on_real_image(lfw_people):
     face = lfw_people["AJ_Cook"][0]
-    img = data.open_image(face.path)
-    crop = data.face_crop(img, face.box)
-    x1, y1, x2, y2 = data.enlarge_box(face.box)
+    img = preprocessing.open_image(face.path)
+    crop = preprocessing.face_crop(img, face.box)
+    x1, y1, x2, y2 = preprocessing.enlarge_box(face.box)
     w, h = round(x2) - round(x1), round(y2) - round(y1)
     assert min(crop.size) == 129
     assert crop.size == (129, round(h * 129 / w))  # the tall box keeps its aspect ratio
     # The resized crop equals resizing the same region cut out by hand.
     by_hand = img.crop((round(x1), round(y1), round(x2), round(y2))).resize(crop.size, Image.BILINEAR)
     assert np.abs(np.asarray(crop, int) - np.asarray(by_hand, int)).mean() < 1.0
-    cached = data.preprocess(img, face.box)
+    cached = preprocessing.preprocess(img, face.box)
     assert cached.shape == (3, 129, 129) and cached.dtype == np.uint8
 
 
 def test_crop_outside_image_repeats_edges():
     img = np.arange(16, dtype=np.uint8).reshape(4, 4, 1)
-    out = data.crop_padded(img, (-2, -2, 2, 2))
+    out = preprocessing.crop_padded(img, (-2, -2, 2, 2))
     assert out.shape == (4, 4, 1)
     assert out[0, 0, 0] == img[0, 0, 0] and out[3, 3, 0] == img[1, 1, 0]
 
@@ -79,12 +78,12 @@ def test_crop_outside_image_repeats_edges():
 def test_to_input_train_and_test(lfw_people):
     faces = lfw_people["AJ_Cook"] + lfw_people["Aaron_Peirsol"]
     images = data.load_images(faces, cache=False)
-    test = data.to_input(images)
+    test = preprocessing.to_input(images)
     assert test.shape == (len(faces), 3, 113, 113)
     centre = images[:, :, 8:121, 8:121].float()
-    assert torch.allclose(test * data.STD + data.MEAN, centre, atol=1e-3)
+    assert torch.allclose(test * preprocessing.STD + preprocessing.MEAN, centre, atol=1e-3)
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
-    a, b = data.to_input(images, train=True, generator=g1), data.to_input(images, train=True, generator=g2)
+    a, b = preprocessing.to_input(images, train=True, generator=g1), preprocessing.to_input(images, train=True, generator=g2)
     assert torch.equal(a, b) and a.shape == test.shape
 
 
@@ -112,7 +111,7 @@ def test_study_split_never_touches_dev_pairs(lfw_people):
 def test_celeba_faces(celeba):
     assert len(celeba) == 6261 and len({f.identity for f in celeba}) == 299
     assert sum(f.box is None for f in celeba) == 5
-    img = data.open_image(celeba[0].path)
+    img = preprocessing.open_image(celeba[0].path)
     assert img.size == (144, 144)
 
 
@@ -144,11 +143,11 @@ def _encode(img: Image.Image, fmt: str) -> io.BytesIO:
 
 @pytest.mark.parametrize("mode", ["L", "CMYK", "RGBA", "I;16", "P"])
 def test_open_image_modes_become_rgb(lfw_people, mode):
-    real = data.open_image(lfw_people["AJ_Cook"][0].path)
+    real = preprocessing.open_image(lfw_people["AJ_Cook"][0].path)
     converted = real.convert(mode) if mode != "I;16" else Image.fromarray(
         (np.asarray(real.convert("L"), np.uint16) * 257))
     fmt = "JPEG" if mode in ("L", "CMYK") else "PNG" if mode != "I;16" else "TIFF"
-    img = data.open_image(_encode(converted, fmt))
+    img = preprocessing.open_image(_encode(converted, fmt))
     assert img.mode == "RGB" and img.size == real.size
 
 
@@ -160,10 +159,10 @@ def test_open_image_errors(tmp_path, lfw_people):
     text.write_text("not an image")
     for path in (truncated, text, tmp_path / "missing.jpg"):
         with pytest.raises(FacelibError):
-            data.open_image(path)
+            preprocessing.open_image(path)
 
 
 def test_decompression_bomb_is_refused(monkeypatch, lfw_people):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # a 250x250 photo is then a "bomb"
     with pytest.raises(FacelibError, match="too large"):
-        data.open_image(lfw_people["AJ_Cook"][0].path)
+        preprocessing.open_image(lfw_people["AJ_Cook"][0].path)

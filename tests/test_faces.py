@@ -92,16 +92,16 @@ def test_no_face_and_several_faces(photo, lfw_people):
 def test_shipped_models_score_the_same_person_higher(monkeypatch, lfw_people):
     """Two photos of one LFW person are clearly more similar than photos of two people, for the
     unpruned and the pruned shipped models (development pairs: people never trained on)."""
-    from facelib import data, io, models, study
+    from facelib import data, io, layout, models
 
     monkeypatch.setenv("FACELIB_PROFILE", "full")
-    rows = io.read_csv(study.results_dir() / "models.csv", numeric=True)
+    rows = io.read_csv(layout.results_dir() / "models.csv", numeric=True)
     assert any(r["kind"] == "finetuned" for r in rows) and any(r["kind"].startswith("base") for r in rows)
     pairs = data.lfw_pairs("dev", lfw_people)
     same = [p for p in pairs if p.same][:25]
     different = [p for p in pairs if not p.same][:25]
     crops = {p: data.load_images([p.a, p.b]).numpy() for p in same + different}
-    loaded = {r["file"]: (models.load_model(study.models_dir() / r["file"]), r["threshold"]) for r in rows}
+    loaded = {r["file"]: (models.load_model(layout.models_dir() / r["file"]), r["threshold"]) for r in rows}
     sims = {name: {True: [], False: []} for name in loaded}
     for p in same + different:
         for c in faces.compare(loaded, *crops[p]):

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from facelib import io, study
+from facelib import io, layout
 
 
 def test_copy_atomic_copies_a_results_table(tmp_path):
-    src = study.ROOT / "results" / "base_models.csv"
+    src = layout.ROOT / "results" / "base_models.csv"
     io.copy_atomic(src, tmp_path / "copy.csv")
     assert (tmp_path / "copy.csv").read_bytes() == src.read_bytes()
     assert list(tmp_path.iterdir()) == [tmp_path / "copy.csv"]

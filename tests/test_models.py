@@ -99,10 +99,10 @@ def test_load_model_rejects_other_files(tmp_path):
 @pytest.mark.parametrize("arch", models.ARCHS)
 def test_half_precision_embedding_only_files(tmp_path, arch, celeba):
     """Shipped files: float16 without the classifier; on real faces the embeddings barely move."""
-    from facelib import data
+    from facelib import data, preprocessing
 
     model = models.build(arch, num_classes=300).eval()
-    x = data.to_input(data.load_images(celeba[:4]))
+    x = preprocessing.to_input(data.load_images(celeba[:4]))
     models.save_model(model, tmp_path / "full.pt")
     models.save_model(model, tmp_path / "small.pt", half=True, embedding_only=True)
     small = models.load_model(tmp_path / "small.pt")

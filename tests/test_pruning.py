@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from facelib import data, metrics, models
+from facelib import data, metrics, models, preprocessing
 from facelib.config import PruneConfig, TrainConfig
 from facelib.io import load_torch
 from facelib.pruning import channel_groups, mask_channels, remove_channels, size
@@ -22,7 +22,7 @@ from facelib.train import TrainData, train
 
 @pytest.fixture(scope="module")
 def faces(lfw_people):
-    return data.to_input(data.load_images(lfw_people["AJ_Cook"] + lfw_people["Aaron_Peirsol"][:1]))
+    return preprocessing.to_input(data.load_images(lfw_people["AJ_Cook"] + lfw_people["Aaron_Peirsol"][:1]))
 
 
 def randomised(arch: str) -> models.FaceNet:
@@ -98,7 +98,7 @@ def test_taylor_tracks_real_loss_change(arch, group):
     split = data.study_split(max_identities=30, lfw=False, seed=0)
     images, labels = data.load_images(split.train), split.labels(split.train)
     idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:64]
-    x, y = data.to_input(images[idx]), labels[idx]
+    x, y = preprocessing.to_input(images[idx]), labels[idx]
     torch.manual_seed(0)
     model = models.build(arch, len(split.classes))
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)

@@ -7,13 +7,13 @@ import re
 
 import pytest
 
-from facelib import analysis, io, models, report, study
+from facelib import analysis, io, layout, models, report
 from facelib.pruning import loop, shrink_to
 
-DOC = (study.ROOT / "results" / "README.md").read_text()
-TABLES = {"reference.csv": study.REFERENCE_COLUMNS, "base_models.csv": study.BASE_COLUMNS,
-          "models.csv": study.MODEL_COLUMNS}
-RUN_TABLES = {"steps.csv": loop.STEP_COLUMNS + study.LATENCY_COLUMNS, "layers.csv": loop.LAYER_COLUMNS,
+DOC = (layout.ROOT / "results" / "README.md").read_text()
+TABLES = {"reference.csv": layout.REFERENCE_COLUMNS, "base_models.csv": layout.BASE_COLUMNS,
+          "models.csv": layout.MODEL_COLUMNS}
+RUN_TABLES = {"steps.csv": loop.STEP_COLUMNS + layout.LATENCY_COLUMNS, "layers.csv": loop.LAYER_COLUMNS,
               "removed.csv": loop.REMOVED_COLUMNS}
 
 
@@ -31,7 +31,7 @@ def documented(column: str) -> bool:
 
 
 def test_tables_have_their_documented_columns():
-    results = study.results_dir()
+    results = layout.results_dir()
     for name, columns in TABLES.items():
         assert header(results / name) == columns, name
         assert all(documented(c) for c in columns), [c for c in columns if not documented(c)]
@@ -46,13 +46,13 @@ def test_tables_have_their_documented_columns():
 
 
 def test_shipped_models_match_their_rows_and_stay_small():
-    rows = io.read_csv(study.results_dir() / "models.csv", numeric=True)
+    rows = io.read_csv(layout.results_dir() / "models.csv", numeric=True)
     assert rows
-    total = sum(p.stat().st_size for p in study.models_dir().glob("*.pt"))
+    total = sum(p.stat().st_size for p in layout.models_dir().glob("*.pt"))
     assert total <= 80 * 2**20, f"shipped models take {total / 2**20:.1f} MB"
-    assert {r["file"] for r in rows} == {p.name for p in study.models_dir().glob("*.pt")}
+    assert {r["file"] for r in rows} == {p.name for p in layout.models_dir().glob("*.pt")}
     for r in rows:
-        model = models.load_model(study.models_dir() / r["file"])
+        model = models.load_model(layout.models_dir() / r["file"])
         assert model.trunk_parameters() == r["trunk_params"], r["file"]
         assert models.count_macs(model) == r["macs"] or model.head.out_features == 0
         if r["kind"] == "finetuned":
@@ -62,16 +62,16 @@ def test_shipped_models_match_their_rows_and_stay_small():
             assert step["eer_finetuned"] == pytest.approx(r["dev_eer"])
             assert step["threshold_finetuned"] == pytest.approx(r["threshold"])
         else:
-            base = next(b for b in study.base_models() if (b["arch"], f"base-{b['way']}") == (r["arch"], r["kind"]))
+            base = next(b for b in analysis.base_models() if (b["arch"], f"base-{b['way']}") == (r["arch"], r["kind"]))
             assert base["trunk_params"] == r["trunk_params"]
             assert base["dev_eer"] == pytest.approx(r["dev_eer"])
 
 
 def test_each_network_ships_its_chosen_base_only():
-    rows = io.read_csv(study.results_dir() / "models.csv")
+    rows = io.read_csv(layout.results_dir() / "models.csv")
     shipped = {(r["arch"], r["kind"]) for r in rows if r["kind"].startswith("base")}
-    trained = {b["arch"] for b in study.base_models()}
-    assert shipped == {(arch, f"base-{study.chosen_way(arch)}") for arch in trained}
+    trained = {b["arch"] for b in analysis.base_models()}
+    assert shipped == {(arch, f"base-{analysis.chosen_way(arch)}") for arch in trained}
 
 
 def test_layer_tables_add_up_to_the_step_tables():
@@ -80,7 +80,7 @@ def test_layer_tables_add_up_to_the_step_tables():
         for s in run.steps:
             left = sum(r["filters"] for r in run.layers if r["step"] == s["step"])
             assert left == s["filters"], (arch, criterion, s["step"])
-        removed = io.read_csv(analysis.run_dir(arch, criterion) / "removed.csv", numeric=True)
+        removed = io.read_csv(layout.pruning_results_dir(arch, criterion) / "removed.csv", numeric=True)
         assert len(removed) == sum(s["removed"] for s in run.steps)
 
 

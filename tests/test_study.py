@@ -3,23 +3,23 @@ from __future__ import annotations
 
 import pytest
 
-from facelib import io, study
+from facelib import analysis, io, layout, runs, study
 from facelib.errors import FacelibError
 
 
 def test_profiles_switch_folders_and_settings(monkeypatch):
     monkeypatch.setenv("FACELIB_PROFILE", "fast")
-    assert study.results_dir() == study.ROOT / "runs" / "fast" / "results"
+    assert layout.results_dir() == layout.ROOT / "runs" / "fast" / "results"
     fast = study.base_config("squeezenet", "distill")
     monkeypatch.setenv("FACELIB_PROFILE", "full")
-    assert study.results_dir() == study.ROOT / "results"
+    assert layout.results_dir() == layout.ROOT / "results"
     full = study.base_config("squeezenet", "distill")
     assert fast.max_identities == 20 and full.max_identities is None
     assert fast.distill_weight == full.distill_weight > 0
     assert study.base_config("squeezenet", "plain").distill_weight == 0
     monkeypatch.setenv("FACELIB_PROFILE", "slow")
     with pytest.raises(FacelibError, match="not a profile"):
-        study.profile()
+        layout.profile()
 
 
 def test_bad_names_give_one_sentence(monkeypatch):
@@ -31,20 +31,20 @@ def test_bad_names_give_one_sentence(monkeypatch):
 
 
 def test_pruning_starts_from_the_base_model_with_the_lower_eer(monkeypatch, tmp_path):
-    monkeypatch.setattr(study, "ROOT", tmp_path)
+    monkeypatch.setattr(layout, "ROOT", tmp_path)
     monkeypatch.setenv("FACELIB_PROFILE", "full")
     rows = [{"arch": "squeezenet", "way": "plain", "dev_eer": 0.30}, {"arch": "squeezenet", "way": "distill", "dev_eer": 0.20}]
     io.save_csv(rows, ["arch", "way", "dev_eer"], tmp_path / "results" / "base_models.csv")
-    assert study.chosen_way("squeezenet") == "distill"
+    assert analysis.chosen_way("squeezenet") == "distill"
     assert study.prune_config("squeezenet", "taylor").base_model.endswith("squeezenet-distill/model.pt")
     with pytest.raises(FacelibError, match="02_base_models"):
-        study.chosen_way("resnet50")
+        analysis.chosen_way("resnet50")
 
 
 def test_every_run_names_the_notebook_that_makes_it():
-    assert study.notebook_for("resnet50") == "02_base_models"
-    for arch in study.ARCHS:
-        for criterion in study.RUNS:
-            assert (study.ROOT / "notebooks" / f"{study.notebook_for(arch, criterion)}.ipynb").exists()
-    assert study.notebook_for("mobilenetv2", "taylor") == "05_mobilenetv2"
-    assert study.notebook_for("squeezenet", "random") == "07_comparison"
+    assert layout.notebook_for("resnet50") == "02_base_models"
+    for arch in runs.ARCHS:
+        for criterion in runs.PRUNING_RUNS:
+            assert (layout.ROOT / "notebooks" / f"{layout.notebook_for(arch, criterion)}.ipynb").exists()
+    assert layout.notebook_for("mobilenetv2", "taylor") == "05_mobilenetv2"
+    assert layout.notebook_for("squeezenet", "random") == "07_comparison"

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from facelib import data, distill, evaluate
+from facelib import distill, evaluate, preprocessing
 from facelib.allocator import hold_freed_memory
 from facelib.config import PruneConfig, TrainConfig
 from facelib.errors import FacelibError
@@ -73,7 +73,7 @@ def train_batches(model, td: TrainData, batches: list[torch.Tensor], cfg: PruneC
     model.train()
     total = 0.0
     for idx in batches:
-        x = data.to_input(td.train_images[idx], train=True, generator=augment)
+        x = preprocessing.to_input(td.train_images[idx], train=True, generator=augment)
         emb = model.embed(x)
         loss = F.cross_entropy(model.classify(emb), td.train_labels[idx])
         optimizer.zero_grad(set_to_none=True)
@@ -106,7 +106,7 @@ def _projection(model, td: TrainData, cfg: PruneConfig, faces: int = 1024) -> to
     pick = usable[torch.randperm(len(usable), generator=torch.Generator().manual_seed(cfg.seed))[:faces]]
     model.eval()
     with torch.no_grad():
-        emb = torch.cat([model.embed(data.to_input(td.train_images[pick[i:i + 256]])) for i in range(0, len(pick), 256)])
+        emb = torch.cat([model.embed(preprocessing.to_input(td.train_images[pick[i:i + 256]])) for i in range(0, len(pick), 256)])
     return distill.fit_projection(emb, td.reference[pick])
 
 

@@ -1,0 +1,143 @@
+"""Finished runs into ``results/`` and ``models/``: each run's rows, its per-step latency, and the
+shipped (half-precision, embedding-only) copies of the models the dashboard compares.
+
+Nothing here trains or prunes: ``facelib.study`` calls these once a run folder is complete.
+Every table is written atomically (``facelib.io``), so a write cut short leaves the old one.
+"""
+from __future__ import annotations
+
+import copy
+import json
+
+import torch
+
+from facelib import data, evaluate, io, layout, models, paths, speed
+from facelib.analysis import chosen_way, widths_by_step
+from facelib.layout import BASE_COLUMNS, LATENCY_COLUMNS, MODEL_COLUMNS, REFERENCE_COLUMNS
+from facelib.pruning import shrink_to
+from facelib.pruning.loop import STEP_COLUMNS
+from facelib.runs import ARCHS, WAYS
+
+
+def record_base(arch: str, way: str, pairs: list[data.Pair]) -> dict:
+    """Evaluate a finished base model on ``pairs`` (the development pairs) and write its row of
+    ``base_models.csv``, its training history and, if it is the chosen way, its shipped copy."""
+    run = layout.base_run_dir(arch, way)
+    model = models.load_model(run / "model.pt")
+    cfg = json.loads(model.meta["config"])
+    history = io.read_csv(run / "history.csv")
+    v = evaluate.evaluate_model(model, pairs)
+    split = data.study_split(cfg["min_images"], cfg["val_fraction"], cfg["seed"], cfg["max_identities"],
+                             cfg["use_lfw"], cfg["use_celeba"])
+    row = {"arch": arch, "way": way, "epochs": cfg["epochs"], "dev_eer": v.eer, "dev_tar_1e3": v.tar_at_far_1e3,
+           "dev_threshold": v.threshold, "train_seconds": sum(float(h["seconds"]) for h in history),
+           "params": models.count_parameters(model), "trunk_params": model.trunk_parameters(),
+           "macs": models.count_macs(model), "latency_ms": speed.latency_ms(model),
+           "identities": model.head.out_features, "train_images": len(split.train), "seed": cfg["seed"],
+           "commit": layout.started_commit(run), "config": json.dumps(cfg, sort_keys=True)}
+    io.save_csv(history, list(history[0]), layout.history_csv(arch, way))
+    rows = [r for r in io.read_csv(layout.results_dir() / "base_models.csv", missing_ok=True)
+            if (r["arch"], r["way"]) != (arch, way)] + [row]
+    rows.sort(key=lambda r: (ARCHS.index(r["arch"]), WAYS.index(r["way"])))
+    io.save_csv(rows, BASE_COLUMNS, layout.results_dir() / "base_models.csv")
+    if chosen_way(arch) == way:
+        name = f"{arch}-{way}-base.pt"
+        models.save_model(model, layout.models_dir() / name, half=True, embedding_only=True, dev_eer=v.eer,
+                          threshold=v.threshold)
+        update_models_table(name, [{"file": name, "arch": arch, "criterion": "", "step": 0, "kind": f"base-{way}",
+                                    "trunk_params": row["trunk_params"], "macs": row["macs"], "dev_eer": v.eer,
+                                    "threshold": v.threshold}])
+    unship_other_bases(arch)
+    return row
+
+
+def unship_other_bases(arch: str) -> None:
+    """Only the chosen base of each network (the one its pruning starts from) is shipped in
+    ``models/``: two half-precision ResNet50 bases alone would take 94 of the 80 MB allowed.
+    The other way's numbers stay in ``base_models.csv``; its model stays in its run folder."""
+    chosen = chosen_way(arch)
+    for way in WAYS:
+        if way != chosen:
+            name = f"{arch}-{way}-base.pt"
+            (layout.models_dir() / name).unlink(missing_ok=True)
+            update_models_table(name, [])
+
+
+def with_latency(arch: str, steps: list[dict], layers: list[dict]) -> list[dict]:
+    """``steps`` with each step's batch-1 CPU latency: ``latency_ms`` of the step's network and
+    ``latency_ratio`` to the unpruned one, timed in turn with it for the profile's
+    ``latency_seconds`` at least (``speed.paired_latency_ms``).
+    The step's network is rebuilt from its widths in ``layers`` (``pruning.shrink_to``): latency
+    depends on the shape, not on the weights, and the rebuilt network has the step's exact
+    parameters and MACs (tests/test_results.py checks it)."""
+    widths = widths_by_step(layers)
+    torch.manual_seed(0)
+    full = models.build(arch, 1)
+    out = []
+    for row in steps:
+        pruned = shrink_to(copy.deepcopy(full), widths[int(float(row["step"]))])
+        full_ms, ms = speed.paired_latency_ms(full, pruned, min_seconds=layout.profile().latency_seconds)
+        out.append({**row, "latency_ms": ms, "latency_ratio": ms / full_ms})
+    return out
+
+
+def remeasure_latency(arch: str, criterion: str) -> list[dict]:
+    """Measure the latency columns of a recorded run's ``steps.csv`` again, in place (atomically)."""
+    dest = layout.pruning_results_dir(arch, criterion)
+    steps = with_latency(arch, io.read_csv(dest / "steps.csv"), io.read_csv(dest / "layers.csv"))
+    io.save_csv(steps, STEP_COLUMNS + LATENCY_COLUMNS, dest / "steps.csv")
+    return steps
+
+
+def record_pruning(arch: str, criterion: str, ship_every: int | None = None) -> list[dict]:
+    """Copy a finished pruning run's tables to ``results/pruning/<arch>-<criterion>/`` with each
+    step's batch-1 CPU latency added (``with_latency``), write ``run.json`` (configuration, seed,
+    split, duration, commit), and ship the fine-tuned models of every ``ship_every``-th step
+    (``None``: none)."""
+    run, dest = layout.prune_run_dir(arch, criterion), layout.pruning_results_dir(arch, criterion)
+    for table in ("layers.csv", "removed.csv"):
+        io.copy_atomic(run / table, dest / table)
+    steps = with_latency(arch, io.read_csv(run / "steps.csv"), io.read_csv(run / "layers.csv"))
+    io.save_csv(steps, STEP_COLUMNS + LATENCY_COLUMNS, dest / "steps.csv")
+    cfg = json.loads((run / "config.json").read_text())
+    base_cfg = json.loads(models.load_model(layout.ROOT / cfg["base_model"]).meta["config"])
+    io.save_json({"config": cfg, "seed": cfg["seed"], "base_training": base_cfg,
+                  "seconds": sum(float(r["seconds"]) for r in steps), "commit": layout.started_commit(run),
+                  "profile": layout.profile().name,
+                  "base_way": "distill" if base_cfg["distill_weight"] > 0 else "plain"},
+                 dest / "run.json")
+    shipped = []
+    for row in steps:
+        step = int(row["step"])
+        if ship_every is None or step == 0 or step % ship_every or row["eer_finetuned"] == "":
+            continue
+        model = models.load_model(run / "models" / f"step_{step:03d}_finetuned.pt")
+        name = f"{arch}-{criterion}-step{step:03d}-finetuned.pt"
+        models.save_model(model, layout.models_dir() / name, half=True, embedding_only=True,
+                          dev_eer=float(row["eer_finetuned"]), threshold=float(row["threshold_finetuned"]))
+        shipped.append({"file": name, "arch": arch, "criterion": criterion, "step": step, "kind": "finetuned",
+                        "trunk_params": model.trunk_parameters(), "macs": models.count_macs(model),
+                        "dev_eer": float(row["eer_finetuned"]), "threshold": float(row["threshold_finetuned"])})
+    update_models_table(f"{arch}-{criterion}-", shipped)
+    return steps
+
+
+def update_models_table(prefix: str, rows: list[dict]) -> None:
+    """Replace the rows of ``models.csv`` whose file name starts with ``prefix`` by ``rows``."""
+    path = layout.results_dir() / "models.csv"
+    keep = [r for r in io.read_csv(path, missing_ok=True) if not r["file"].startswith(prefix)]
+    rows = sorted(keep + rows, key=lambda r: (ARCHS.index(r["arch"]), r["file"]))
+    io.save_csv(rows, MODEL_COLUMNS, path)
+
+
+def record_reference(pairs: list[data.Pair]) -> list[dict]:
+    """The reference MobileFaceNet's EER on ``pairs`` (the development pairs), with its own 5-point
+    alignment and with the fixed transform, so the base networks are compared on the same pairs."""
+    rows = []
+    for align in ("landmarks", "fixed"):
+        v = evaluate.OnnxFaceModel(paths.reference_model(), align=align).evaluate(pairs)
+        rows.append({"model": "mobilefacenet (ONNX)", "align": align, "pairs": len(pairs), "eer": v.eer,
+                     "tar_1e3": v.tar_at_far_1e3, "threshold": v.threshold, "seconds": v.seconds,
+                     "commit": layout.commit()})
+    io.save_csv(rows, REFERENCE_COLUMNS, layout.results_dir() / "reference.csv")
+    return rows

@@ -1,0 +1,90 @@
+"""What runs the study has, and how each is set: data only, read at a glance.
+
+Nothing here trains, prunes or writes; ``facelib.study`` turns these definitions into a
+``TrainConfig`` or ``PruneConfig`` and runs them, ``facelib.layout`` says where their files go.
+
+A run of the study is named by its network and either a *way* of base training
+(``squeezenet/distill``) or a *pruning run* (``squeezenet/taylor``). Every network has the same
+ways and pruning runs; what differs per network is its schedule, one line per network and
+profile below. Two profiles, chosen by ``FACELIB_PROFILE``:
+
+- ``full`` (default): the runs whose tables are committed in ``results/``;
+- ``fast``: the same code path on 20 identities, one epoch and a few pruning steps, for CI
+  (nbval) and a first look; it writes under ``runs/fast/``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ARCHS = ("squeezenet", "mobilenetv2", "resnet50")
+
+# --- Base training: the same recipe for every network; the two ways differ only in distillation.
+WAYS = ("plain", "distill")  # identity loss only / identity loss + distillation (facelib.distill)
+# AdamW at 3e-4, mini-batches of 64: the papers' SGD at 0.01 stayed on the majority identity for
+# the first epochs on our 13k faces (validation accuracy 4 %, dev EER about 40 % after 3 epochs).
+BASE_RECIPE = dict(batch_size=64, optimizer="adamw", lr=3e-4, lr_patience=2, checkpoint_every=50)
+# Distillation weight 10: the identity loss starts near 7 and 1 - cos near 0.9, so the two terms
+# start at a similar size.
+DISTILL_WEIGHT = 10.0
+# ResNet50 trains in bf16 mixed precision: about half the fp32 step time (bench/bench_precision.py),
+# which bought it 6 epochs instead of 3; the two smaller networks were trained in fp32 before the
+# option existed and stay so, so that their committed results match their configuration.
+PRECISION = {"squeezenet": "fp32", "mobilenetv2": "fp32", "resnet50": "bf16"}
+
+# --- Pruning runs of each network's chosen base (PruneConfig fields beyond the schedule).
+CRITERIA = ("taylor", "l1", "weight_taylor", "random")
+PRUNING_RUNS = {
+    **{c: dict(criterion=c) for c in CRITERIA},  # scored by the papers' identity loss
+    # Taylor pruning whose training between and after steps also distils from the reference,
+    # scored by the identity loss (as the papers) or by the combined loss.
+    "taylor_distill": dict(criterion="taylor", distill_weight=DISTILL_WEIGHT),
+    "taylor_distill_combined": dict(criterion="taylor", distill_weight=DISTILL_WEIGHT, score_loss="combined"),
+}
+
+# The notebook that makes each network's Taylor run (the other runs: 07_comparison; bases: 02).
+NOTEBOOKS = {"squeezenet": "04_squeezerfacenet", "mobilenetv2": "05_mobilenetv2", "resnet50": "06_resnet50"}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """One network's share of a profile: base epochs, pruning steps x filters per step, and every
+    how many steps the Taylor run's fine-tuned model is shipped in ``models/``."""
+
+    epochs: int
+    prune_steps: int
+    filters_per_step: int
+    ship_every: int
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a profile changes; everything else is the same code path."""
+
+    name: str
+    max_identities: int | None  # training identities (None: all 1,561)
+    max_pairs: int | None  # development pairs evaluated, evenly spaced (None: all 1,000)
+    networks: dict[str, Schedule]
+    batches_per_step: int = 10  # mini-batches of training (and scoring) per pruning step
+    prune_batch_size: int = 64
+    finetune_every: int = 4
+    finetune_batches: int = 50
+    latency_seconds: float = 2.0  # least time timing each step's network against the unpruned one
+
+
+PROFILES = {
+    # Sized so that each network's base training and pruning fit about 3 hours on 2 CPU cores;
+    # the measured time of every epoch is in results/base/<arch>-<way>-history.csv.
+    # models/ holds at most 80 MB, hence fewer shipped steps for the larger networks.
+    "full": Profile("full", max_identities=None, max_pairs=None, networks={
+        "squeezenet": Schedule(epochs=12, prune_steps=24, filters_per_step=64, ship_every=4),
+        "mobilenetv2": Schedule(epochs=6, prune_steps=24, filters_per_step=256, ship_every=8),
+        # 11,456 prunable channels once the residual streams are coupled: 16 x 384 removes 54 %
+        # of them (16 x 1024 emptied the network by step 11).
+        "resnet50": Schedule(epochs=6, prune_steps=16, filters_per_step=384, ship_every=16),
+    }),
+    "fast": Profile("fast", max_identities=20, max_pairs=60, networks={
+        "squeezenet": Schedule(epochs=1, prune_steps=3, filters_per_step=64, ship_every=1),
+        "mobilenetv2": Schedule(epochs=1, prune_steps=2, filters_per_step=256, ship_every=1),
+        "resnet50": Schedule(epochs=1, prune_steps=2, filters_per_step=1024, ship_every=1),
+    }, batches_per_step=2, prune_batch_size=16, finetune_every=1, finetune_batches=2, latency_seconds=0.2),
+}
