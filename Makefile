@@ -1,9 +1,22 @@
-# Two commands are all a fresh clone needs:
+# Three commands are all a fresh clone needs:
 #   make run    the dashboard (streamlit run dashboard/app.py)
 #   make test   run the whole test suite
-# Both create .venv/ inside the clone on first use.
+#   make lab    JupyterLab on notebooks/, with this project's environment as its kernel
+# Each creates .venv/ inside the clone on first use.
 PY := .venv/bin/python
 STAMP := .venv/.installed
+LAB_PORT ?= 8888
+LAB_ARGS ?=
+# JupyterLab refuses to run as root unless told; containers and CI often are root
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+# The data root: $FACELIB_DATA where it is set, else ../shared/data where that sits beside the
+# clone, else facelib's default (~/.cache/facelib/data, where LFW is downloaded when missing).
+ifeq ($(FACELIB_DATA),)
+ifneq ($(wildcard ../shared/data/lfw),)
+export FACELIB_DATA := $(abspath ../shared/data)
+endif
+endif
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
@@ -20,4 +33,8 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-.PHONY: install run test
+lab: $(STAMP)
+	@echo "data root: $${FACELIB_DATA:-~/.cache/facelib/data (facelib's default)}"
+	$(PY) -m jupyter lab --notebook-dir=notebooks --port=$(LAB_PORT) $(LAB_ROOT) $(LAB_ARGS)
+
+.PHONY: install run test lab

@@ -227,7 +227,9 @@ def compare_faces() -> None:
     table = pd.DataFrame([{"model": c.model, "cosine similarity": f"{c.similarity:.3f}",
                            "EER threshold": f"{c.threshold:.3f}", "decision": "same" if c.same else "different",
                            "ms": f"{c.milliseconds:.1f}"} for c in result]).set_index("model")
-    st.table(table)
+    left, right = st.columns(2)
+    left.table(table)
+    right.plotly_chart(figures.similarity_vs_threshold(result), width="stretch", key="cmp-chart")
 
 
 page = st.sidebar.radio("Page", PAGES, key="page")

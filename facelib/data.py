@@ -67,7 +67,7 @@ def load_images(faces: list[Face], workers: int | None = None, cache: bool = Tru
     with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
         it = pool.map(one, faces)
         if progress:
-            from tqdm import tqdm
+            from tqdm.auto import tqdm
             it = tqdm(it, total=len(faces), desc="decoding faces", unit="img")
         arr = np.stack(list(it)) if faces else np.zeros((0, 3, SHORT_SIDE, SHORT_SIDE), np.uint8)
     if cache:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from facelib import data, metrics, preprocessing
 from facelib.backbones import FaceNet

@@ -140,3 +140,20 @@ def size_vs_loss(run: analysis.PruningRun) -> go.Figure:
                       yaxis=dict(title="fraction of filters removed", **PERCENT), height=400)
     return fig
 
+
+def similarity_vs_threshold(comparisons: list) -> go.Figure:
+    """Each model's cosine similarity of two faces (a bar, green where it says "same") against its
+    own EER threshold on the development pairs (a black tick): the models' answers at a glance.
+    ``comparisons``: ``faces.Comparison`` rows, one per model."""
+    names = [c.model for c in comparisons]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(y=names, x=[c.similarity for c in comparisons], orientation="h", name="cosine similarity",
+                         marker_color=["#2ca02c" if c.same else "#d62728" for c in comparisons],
+                         text=["same" if c.same else "different" for c in comparisons], textposition="inside"))
+    fig.add_trace(go.Scatter(y=names, x=[c.threshold for c in comparisons], mode="markers", name="EER threshold",
+                             marker=dict(symbol="line-ns-open", size=26, line=dict(width=3), color="black")))
+    low = min([-0.2] + [c.similarity - 0.05 for c in comparisons])
+    fig.update_layout(xaxis=dict(title="cosine similarity (same person at or right of the tick)", range=[low, 1]),
+                      yaxis=dict(autorange="reversed"), height=90 + 40 * len(names), legend=LEGEND_BELOW,
+                      margin=dict(l=0, r=10, t=10, b=0))
+    return fig

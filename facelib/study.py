@@ -125,3 +125,29 @@ def _clear_if_stale(out: Path, same: Callable[[dict], bool]) -> None:
     else:
         raise FacelibError(f"{out} holds a run with another configuration; move it away to run this one")
 
+
+def rerun_note(notebook: str) -> str:
+    """How to run ``notebook``'s experiments again and how long they took when recorded (from the
+    results folder: ``train_seconds`` of the bases, ``seconds`` of each pruning run's ``run.json``,
+    which leave out the development-pair evaluations)."""
+    how = (f"FACELIB_RERUN=1 make lab, then Run > Run All Cells (or, without a browser: FACELIB_RERUN=1 "
+           f".venv/bin/jupyter nbconvert --to notebook --execute --inplace notebooks/{notebook}.ipynb)")
+    if notebook == layout.notebook_for(ARCHS[0]):
+        rows = io.read_csv(layout.results_dir() / "base_models.csv", missing_ok=True, numeric=True)
+        if not rows:
+            return f"No base model is recorded yet: running this notebook trains them ({how})."
+        minutes = sum(r["train_seconds"] for r in rows) / 60
+        return (f"Re-running: this notebook reads its {len(rows)} base trainings from the results folder; "
+                f"to train them again: {how}. Recorded training time: {minutes:.0f} min in all.")
+    made = [(a, c) for a in ARCHS for c in PRUNING_RUNS if layout.notebook_for(a, c) == notebook]
+    recorded = [(a, c) for a, c in made if (layout.pruning_results_dir(a, c) / "run.json").exists()]
+    if not made:
+        return "This notebook trains and prunes nothing: every run of it computes everything it shows."
+    if not recorded:
+        return f"No run of this notebook is recorded yet: running it prunes ({how})."
+    minutes = sum(json.loads((layout.pruning_results_dir(a, c) / "run.json").read_text())["seconds"]
+                  for a, c in recorded) / 60
+    return (f"Re-running: this notebook reads its {len(recorded)} pruning run(s) from the results folder; to prune "
+            f"again: {how}. Recorded time: at least {minutes:.0f} min (the training, scoring and removal of its steps; "
+            f"each step's evaluation on the development pairs comes on top). Pruning starts from the base checkpoints in runs/, which are not committed: "
+            f"notebooks/{layout.notebook_for(ARCHS[0])}.ipynb with FACELIB_RERUN=1 trains them first.")

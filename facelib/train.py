@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from facelib import data, distill, evaluate, preprocessing
 from facelib.allocator import hold_freed_memory

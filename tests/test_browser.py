@@ -1,19 +1,16 @@
 """The dashboard in a real browser: headless Chromium visits every page, uploads two LFW faces
-and checks the scores appear with no error box; a screenshot of each page goes to
-``test-output/browser/``. Chromium comes from Debian (``chromium``, ``chromium-driver``),
-installed here when missing."""
+and checks the scores and their chart appear with no error box; a screenshot of each page goes
+to ``test-output/browser/``. Chromium and its driver: ``headless.py``."""
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from headless import free_port, start_browser, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "test-output" / "browser"
@@ -22,27 +19,6 @@ webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-
-
-def chromium() -> tuple[str, str]:
-    """Paths of chromium and chromedriver, installing the Debian packages if they are missing."""
-    found = shutil.which("chromium"), shutil.which("chromedriver")
-    if all(found):
-        return found
-    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"]):
-        done = subprocess.run(sudo + cmd, capture_output=True, text=True, env=env)
-        if done.returncode != 0:
-            pytest.skip(f"chromium is missing and could not be installed: {' '.join(cmd)} failed "
-                        f"({done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode})")
-    return shutil.which("chromium"), shutil.which("chromedriver")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -55,16 +31,11 @@ def app_url():
                              "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
+    try:
+        wait_for_http(f"{url}/_stcore/health", proc, 60, expect=b"ok")
+    except BaseException:
         proc.kill()
-        pytest.fail("streamlit did not start within 60 s")
+        raise
     yield url
     proc.terminate()
     proc.wait(10)
@@ -72,12 +43,7 @@ def app_url():
 
 @pytest.fixture(scope="module")
 def browser():
-    binary, driver = chromium()
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1100"):
-        opts.add_argument(arg)
-    b = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=driver))
+    b = start_browser()
     yield b
     b.quit()
 
@@ -126,5 +92,8 @@ def test_every_page_and_two_uploaded_faces(app_url, browser, lfw_people):
     assert "cosine similarity" in table.text
     rows = table.find_elements(By.CSS_SELECTOR, "tbody tr")
     assert len(rows) >= 2
+    chart = WebDriverWait(browser, 60).until(lambda b: [p for p in b.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")
+                                                        if "EER threshold" in p.text])
+    assert len(chart[0].find_elements(By.CSS_SELECTOR, ".barlayer .point")) == len(rows)
     assert_no_error(browser)
     browser.save_screenshot(str(SHOTS / "5_compare_two_faces_result.png"))

@@ -156,3 +156,19 @@ def test_lfw_pair_number_and_network_controls():
         at.selectbox(key="cmp-arch").set_value(arch).run()
         assert_clean(at)
 
+
+def test_compare_chart_draws_each_models_similarity_against_its_threshold():
+    import json
+
+    at = start("Compare two faces")
+    at.radio(key="cmp-source").set_value("an LFW development pair").run()
+    assert_clean(at)
+    table = at.table[0].value
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1
+    bars, ticks = json.loads(charts[0].proto.spec)["data"]
+    assert bars["y"] == ticks["y"] == list(table.index)
+    assert [f"{x:.3f}" for x in bars["x"]] == list(table["cosine similarity"])
+    assert [f"{x:.3f}" for x in ticks["x"]] == list(table["EER threshold"])
+    # a bar says "same" exactly where the table decides "same"
+    assert bars["text"] == list(table["decision"])
