@@ -33,7 +33,7 @@ HELP = {
     "max_identities": "keep only the first N identities (quick runs)",
     "use_lfw": "train on LFW people absent from the development pairs (1/0)",
     "use_celeba": "train on the CelebA-299 identities (1/0)",
-    "eval_pairs": "LFW pairs for the per-epoch EER: dev, devtrain, view2 or none",
+    "eval_pairs": "LFW pairs for the per-epoch EER: dev, devtrain, view2, devpeople or none",
     "max_pairs": "evaluate on at most this many of the pairs, evenly spaced (quick runs)",
     "checkpoint_every": "write a resumable checkpoint every N steps (and after every epoch)",
     "threads": "CPU threads for torch (default: torch's choice)",
@@ -82,7 +82,9 @@ def parser() -> argparse.ArgumentParser:
     which = e.add_mutually_exclusive_group(required=True)
     which.add_argument("--model", type=Path, help="a model.pt written by facelib (pruned or not)")
     which.add_argument("--onnx", help="an ONNX face model file, or 'reference' for the shipped MobileFaceNet")
-    e.add_argument("--pairs", default="view2", help="dev (pairsDevTest), devtrain or view2 (pairs.txt, 10 folds)")
+    e.add_argument("--pairs", default="view2",
+                   help="dev (pairsDevTest), devtrain, view2 (pairs.txt, 10 folds) or devpeople (the larger set "
+                        "drawn from the development people)")
     e.add_argument("--no-mirror", action="store_true", help="do not add the embedding of the mirrored image")
     e.add_argument("--align", default="landmarks", help="ONNX models: landmarks, fixed or none")
     e.add_argument("--landmarks", type=Path, help="CSV of face boxes and 5 points for LFW (default: lfw/faces.csv)")
@@ -121,7 +123,7 @@ PRUNE_HELP = {
                       "after pruning steps (0: identity loss only, the papers)",
     "score_loss": "loss the Taylor and weight-Taylor scores come from: identity (the papers) or combined "
                   "(identity + distillation)",
-    "eval_pairs": "LFW pairs for the per-step EER: dev, devtrain, view2 or none",
+    "eval_pairs": "LFW pairs for the per-step EER: dev, devtrain, view2, devpeople or none",
     "seed": "random seed for batch order, augmentation and the random criterion",
     "threads": "CPU threads for torch (default: torch's choice)",
 }
@@ -172,7 +174,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         model = load_model(args.model)
         result = evaluate.evaluate_model(model, pairs, mirror=not args.no_mirror, progress=sys.stderr.isatty())
         name = str(args.model)
-    print(f"{name} on LFW {args.pairs} ({result.pairs} pairs): EER {result.eer:.2%}, "
+    print(f"{name} on LFW {args.pairs} ({result.pairs} pairs): EER {result.eer:.2%} "
+          f"(95 % interval {result.eer_low:.2%}-{result.eer_high:.2%}, people resampled), "
           f"accuracy {result.accuracy:.2%} ± {result.accuracy_std:.2%}, "
           f"TAR@FAR=1e-3 {result.tar_at_far_1e3:.2%}, TAR@FAR=1e-2 {result.tar_at_far_1e2:.2%}")
     if args.json:

@@ -8,7 +8,9 @@ from dataclasses import asdict, dataclass, fields
 
 from facelib.errors import FacelibError
 
-PAIR_SETS = ("dev", "devtrain", "view2")
+# LFW pair sets: the official View 1 test and train pairs, View 2, and the larger set drawn from the
+# development people (data.dev_people_pairs)
+PAIR_SETS = ("dev", "devtrain", "view2", "devpeople")
 OPTIMIZERS = ("sgd", "adamw")
 PRECISIONS = ("fp32", "bf16")
 
@@ -25,7 +27,7 @@ class _Config:
 
     def _check_pairs(self) -> None:
         if self.eval_pairs is not None and self.eval_pairs not in PAIR_SETS:
-            raise FacelibError(f"unknown pairs set {self.eval_pairs!r}; choose dev, devtrain, view2 or none")
+            raise FacelibError(f"unknown pairs set {self.eval_pairs!r}; choose dev, devtrain, view2, devpeople or none")
 
 
 @dataclass

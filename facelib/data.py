@@ -190,15 +190,52 @@ def read_pairs(pairs_file: Path, people: dict[str, list[Face]]) -> list[Pair]:
     return out
 
 
-PAIR_FILES = dict(zip(PAIR_SETS, ("pairsDevTest.txt", "pairsDevTrain.txt", "pairs.txt")))
+PAIR_FILES = {"dev": "pairsDevTest.txt", "devtrain": "pairsDevTrain.txt", "view2": "pairs.txt"}
+SAME_PAIRS_PER_PERSON = 20  # dev_people_pairs: 2,552 same-person pairs of 418 people, no one above 20
 
 
 def lfw_pairs(which: str = "dev", people: dict[str, list[Face]] | None = None) -> list[Pair]:
-    """``dev`` (View 1 test, 1,000 pairs), ``devtrain`` (View 1 train) or ``view2`` (6,000 pairs, 10 folds)."""
-    if which not in PAIR_FILES:
-        raise FacelibError(f"unknown pairs set {which!r}; choose one of {', '.join(PAIR_FILES)}")
+    """``dev`` (View 1 test, 1,000 pairs), ``devtrain`` (View 1 train), ``view2`` (6,000 pairs,
+    10 folds) or ``devpeople`` (the larger set of the development people, ``dev_people_pairs``)."""
+    if which not in PAIR_SETS:
+        raise FacelibError(f"unknown pairs set {which!r}; choose one of {', '.join(PAIR_SETS)}")
     root = paths.lfw_root()
-    return read_pairs(root / PAIR_FILES[which], people or lfw_faces(root))
+    people = people or lfw_faces(root)
+    if which == "devpeople":
+        return dev_people_pairs(people)
+    return read_pairs(root / PAIR_FILES[which], people)
+
+
+def dev_pairs_people(people: dict[str, list[Face]]) -> list[str]:
+    """The people of the development pairs (``pairsDevTest.txt``), in LFW's folder order."""
+    named = {f.identity for p in read_pairs(paths.lfw_root() / PAIR_FILES["dev"], people) for f in (p.a, p.b)}
+    return [name for name, faces in people.items() if faces and faces[0].identity in named]
+
+
+def dev_people_pairs(people: dict[str, list[Face]], seed: int = 0,
+                     per_person: int = SAME_PAIRS_PER_PERSON) -> list[Pair]:
+    """A larger verification set than the 1,000 development pairs, from the same 963 people (none
+    of whom the study trains on), to know the EER's noise: every same-person pair among each
+    person's images, at most ``per_person`` of them (drawn with ``seed``) so that no one person
+    dominates, and as many different-person pairs, each two random images of two random people.
+    One fold; the pairs sharing a person are why its interval resamples people."""
+    rng = np.random.default_rng(seed)
+    names = dev_pairs_people(people)
+    same = []
+    for name in names:
+        faces = people[name]
+        both = [(i, j) for i in range(len(faces)) for j in range(i + 1, len(faces))]
+        for k in sorted(rng.permutation(len(both))[:per_person]):
+            same.append(Pair(faces[both[k][0]], faces[both[k][1]], True, 0))
+    different, seen = [], set()
+    while len(different) < len(same):
+        p, q = rng.choice(len(names), 2, replace=False)
+        fa, fb = people[names[p]], people[names[q]]
+        a, b = fa[rng.integers(len(fa))], fb[rng.integers(len(fb))]
+        if frozenset((a.path, b.path)) not in seen:
+            seen.add(frozenset((a.path, b.path)))
+            different.append(Pair(a, b, False, 0))
+    return same + different
 
 
 def every_nth_pair(pairs: list[Pair], limit: int | None) -> list[Pair]:

@@ -30,9 +30,13 @@ LFW_FIXED_TRANSFORM = np.array([[0.853, -0.012, -50.186], [0.012, 0.853, -45.897
 
 @dataclass
 class Verification:
-    """Verification results over a set of pairs; ``scores``/``labels``/``folds`` kept for curves."""
+    """Verification results over a set of pairs; ``scores``/``labels``/``folds`` kept for curves.
+    ``eer_low``/``eer_high``: the EER's 95 % interval, bootstrapped over the pairs' people
+    (``metrics.eer_interval``)."""
 
     eer: float
+    eer_low: float
+    eer_high: float
     threshold: float
     tar_at_far_1e3: float
     tar_at_far_1e2: float
@@ -83,9 +87,10 @@ def verification(scores: np.ndarray, pairs: list[data.Pair], seconds: float = 0.
     labels = np.array([p.same for p in pairs])
     folds = np.array([p.fold for p in pairs])
     e, t = metrics.eer(scores, labels)
+    low, high = metrics.eer_interval(scores, labels, [p.a.identity for p in pairs], [p.b.identity for p in pairs])
     acc, std = (metrics.kfold_accuracy(scores, labels, folds) if len(set(folds.tolist())) > 1
                 else (float(np.mean((scores >= t) == labels)), 0.0))
-    return Verification(e, t, metrics.tar_at_far(scores, labels, 1e-3), metrics.tar_at_far(scores, labels, 1e-2),
+    return Verification(e, low, high, t, metrics.tar_at_far(scores, labels, 1e-3), metrics.tar_at_far(scores, labels, 1e-2),
                         acc, std, len(pairs), seconds, scores, labels, folds)
 
 

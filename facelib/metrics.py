@@ -41,24 +41,61 @@ def _check(scores, labels) -> tuple[np.ndarray, np.ndarray]:
     return scores, labels
 
 
-def error_curve(scores, labels) -> ErrorCurve:
-    """FAR/FRR at each distinct score as threshold, in O(n log n)."""
+def error_curve(scores, labels, weights=None) -> ErrorCurve:
+    """FAR/FRR at each distinct score as threshold, in O(n log n); ``weights`` (one per pair,
+    default 1) count a pair that many times, as the bootstrap's resampled people do."""
     scores, labels = _check(scores, labels)
+    w = np.ones(scores.size) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
     order = np.argsort(-scores, kind="stable")
-    s, y = scores[order], labels[order]
+    s, y, w = scores[order], labels[order], w[order]
     # Last index of each run of equal scores: accepting ">= t" takes the whole run.
     ends = np.flatnonzero(np.r_[s[1:] != s[:-1], True])
-    accepted_same = np.cumsum(y)[ends]
-    accepted_diff = np.cumsum(~y)[ends]
-    n_same, n_diff = y.sum(), (~y).sum()
+    accepted_same = np.cumsum(w * y)[ends]
+    accepted_diff = np.cumsum(w * ~y)[ends]
+    n_same, n_diff = accepted_same[-1], accepted_diff[-1]
     return ErrorCurve(thresholds=s[ends], far=accepted_diff / n_diff, frr=1.0 - accepted_same / n_same)
 
 
-def eer(scores, labels) -> tuple[float, float]:
+def eer(scores, labels, weights=None) -> tuple[float, float]:
     """Equal error rate and its threshold: ``(FAR + FRR) / 2`` where ``|FAR - FRR|`` is smallest."""
-    curve = error_curve(scores, labels)
+    curve = error_curve(scores, labels, weights)
     i = int(np.argmin(np.abs(curve.far - curve.frr)))  # first = highest threshold on ties
     return float((curve.far[i] + curve.frr[i]) / 2), float(curve.thresholds[i])
+
+
+def eer_interval(scores, labels, person_a, person_b, level: float = 0.95, resamples: int = 1000,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the EER, resampling *people* rather than pairs, since the
+    pairs that share a person are not independent (Bolle et al. 2004, "subsets bootstrap").
+
+    Each resample draws the set's P people with replacement; a person drawn ``m`` times has
+    multiplicity ``m``, a same-person pair of person ``p`` then counts ``m_p`` times and a
+    different-person pair of ``p`` and ``q`` counts ``m_p * m_q`` times; the resample's EER is the
+    weighted ``eer``. Resamples left without a same- or a different-person pair are skipped.
+    """
+    scores, labels = _check(scores, labels)
+    names, index = np.unique(np.r_[np.asarray(person_a, dtype=str), np.asarray(person_b, dtype=str)],
+                             return_inverse=True)
+    a, b = index[:scores.size], index[scores.size:]
+    if a.size != scores.size or b.size != scores.size:
+        raise ValueError("need one person_a and one person_b per score")
+    order = np.argsort(-scores, kind="stable")
+    s, y, a, b = scores[order], labels[order], a[order], b[order]
+    ends = np.flatnonzero(np.r_[s[1:] != s[:-1], True])
+    rng = np.random.default_rng(seed)
+    found = []
+    for start in range(0, resamples, 100):  # chunks of 100 resamples keep memory at 100 x pairs
+        m = rng.multinomial(len(names), np.full(len(names), 1 / len(names)), size=min(100, resamples - start))
+        w = np.where(y, m[:, a], m[:, a] * m[:, b]).astype(np.float64)
+        same, diff = np.cumsum(w * y, axis=1)[:, ends], np.cumsum(w * ~y, axis=1)[:, ends]
+        ok = (same[:, -1] > 0) & (diff[:, -1] > 0)
+        far, frr = diff[ok] / diff[ok, -1:], 1.0 - same[ok] / same[ok, -1:]
+        i = np.argmin(np.abs(far - frr), axis=1)
+        rows = np.arange(len(i))
+        found.append((far[rows, i] + frr[rows, i]) / 2)
+    eers = np.concatenate(found)
+    low, high = np.quantile(eers, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
 
 
 def roc(scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

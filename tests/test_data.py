@@ -166,3 +166,21 @@ def test_decompression_bomb_is_refused(monkeypatch, lfw_people):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # a 250x250 photo is then a "bomb"
     with pytest.raises(FacelibError, match="too large"):
         preprocessing.open_image(lfw_people["AJ_Cook"][0].path)
+
+
+def test_dev_people_pairs_are_a_larger_set_of_the_same_untrained_people(lfw_people):
+    pairs = data.lfw_pairs("devpeople", lfw_people)
+    dev_people = {f.identity for p in data.lfw_pairs("dev", lfw_people) for f in (p.a, p.b)}
+    same = [p for p in pairs if p.same]
+    assert len(same) == len(pairs) - len(same) == 2552  # 418 people with 2+ images, at most 20 pairs each
+    assert {f.identity for p in pairs for f in (p.a, p.b)} <= dev_people
+    assert all(p.a.identity == p.b.identity and p.a.path != p.b.path for p in same)
+    assert all(p.a.identity != p.b.identity for p in pairs if not p.same)
+    per_person = {}
+    for p in same:
+        per_person[p.a.identity] = per_person.get(p.a.identity, 0) + 1
+    assert max(per_person.values()) == data.SAME_PAIRS_PER_PERSON and len(per_person) == 418
+    assert len({frozenset((p.a.path, p.b.path)) for p in pairs}) == len(pairs)  # no pair twice
+    assert not {f.identity for f in data.study_split(seed=0).train} & dev_people
+    assert data.dev_people_pairs(lfw_people) == pairs  # seeded
+    assert data.dev_people_pairs(lfw_people, seed=1) != pairs

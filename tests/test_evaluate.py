@@ -62,3 +62,17 @@ def test_bad_onnx_inputs(tmp_path):
         evaluate.OnnxFaceModel(tmp_path / "bad.onnx")
     with pytest.raises(FacelibError, match="unknown alignment"):
         evaluate.OnnxFaceModel(paths.reference_model(), align="magic")
+
+
+def test_eer_interval_of_a_shipped_model_on_both_development_sets(lfw_people):
+    """The 95 % interval (people resampled) holds the EER; the larger set of the same people
+    pins the EER down more tightly than the 1,000 official pairs."""
+    from facelib import layout
+
+    model = models.load_model(layout.ROOT / "models" / "squeezenet-distill-base.pt")
+    dev = evaluate.evaluate_model(model, data.lfw_pairs("dev", lfw_people))
+    larger = evaluate.evaluate_model(model, data.lfw_pairs("devpeople", lfw_people))
+    for v in (dev, larger):
+        assert v.eer_low < v.eer < v.eer_high
+        assert 0.005 < v.eer_high - v.eer_low < 0.15
+    assert larger.eer_high - larger.eer_low < dev.eer_high - dev.eer_low

@@ -95,3 +95,36 @@ def test_kfold_accuracy_uses_other_folds():
     # Fold 1 learns 0.7 (the highest best threshold), which rejects fold 0's same pair at 0.6.
     scores = np.array([0.9, 0.6, 0.4, 0.1, 0.8, 0.7, 0.3, 0.2])
     assert metrics.kfold_accuracy(scores, labels, folds) == (0.875, 0.125)
+
+
+def test_weights_count_a_pair_that_many_times():
+    rng = np.random.default_rng(3)
+    scores, labels = rng.normal(size=300), rng.random(300) < 0.4
+    scores[labels] += 1.0
+    weights = rng.integers(0, 4, size=300)
+    repeated = np.repeat(np.arange(300), weights)
+    assert metrics.eer(scores, labels, weights) == metrics.eer(scores[repeated], labels[repeated])
+    assert metrics.eer(scores, labels, np.ones(300)) == metrics.eer(scores, labels)
+
+
+def test_people_bootstrap_sees_what_a_pair_bootstrap_misses():
+    """When all the same-person pairs of a person share that person's difficulty, resampling
+    people gives a wider interval than treating the same pairs as independent (each pair with
+    people of its own)."""
+    rng = np.random.default_rng(0)
+    n_people, per = 40, 20
+    person = np.repeat(np.arange(n_people), per)
+    same_scores = 1.5 + rng.normal(size=n_people)[person] + 0.5 * rng.normal(size=person.size)
+    other = (person + rng.integers(1, n_people, size=person.size)) % n_people  # never the same person
+    scores = np.r_[same_scores, rng.normal(size=person.size)]
+    labels = np.r_[np.ones(person.size, bool), np.zeros(person.size, bool)]
+    a, b = np.r_[person, person].astype(str), np.r_[person, other].astype(str)
+    by_people = metrics.eer_interval(scores, labels, a, b)
+    alone = np.arange(scores.size)
+    by_pairs = metrics.eer_interval(scores, labels, alone, np.where(labels, alone, alone + scores.size))
+    e, _ = metrics.eer(scores, labels)
+    assert by_people[0] <= e <= by_people[1] and by_pairs[0] <= e <= by_pairs[1]
+    assert by_people[1] - by_people[0] > 1.5 * (by_pairs[1] - by_pairs[0])
+    assert metrics.eer_interval(scores, labels, a, b) == by_people  # seeded
+    with pytest.raises(ValueError, match="one person_a"):
+        metrics.eer_interval(scores, labels, a[:10], b)
