@@ -39,7 +39,7 @@ HELP = {
     "threads": "CPU threads for torch (default: torch's choice)",
     "device": "torch device, e.g. cpu or cuda",
     "precision": "fp32, or bf16: mixed precision (bfloat16 autocast, channels-last), much faster on CPUs "
-                 "with AMX (bench/bench_precision.py); weights and optimizer state stay fp32",
+                 "with AMX tiles (bench/bench_precision.py); weights and optimizer state stay fp32",
 }
 
 
@@ -126,6 +126,9 @@ PRUNE_HELP = {
     "eval_pairs": "LFW pairs for the per-step EER: dev, devtrain, view2, devpeople or none",
     "seed": "random seed for batch order, augmentation and the random criterion",
     "threads": "CPU threads for torch (default: torch's choice)",
+    "precision": "fp32, or bf16: training and scoring between steps in mixed precision (bfloat16 autocast, "
+                 "channels-last); Taylor scores keep their ranking for SqueezeNet and ResNet50 "
+                 "(tests/test_bf16_scores.py), not quite for MobileNetV2's thin residual streams",
 }
 
 

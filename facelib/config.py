@@ -108,10 +108,13 @@ class PruneConfig(_Config):
     eval_pairs: str | None = "dev"
     seed: int = 0
     threads: int | None = None
+    precision: str = "fp32"  # bf16: training and scoring between steps under bfloat16 autocast
 
     def check(self) -> None:
         from facelib.pruning.scores import CRITERIA
 
+        if self.precision not in PRECISIONS:
+            raise FacelibError(f"unknown precision {self.precision!r}; choose fp32 or bf16")
         if self.score_loss not in ("identity", "combined"):
             raise FacelibError(f"unknown --score-loss {self.score_loss!r}; choose identity or combined")
         if self.distill_weight < 0:

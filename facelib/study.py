@@ -106,9 +106,11 @@ def ensure_pruning(arch: str, criterion: str, progress: bool = True) -> Path:
     Taylor run of each network ships its fine-tuned models every ``ship_every`` steps."""
     dest = layout.pruning_results_dir(arch, criterion)
     wanted = asdict(prune_config(arch, criterion))
-    current = (dest / "run.json").exists() and json.loads((dest / "run.json").read_text())["config"] == wanted
+    # saved configurations are read through from_dict, so a field added since (at its default) still matches
+    same = lambda saved: asdict(PruneConfig.from_dict(saved)) == wanted  # noqa: E731
+    current = (dest / "run.json").exists() and same(json.loads((dest / "run.json").read_text())["config"])
     if not current or layout.rerun():
-        _clear_if_stale(layout.prune_run_dir(arch, criterion), lambda saved: saved == wanted)
+        _clear_if_stale(layout.prune_run_dir(arch, criterion), same)
         run_pruning(arch, criterion, progress=progress)
         ship_every = layout.profile().networks[arch].ship_every if criterion == "taylor" else None
         record.record_pruning(arch, criterion, ship_every=ship_every)

@@ -51,17 +51,16 @@ class TrainData:
                    data.load_images(split.val, progress=progress), split.labels(split.val), pairs, *reference)
 
 
-def memory_format(cfg: TrainConfig) -> torch.memory_format:
+def memory_format(precision: str) -> torch.memory_format:
     """Channels-last under bf16: the layout oneDNN's bfloat16 (AMX) convolutions run fastest in."""
-    return torch.channels_last if cfg.precision == "bf16" else torch.contiguous_format
+    return torch.channels_last if precision == "bf16" else torch.contiguous_format
 
 
-def autocast(cfg: TrainConfig):
+def autocast(precision: str, device: str = "cpu"):
     """Mixed precision for ``precision="bf16"``: the forward pass runs convolutions and matrix
     products in bfloat16; weights, gradients, optimizer state and the losses stay float32.
     ``bench/bench_precision.py`` measures the speed-up per network (large on CPUs with AMX)."""
-    device_type = torch.device(cfg.device).type
-    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 def seed_everything(seed: int) -> None:
@@ -116,7 +115,7 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     td = td or TrainData.load(cfg, progress=progress)
-    model = build(cfg.arch, len(td.split.classes)).to(cfg.device, memory_format=memory_format(cfg))
+    model = build(cfg.arch, len(td.split.classes)).to(cfg.device, memory_format=memory_format(cfg.precision))
     # Distillation is on whenever the data carries reference embeddings (its weight may be 0).
     proj = distill.projection(model.embedding_dim, cfg.seed).to(cfg.device) if td.reference is not None else None
     params = list(model.parameters()) + (list(proj.parameters()) if proj is not None else [])
@@ -155,9 +154,9 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
         for step in bar:
             idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
             x = preprocessing.to_input(td.train_images[idx], train=cfg.augment, generator=augment)
-            x = x.to(cfg.device, memory_format=memory_format(cfg))
+            x = x.to(cfg.device, memory_format=memory_format(cfg.precision))
             y = td.train_labels[idx].to(cfg.device)
-            with autocast(cfg):
+            with autocast(cfg.precision, cfg.device):
                 emb = model.embed(x)
                 logits = model.classify(emb).float()
             loss = cfg.identity_weight * F.cross_entropy(logits, y)

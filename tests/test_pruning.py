@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from facelib import data, metrics, models, preprocessing
 from facelib.config import PruneConfig, TrainConfig
+from facelib.errors import FacelibError
 from facelib.io import load_torch
 from facelib.pruning import channel_groups, mask_channels, remove_channels, size
 from facelib.pruning.loop import prune
@@ -275,3 +276,20 @@ def test_every_criterion_runs_in_the_loop(tmp_path, base):
         rows = prune(run_cfg(base, steps=1, finetune_every=0, criterion=criterion), tmp_path / criterion, td,
                      progress=False)
         assert rows[-1]["removed"] == 24
+
+
+def test_bf16_pruning_is_mixed_precision_resumes_exactly_and_saves_float32(tmp_path, base):
+    cfg = run_cfg(base, steps=2, precision="bf16")
+    td = TrainData.load(TrainConfig(**SMALL))
+    prune(cfg, tmp_path / "a", td, progress=False)
+    prune(cfg, tmp_path / "b", td, stop_after=1, progress=False)
+    prune(cfg, tmp_path / "b", td, progress=False)
+    same_run(tmp_path / "a", tmp_path / "b")
+    prune(run_cfg(base, steps=2), tmp_path / "fp32", td, progress=False)
+    bf16 = load_torch(tmp_path / "a" / "models" / "step_002_finetuned.pt")["state_dict"]
+    fp32 = load_torch(tmp_path / "fp32" / "models" / "step_002_finetuned.pt")["state_dict"]
+    floats = [k for k in bf16 if bf16[k].is_floating_point()]
+    assert all(bf16[k].dtype == torch.float32 and bf16[k].is_contiguous() for k in floats)
+    assert not all(bf16[k].shape == fp32[k].shape and torch.equal(bf16[k], fp32[k]) for k in floats)
+    with pytest.raises(FacelibError, match="unknown precision 'fp16'"):
+        run_cfg(base, precision="fp16").check()

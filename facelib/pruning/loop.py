@@ -43,7 +43,7 @@ from facelib.models import count_macs, count_parameters, load_model, save_model
 from facelib.pruning.groups import channel_groups, size
 from facelib.pruning.scores import ScoreCollector, select_to_remove
 from facelib.pruning.surgery import remove_channels
-from facelib.train import TrainData, batch_order
+from facelib.train import TrainData, autocast, batch_order, memory_format
 
 STEP_COLUMNS = ["step", "params", "trunk_params", "macs", "filters", "removed", "loss", "eer_pruned", "eer_finetuned",
                 "tar_1e3_pruned", "tar_1e3_finetuned", "threshold_pruned", "threshold_finetuned", "seconds"]
@@ -61,6 +61,9 @@ def train_batches(model, td: TrainData, batches: list[torch.Tensor], cfg: PruneC
                   collector: ScoreCollector | None = None) -> float:
     """SGD on the given mini-batches (fresh optimizer); scores accumulate if a collector is given.
 
+    ``cfg.precision="bf16"`` runs the forward passes under bfloat16 autocast in channels-last
+    layout, as base training does (``train.autocast``); weights, optimizer and losses stay fp32,
+    and the model leaves in the contiguous layout that surgery and saving expect.
     With ``cfg.distill_weight > 0`` the loss is identity + W * distillation, through a projection
     refitted to the current embeddings (``distill.fit_projection``); the scores then come from the
     identity loss alone (``score_loss="identity"``, a separate backward pass that is scored, the
@@ -70,12 +73,15 @@ def train_batches(model, td: TrainData, batches: list[torch.Tensor], cfg: PruneC
     params = list(model.parameters()) + (list(proj.parameters()) if proj is not None else [])
     optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     augment = torch.Generator().manual_seed(cfg.seed * 7919 + step)
-    model.train()
+    fmt = memory_format(cfg.precision)
+    model.train().to(memory_format=fmt)
     total = 0.0
     for idx in batches:
-        x = preprocessing.to_input(td.train_images[idx], train=True, generator=augment)
-        emb = model.embed(x)
-        loss = F.cross_entropy(model.classify(emb), td.train_labels[idx])
+        x = preprocessing.to_input(td.train_images[idx], train=True, generator=augment).contiguous(memory_format=fmt)
+        with autocast(cfg.precision):
+            emb = model.embed(x)
+            logits = model.classify(emb)
+        emb, loss = emb.float(), F.cross_entropy(logits.float(), td.train_labels[idx])
         optimizer.zero_grad(set_to_none=True)
         if proj is None:
             loss.backward()
@@ -96,7 +102,7 @@ def train_batches(model, td: TrainData, batches: list[torch.Tensor], cfg: PruneC
             loss = loss + d
         optimizer.step()
         total += loss.item()
-    model.eval()
+    model.eval().to(memory_format=torch.contiguous_format)
     return total / max(len(batches), 1)
 
 
