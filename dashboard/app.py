@@ -43,9 +43,10 @@ NO_MODELS = (f"No shipped models: run notebooks/{layout.notebook_for('squeezenet
 
 
 @st.cache_data(show_spinner=False)
-def dev_scores(file: str) -> tuple:
+def dev_verification(file: str) -> dict:
+    """A shipped model on the development pairs: scores, labels, EER and its 95 % interval."""
     v = evaluate.evaluate_model(load_model(file), study.dev_pairs())
-    return v.scores, v.labels
+    return {"scores": v.scores, "labels": v.labels, "eer": v.eer, "low": v.eer_low, "high": v.eer_high}
 
 
 def model_label(row: dict) -> str:
@@ -148,11 +149,16 @@ def eer_per_step() -> None:
     if chosen:
         try:
             with st.spinner("Scoring the development pairs..."):
-                curves = {name: dev_scores(names[name]) for name in chosen}
+                found = {name: dev_verification(names[name]) for name in chosen}
         except FacelibError as exc:
             st.error(f"{exc} (the DET curves need LFW; the tables above do not).")
             return
-        st.plotly_chart(figures.det_curves(curves), width="stretch")
+        st.plotly_chart(figures.det_curves({n: (v["scores"], v["labels"]) for n, v in found.items()}), width="stretch")
+        st.table(pd.DataFrame([{"model": n, "development EER": f"{v['eer']:.1%}",
+                                "95 % interval (people resampled)": f"{v['low']:.1%} - {v['high']:.1%}"}
+                               for n, v in found.items()]).set_index("model"))
+        st.caption("A difference between two models smaller than these intervals is no difference the 1,000 "
+                   "development pairs can show.")
 
 
 def photo_input(label: str, key: str):

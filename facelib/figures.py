@@ -149,11 +149,14 @@ def similarity_vs_threshold(comparisons: list) -> go.Figure:
     fig = go.Figure()
     fig.add_trace(go.Bar(y=names, x=[c.similarity for c in comparisons], orientation="h", name="cosine similarity",
                          marker_color=["#2ca02c" if c.same else "#d62728" for c in comparisons],
-                         text=["same" if c.same else "different" for c in comparisons], textposition="inside"))
+                         text=["same" if c.same else "different" for c in comparisons], textposition="inside",
+                         insidetextanchor="start"))
     fig.add_trace(go.Scatter(y=names, x=[c.threshold for c in comparisons], mode="markers", name="EER threshold",
                              marker=dict(symbol="line-ns-open", size=26, line=dict(width=3), color="black")))
-    low = min([-0.2] + [c.similarity - 0.05 for c in comparisons])
-    fig.update_layout(xaxis=dict(title="cosine similarity (same person at or right of the tick)", range=[low, 1]),
+    values = [c.similarity for c in comparisons] + [c.threshold for c in comparisons]
+    # zoomed on where the answers are decided, so that the models' margins can be told apart
+    span = [max(-1.0, min(values) - 0.15), min(1.0, max(values) + 0.1)]
+    fig.update_layout(xaxis=dict(title="cosine similarity (same person at or right of the tick)", range=span),
                       yaxis=dict(autorange="reversed"), height=90 + 40 * len(names), legend=LEGEND_BELOW,
                       margin=dict(l=0, r=10, t=10, b=0))
     return fig

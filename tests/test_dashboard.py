@@ -172,3 +172,13 @@ def test_compare_chart_draws_each_models_similarity_against_its_threshold():
     assert [f"{x:.3f}" for x in ticks["x"]] == list(table["EER threshold"])
     # a bar says "same" exactly where the table decides "same"
     assert bars["text"] == list(table["decision"])
+
+
+def test_det_models_show_their_eer_with_its_interval():
+    at = start("EER per step")
+    assert_clean(at)
+    table = at.table[0].value
+    assert len(table) == len(at.multiselect(key="det-models").value)
+    for eer, interval in zip(table["development EER"], table["95 % interval (people resampled)"]):
+        low, high = (float(v.strip(" %")) for v in interval.split(" - "))
+        assert low <= float(eer.strip(" %")) <= high and high - low > 0.5
