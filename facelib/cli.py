@@ -23,6 +23,9 @@ HELP = {
     "weight_decay": "L2 weight decay",
     "lr_factor": "learning rate is multiplied by this when the validation loss plateaus",
     "lr_patience": "epochs without validation-loss improvement before lowering the learning rate",
+    "schedule": "plateau (lower the rate when the validation loss stalls, the papers) or cosine (linear warm-up, "
+                "then cosine decay to 0 at the last step)",
+    "warmup_epochs": "cosine schedule: epochs of linear warm-up from 0 to --lr",
     "seed": "random seed for the split, initialisation, batch order and augmentation",
     "augment": "random 113x113 crop and horizontal flip of each training image (1/0)",
     "identity_weight": "weight of the softmax identity loss",

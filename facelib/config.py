@@ -12,6 +12,7 @@ from facelib.errors import FacelibError
 # development people (data.dev_people_pairs)
 PAIR_SETS = ("dev", "devtrain", "view2", "devpeople")
 OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("plateau", "cosine")
 PRECISIONS = ("fp32", "bf16")
 
 
@@ -46,6 +47,8 @@ class TrainConfig(_Config):
     weight_decay: float = 5e-4
     lr_factor: float = 0.1
     lr_patience: int = 1
+    schedule: str = "plateau"  # or "cosine": linear warm-up, then cosine decay to 0 (train.make_schedule)
+    warmup_epochs: float = 0.0
     seed: int = 0
     augment: bool = True
     identity_weight: float = 1.0
@@ -71,6 +74,10 @@ class TrainConfig(_Config):
             raise FacelibError(f"unknown optimizer {self.optimizer!r}; choose sgd or adamw")
         if self.precision not in PRECISIONS:
             raise FacelibError(f"unknown precision {self.precision!r}; choose fp32 or bf16")
+        if self.schedule not in SCHEDULES:
+            raise FacelibError(f"unknown schedule {self.schedule!r}; choose plateau or cosine")
+        if not 0 <= self.warmup_epochs <= self.epochs:
+            raise FacelibError("--warmup-epochs must be between 0 and --epochs")
         if self.epochs < 1 or self.batch_size < 1:
             raise FacelibError("--epochs and --batch-size must be at least 1")
         if self.identity_weight < 0 or self.distill_weight < 0:
@@ -78,8 +85,9 @@ class TrainConfig(_Config):
         self._check_pairs()
 
     def same_run_as(self, other: "TrainConfig") -> bool:
-        """Whether ``other`` continues this run: everything but the epoch count, threads and device agree."""
-        skip = {"epochs", "threads", "device"}
+        """Whether ``other`` continues this run: everything but threads, device and (under the plateau
+        schedule, which does not depend on it) the epoch count agree."""
+        skip = {"threads", "device"} | ({"epochs"} if self.schedule == "plateau" else set())
         a, b = self.to_dict(), other.to_dict()
         return all(a[k] == b[k] for k in a if k not in skip)
 

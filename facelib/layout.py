@@ -27,6 +27,10 @@ BASE_COLUMNS = ["arch", "way", "epochs", "dev_eer", "dev_tar_1e3", "dev_threshol
 MODEL_COLUMNS = ["file", "arch", "criterion", "step", "kind", "trunk_params", "macs", "dev_eer", "threshold"]
 # Columns of results/reference.csv: the pretrained reference model on the development pairs.
 REFERENCE_COLUMNS = ["model", "align", "pairs", "eer", "tar_1e3", "threshold", "seconds", "commit"]
+# Columns of results/recipes.csv: one short SqueezeNet run per training recipe (runs.RECIPES), its
+# EER on the 1,000 development pairs and on the larger set of the same people, each with its interval.
+RECIPE_COLUMNS = ["recipe", "arch", "epochs", "dev_eer", "dev_eer_low", "dev_eer_high", "devpeople_eer",
+                  "devpeople_eer_low", "devpeople_eer_high", "train_seconds", "seed", "commit", "config"]
 # Added to a pruning run's steps.csv (facelib.pruning.loop.STEP_COLUMNS) when it is recorded.
 LATENCY_COLUMNS = ["latency_ms", "latency_ratio"]
 
@@ -63,6 +67,11 @@ def models_dir() -> Path:
 def base_run_dir(arch: str, way: str) -> Path:
     """A base training's run folder (its checkpoints and ``model.pt``)."""
     return runs_dir() / "base" / f"{arch}-{way}"
+
+
+def recipe_run_dir(name: str) -> Path:
+    """A recipe run's folder (``runs.RECIPES``)."""
+    return runs_dir() / "recipes" / name
 
 
 def prune_run_dir(arch: str, criterion: str) -> Path:

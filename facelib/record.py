@@ -13,10 +13,10 @@ import torch
 
 from facelib import data, evaluate, io, layout, models, paths, speed
 from facelib.analysis import chosen_way, widths_by_step
-from facelib.layout import BASE_COLUMNS, LATENCY_COLUMNS, MODEL_COLUMNS, REFERENCE_COLUMNS
+from facelib.layout import BASE_COLUMNS, LATENCY_COLUMNS, MODEL_COLUMNS, RECIPE_COLUMNS, REFERENCE_COLUMNS
 from facelib.pruning import shrink_to
 from facelib.pruning.loop import STEP_COLUMNS
-from facelib.runs import ARCHS, WAYS
+from facelib.runs import ARCHS, RECIPES, WAYS
 
 
 def record_base(arch: str, way: str, pairs: list[data.Pair]) -> dict:
@@ -48,6 +48,25 @@ def record_base(arch: str, way: str, pairs: list[data.Pair]) -> dict:
                                     "trunk_params": row["trunk_params"], "macs": row["macs"], "dev_eer": v.eer,
                                     "threshold": v.threshold}])
     unship_other_bases(arch)
+    return row
+
+
+def record_recipe(name: str, pairs: list[data.Pair], larger: list[data.Pair]) -> dict:
+    """Evaluate a finished recipe run on the development pairs and on the larger set of the same
+    people (``larger``), and write its row of ``recipes.csv`` and its history."""
+    run = layout.recipe_run_dir(name)
+    model = models.load_model(run / "model.pt")
+    cfg = json.loads(model.meta["config"])
+    history = io.read_csv(run / "history.csv")
+    dev, big = evaluate.evaluate_model(model, pairs), evaluate.evaluate_model(model, larger)
+    row = {"recipe": name, "arch": cfg["arch"], "epochs": cfg["epochs"], "dev_eer": dev.eer, "dev_eer_low": dev.eer_low,
+           "dev_eer_high": dev.eer_high, "devpeople_eer": big.eer, "devpeople_eer_low": big.eer_low,
+           "devpeople_eer_high": big.eer_high, "train_seconds": sum(float(h["seconds"]) for h in history),
+           "seed": cfg["seed"], "commit": layout.started_commit(run), "config": json.dumps(cfg, sort_keys=True)}
+    io.save_csv(history, list(history[0]), layout.results_dir() / "recipes" / f"{name}-history.csv")
+    rows = [r for r in io.read_csv(layout.results_dir() / "recipes.csv", missing_ok=True) if r["recipe"] != name]
+    rows = sorted(rows + [row], key=lambda r: list(RECIPES).index(r["recipe"]) if r["recipe"] in RECIPES else len(RECIPES))
+    io.save_csv(rows, RECIPE_COLUMNS, layout.results_dir() / "recipes.csv")
     return row
 
 

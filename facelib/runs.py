@@ -31,6 +31,15 @@ DISTILL_WEIGHT = 10.0
 # option existed and stay so, so that their committed results match their configuration.
 PRECISION = {"squeezenet": "fp32", "mobilenetv2": "fp32", "resnet50": "bf16"}
 
+# --- Recipe search (issue 14): short SqueezeNet runs of one budget (``Profile.recipe_epochs``,
+# bf16, distilled as the base runs are), each a change to BASE_RECIPE; one row each in
+# results/recipes.csv. The base runs take the winner once the table holds enough variants.
+RECIPE_ARCH = "squeezenet"
+RECIPES = {
+    "constant-3e-4": dict(),  # today's base recipe: its plateau rule never lowered the rate in 12 epochs
+    "cosine-1e-3": dict(lr=1e-3, schedule="cosine", warmup_epochs=1),  # warm-up, then cosine decay to 0
+}
+
 # --- Pruning runs of each network's chosen base (PruneConfig fields beyond the schedule).
 CRITERIA = ("taylor", "l1", "weight_taylor", "random")
 PRUNING_RUNS = {
@@ -69,6 +78,7 @@ class Profile:
     finetune_every: int = 4
     finetune_batches: int = 50
     latency_seconds: float = 2.0  # least time timing each step's network against the unpruned one
+    recipe_epochs: int = 12  # the budget of every recipe run
 
 
 PROFILES = {
@@ -86,5 +96,6 @@ PROFILES = {
         "squeezenet": Schedule(epochs=1, prune_steps=3, filters_per_step=64, ship_every=1),
         "mobilenetv2": Schedule(epochs=1, prune_steps=2, filters_per_step=256, ship_every=1),
         "resnet50": Schedule(epochs=1, prune_steps=2, filters_per_step=1024, ship_every=1),
-    }, batches_per_step=2, prune_batch_size=16, finetune_every=1, finetune_batches=2, latency_seconds=0.2),
+    }, batches_per_step=2, prune_batch_size=16, finetune_every=1, finetune_batches=2, latency_seconds=0.2,
+       recipe_epochs=1),
 }

@@ -20,7 +20,7 @@ from facelib.analysis import chosen_way
 from facelib.config import PruneConfig, TrainConfig
 from facelib.errors import FacelibError
 from facelib.pruning import loop
-from facelib.runs import ARCHS, BASE_RECIPE, DISTILL_WEIGHT, PRECISION, PRUNING_RUNS, WAYS
+from facelib.runs import ARCHS, BASE_RECIPE, DISTILL_WEIGHT, PRECISION, PRUNING_RUNS, RECIPE_ARCH, RECIPES, WAYS
 
 
 def base_config(arch: str, way: str) -> TrainConfig:
@@ -32,6 +32,17 @@ def base_config(arch: str, way: str) -> TrainConfig:
     return TrainConfig(arch=arch, epochs=p.networks[arch].epochs, **BASE_RECIPE,
                        distill_weight=DISTILL_WEIGHT if way == "distill" else 0.0,
                        max_identities=p.max_identities, max_pairs=p.max_pairs, precision=PRECISION[arch])
+
+
+def recipe_config(name: str) -> TrainConfig:
+    """The recipe run ``name`` (``runs.RECIPES``): the distilled base recipe of SqueezeNet in bf16,
+    changed as the recipe says, for the profile's ``recipe_epochs``."""
+    if name not in RECIPES:
+        raise FacelibError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
+    p = layout.profile()
+    return TrainConfig(**{**BASE_RECIPE, "arch": RECIPE_ARCH, "epochs": p.recipe_epochs, "precision": "bf16",
+                          "distill_weight": DISTILL_WEIGHT, "max_identities": p.max_identities,
+                          "max_pairs": p.max_pairs, **RECIPES[name]})
 
 
 def prune_config(arch: str, criterion: str) -> PruneConfig:
@@ -99,6 +110,23 @@ def ensure_base(arch: str, way: str, progress: bool = True) -> dict:
     _clear_if_stale(layout.base_run_dir(arch, way), lambda saved: TrainConfig.from_dict(saved).same_run_as(cfg))
     train_base(arch, way, progress=progress)
     return record.record_base(arch, way, dev_pairs())
+
+
+def ensure_recipe(name: str, progress: bool = True) -> dict:
+    """The results row of recipe ``name``, training it first unless ``recipes.csv`` holds it with
+    today's configuration."""
+    cfg = recipe_config(name)
+    rows = [r for r in io.read_csv(layout.results_dir() / "recipes.csv", missing_ok=True, numeric=True)
+            if r["recipe"] == name]
+    if rows and not layout.rerun() and TrainConfig.from_dict(json.loads(rows[0]["config"])).to_dict() == cfg.to_dict():
+        return rows[0]
+    out = layout.recipe_run_dir(name)
+    _clear_if_stale(out, lambda saved: TrainConfig.from_dict(saved).same_run_as(cfg))
+    if not (out / "model.pt").exists():
+        layout.started_commit(out)
+        train.train(cfg, out, progress=progress)
+    larger = data.every_nth_pair(data.lfw_pairs("devpeople"), layout.profile().max_pairs)
+    return record.record_recipe(name, dev_pairs(), larger)
 
 
 def ensure_pruning(arch: str, criterion: str, progress: bool = True) -> Path:

@@ -9,6 +9,7 @@ the epoch's batch order is a function of (seed, epoch) and every random state is
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +91,23 @@ def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
+def make_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
+    """``plateau``: the rate is multiplied by ``lr_factor`` after ``lr_patience`` epochs without a
+    lower validation loss (stepped once per epoch). ``cosine``: stepped once per mini-batch, the
+    rate at step ``t`` of ``T`` is ``lr * (t + 1) / W`` during the ``W`` warm-up steps, then
+    ``lr * (1 + cos(pi * (t - W) / (T - W))) / 2`` (Loshchilov & Hutter 2017, without restarts)."""
+    if cfg.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=cfg.lr_factor, patience=cfg.lr_patience)
+    total = cfg.epochs * steps_per_epoch
+    warm = min(round(cfg.warmup_epochs * steps_per_epoch), total - 1)  # the last step always decays
+
+    def factor(t: int) -> float:
+        if t < warm:
+            return (t + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * (t - warm) / max(1, total - warm)))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
 def batch_order(n: int, seed: int, index: int) -> torch.Tensor:
     """The order of ``n`` training images for epoch (or pruning step) ``index``: a function of
     (seed, index) alone, so a resumed run draws the same batches."""
@@ -120,7 +138,8 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
     proj = distill.projection(model.embedding_dim, cfg.seed).to(cfg.device) if td.reference is not None else None
     params = list(model.parameters()) + (list(proj.parameters()) if proj is not None else [])
     optimizer = make_optimizer(params, cfg)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=cfg.lr_factor, patience=cfg.lr_patience)
+    steps_per_epoch = (len(td.train_images) + cfg.batch_size - 1) // cfg.batch_size
+    scheduler = make_schedule(optimizer, cfg, steps_per_epoch)
     augment = torch.Generator().manual_seed(cfg.seed)
     epoch, step, history, sums = 0, 0, [], [0.0, 0, 0, 0.0]  # sums: loss, correct, seen, distill loss
     if state is None:
@@ -143,7 +162,6 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
                     "history": json.dumps(history), "sums": sums, "config": json.dumps(cfg.to_dict())}, ckpt_path)
 
     n = len(td.train_images)
-    steps_per_epoch = (n + cfg.batch_size - 1) // cfg.batch_size
     done_this_call = 0
     while epoch < cfg.epochs:
         start = time.perf_counter()
@@ -169,6 +187,8 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if cfg.schedule == "cosine":
+                scheduler.step()
             sums = [sums[0] + loss.item() * len(idx), sums[1] + (logits.argmax(1) == y).sum().item(), sums[2] + len(idx),
                     sums[3] + d_loss * len(idx)]
             bar.set_postfix(loss=f"{sums[0] / sums[2]:.3f}")
@@ -183,7 +203,8 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
                 checkpoint()
                 step -= 1
         val_loss, val_acc = validate(model, td.val_images, td.val_labels, cfg.device)
-        scheduler.step(val_loss if val_loss == val_loss else sums[0] / sums[2])
+        if cfg.schedule == "plateau":
+            scheduler.step(val_loss if val_loss == val_loss else sums[0] / sums[2])
         dev_eer = (evaluate.evaluate_model(model.cpu(), td.dev_pairs).eer if td.dev_pairs else float("nan"))
         model.to(cfg.device)
         history.append({"epoch": epoch + 1, "train_loss": sums[0] / sums[2], "train_acc": sums[1] / sums[2],

@@ -48,3 +48,18 @@ def test_every_run_names_the_notebook_that_makes_it():
             assert (layout.ROOT / "notebooks" / f"{layout.notebook_for(arch, criterion)}.ipynb").exists()
     assert layout.notebook_for("mobilenetv2", "taylor") == "05_mobilenetv2"
     assert layout.notebook_for("squeezenet", "random") == "07_comparison"
+
+
+def test_recipe_runs_share_one_budget_and_differ_only_as_declared(monkeypatch):
+    monkeypatch.setenv("FACELIB_PROFILE", "full")
+    configs = {name: study.recipe_config(name).to_dict() for name in runs.RECIPES}
+    for name, cfg in configs.items():
+        assert cfg["arch"] == runs.RECIPE_ARCH and cfg["epochs"] == layout.profile().recipe_epochs
+        assert cfg["precision"] == "bf16" and cfg["distill_weight"] == runs.DISTILL_WEIGHT
+        base = study.recipe_config(next(iter(runs.RECIPES))).to_dict()
+        changed = {k for k in cfg if cfg[k] != base[k]}
+        assert changed <= set(runs.RECIPES[name]), (name, changed)
+    monkeypatch.setenv("FACELIB_PROFILE", "fast")
+    assert study.recipe_config("cosine-1e-3").epochs == 1
+    with pytest.raises(FacelibError, match="unknown recipe"):
+        study.recipe_config("magic")

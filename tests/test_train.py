@@ -74,3 +74,25 @@ def test_mixed_precision_is_really_on_resumes_exactly_and_saves_float32(tmp_path
 def test_unknown_precision_is_one_sentence():
     with pytest.raises(FacelibError, match="unknown precision 'fp16'; choose fp32 or bf16"):
         TrainConfig(precision="fp16").check()
+
+
+def test_cosine_schedule_warms_up_decays_to_zero_and_resumes_exactly(tmp_path, small_data):
+    import math
+
+    cfg = TrainConfig(**{**SMALL, "optimizer": "adamw", "lr": 1e-3, "schedule": "cosine", "warmup_epochs": 0.5},
+                      epochs=2)
+    history = train(cfg, tmp_path / "a", small_data, progress=False)
+    steps = (len(small_data.train_images) + cfg.batch_size - 1) // cfg.batch_size
+    warm, total = round(0.5 * steps), 2 * steps
+    expected = 1e-3 * 0.5 * (1 + math.cos(math.pi * (steps - warm) / (total - warm)))  # after epoch 1
+    assert history[0]["lr"] == pytest.approx(expected)
+    assert history[1]["lr"] == pytest.approx(0.0, abs=1e-12)  # decayed to zero at the last step
+    train(cfg, tmp_path / "b", small_data, stop_after=steps + 2, progress=False)  # cut in epoch 2
+    train(cfg, tmp_path / "b", small_data, progress=False)
+    a, b = weights(tmp_path / "a"), weights(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # the schedule depends on the epoch count, so a longer cosine run is another run
+    with pytest.raises(FacelibError, match="another configuration"):
+        train(TrainConfig(**{**cfg.to_dict(), "epochs": 3}), tmp_path / "a", small_data, progress=False)
+    with pytest.raises(FacelibError, match="unknown schedule"):
+        TrainConfig(schedule="step").check()
