@@ -31,6 +31,8 @@ HELP = {
     "identity_weight": "weight of the softmax identity loss",
     "distill_weight": "weight of the distillation loss towards the reference face model's embeddings "
                       "(0: off, the papers' recipe; see facelib/distill.py)",
+    "distill_form": "embedding (1 - cos of the projected embedding to the reference's) or similarity (the "
+                    "batch's pairwise cosines matched to the reference's, no projection)",
     "val_fraction": "share of each identity's images held out for validation",
     "min_images": "LFW people need at least this many images to be training identities",
     "max_identities": "keep only the first N identities (quick runs)",

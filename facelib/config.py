@@ -53,6 +53,7 @@ class TrainConfig(_Config):
     augment: bool = True
     identity_weight: float = 1.0
     distill_weight: float = 0.0
+    distill_form: str = "embedding"  # or "similarity": match the batch's pairwise cosines (distill.similarity_loss)
     val_fraction: float = 0.02
     min_images: int = 2
     max_identities: int | None = None
@@ -74,6 +75,8 @@ class TrainConfig(_Config):
             raise FacelibError(f"unknown optimizer {self.optimizer!r}; choose sgd or adamw")
         if self.precision not in PRECISIONS:
             raise FacelibError(f"unknown precision {self.precision!r}; choose fp32 or bf16")
+        if self.distill_form not in ("embedding", "similarity"):
+            raise FacelibError(f"unknown distillation form {self.distill_form!r}; choose embedding or similarity")
         if self.schedule not in SCHEDULES:
             raise FacelibError(f"unknown schedule {self.schedule!r}; choose plateau or cosine")
         if not 0 <= self.warmup_epochs <= self.epochs:

@@ -4,6 +4,9 @@ The loss of a training batch becomes
 
     L = identity_weight * CE(classifier(e), y) + distill_weight * mean_i [1 - cos(P e_i, r_i)]
 
+(``distill_form="embedding"``, the default) or, with ``distill_form="similarity"``, the batch's
+pairwise similarities matched instead (``similarity_loss``)
+
 where ``e`` is the student's embedding (the global-average-pool output the papers use), ``P``
 a linear projection to the reference's 128 values used only in training, and ``r`` the
 reference model's L2-normalised, mirror-fused embedding of the same face (Hinton et al. 2015
@@ -79,6 +82,18 @@ def fit_projection(embeddings: torch.Tensor, reference: torch.Tensor) -> torch.n
     proj.weight.copy_(solution[:-1].T.float())
     proj.bias.copy_(solution[-1].float())
     return proj
+
+
+def similarity_loss(embeddings: torch.Tensor, reference: torch.Tensor, usable: torch.Tensor) -> torch.Tensor:
+    """Mean over the pairs i != j of a batch's faces with a reference of
+    ``(cos(e_i, e_j) - cos(r_i, r_j))^2``: the student keeps the teacher's similarities within the
+    batch rather than its coordinates (similarity-preserving distillation, Tung & Mori 2019), so it
+    needs no projection and acts on the embedding verification uses (0 with fewer than 2 faces)."""
+    if int(usable.sum()) < 2:
+        return embeddings.sum() * 0.0
+    e, r = F.normalize(embeddings[usable], dim=1), F.normalize(reference[usable], dim=1)
+    n = len(e)
+    return (e @ e.T - r @ r.T).pow(2).sum() / (n * (n - 1))  # the diagonal is 1 - 1 = 0
 
 
 def distillation_loss(projected: torch.Tensor, reference: torch.Tensor, usable: torch.Tensor) -> torch.Tensor:

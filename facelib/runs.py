@@ -38,6 +38,8 @@ RECIPE_ARCH = "squeezenet"
 RECIPES = {
     "constant-3e-4": dict(),  # today's base recipe: its plateau rule never lowered the rate in 12 epochs
     "cosine-1e-3": dict(lr=1e-3, schedule="cosine", warmup_epochs=1),  # warm-up, then cosine decay to 0
+    # the same, distilling the batch's pairwise similarities instead of the projected embedding
+    "similarity-cosine-1e-3": dict(lr=1e-3, schedule="cosine", warmup_epochs=1, distill_form="similarity"),
 }
 
 # --- Pruning runs of each network's chosen base (PruneConfig fields beyond the schedule).

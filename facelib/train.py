@@ -180,8 +180,9 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
             loss = cfg.identity_weight * F.cross_entropy(logits, y)
             d_loss = 0.0
             if proj is not None:
-                d = distill.distillation_loss(proj(emb.float()), td.reference[idx].to(cfg.device),
-                                              td.reference_usable[idx].to(cfg.device))
+                ref, ok = td.reference[idx].to(cfg.device), td.reference_usable[idx].to(cfg.device)
+                d = (distill.similarity_loss(emb.float(), ref, ok) if cfg.distill_form == "similarity"
+                     else distill.distillation_loss(proj(emb.float()), ref, ok))
                 loss = loss + cfg.distill_weight * d
                 d_loss = d.item()
             optimizer.zero_grad(set_to_none=True)

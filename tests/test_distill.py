@@ -94,3 +94,17 @@ def test_pruning_with_distillation_scores_from_the_identity_loss_alone(tmp_path)
                              filters_per_step=24, finetune_every=1, finetune_batches=2, eval_pairs=None,
                              distill_weight=1.0), tmp_path / "pruned", td, progress=False)
     assert [r["removed"] for r in rows] == [0, 24, 24] and rows[-1]["eer_finetuned"] != ""
+
+
+def test_similarity_form_matches_pairwise_cosines_and_trains(tmp_path, celeba):
+    faces = [f for f in celeba if f.landmarks is not None][:40]
+    ref, usable = distill.reference_embeddings(faces)
+    usable[3] = False  # a face without a reference takes no part
+    rotation, _ = torch.linalg.qr(torch.randn(128, 128, generator=torch.Generator().manual_seed(0)))
+    # the same similarities in other coordinates (and scale) cost nothing; other ones do
+    assert distill.similarity_loss(3 * ref @ rotation, ref, usable) < 1e-10
+    assert distill.similarity_loss(torch.randn(40, 512, generator=torch.Generator().manual_seed(1)), ref, usable) > 0.05
+    assert distill.similarity_loss(ref, ref, torch.zeros(40, dtype=torch.bool)) == 0
+    cfg = TrainConfig(**SMALL, distill_weight=10.0, distill_form="similarity", epochs=2)
+    history = train(cfg, tmp_path, progress=False)
+    assert history[-1]["distill_loss"] < history[0]["distill_loss"]
