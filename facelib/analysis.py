@@ -100,6 +100,23 @@ def chosen_way(arch: str) -> str:
     return min(rows, key=lambda r: r["dev_eer"])["way"]
 
 
+def recipe_verdict(rows: list[dict]) -> list[str]:
+    """The recipe rows (``recipes.csv``) read as the choice they support, by the larger set of the
+    development people: the lowest EER, and for each other recipe whether its interval overlaps
+    the lowest one's (then the set shows no difference) or lies above it."""
+    best = min(rows, key=lambda r: r["devpeople_eer"])
+    lines = [f"lowest EER on the larger set: {best['recipe']} {best['devpeople_eer']:.1%} "
+             f"(95 % interval {best['devpeople_eer_low']:.1%} - {best['devpeople_eer_high']:.1%})"]
+    for r in rows:
+        if r is best:
+            continue
+        worse = r["devpeople_eer_low"] > best["devpeople_eer_high"]
+        lines.append(f"{r['recipe']}: {r['devpeople_eer']:.1%} ({r['devpeople_eer_low']:.1%} - "
+                     f"{r['devpeople_eer_high']:.1%}): " + ("worse, the intervals do not overlap" if worse else
+                                                           "no difference the larger set can show (the intervals overlap)"))
+    return lines
+
+
 def available_runs() -> list[tuple[str, str]]:
     """(network, run name) of every pruning run with tables in the results folder (names:
     ``runs.PRUNING_RUNS``)."""

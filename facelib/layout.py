@@ -74,6 +74,11 @@ def recipe_run_dir(name: str) -> Path:
     return runs_dir() / "recipes" / name
 
 
+def recipe_history_csv(name: str) -> Path:
+    """A recipe run's per-epoch history in the results folder."""
+    return results_dir() / "recipes" / f"{name}-history.csv"
+
+
 def prune_run_dir(arch: str, criterion: str) -> Path:
     """A pruning run's run folder (its checkpoints and per-step models)."""
     return runs_dir() / "pruning" / f"{arch}-{criterion}"

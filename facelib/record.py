@@ -63,7 +63,7 @@ def record_recipe(name: str, pairs: list[data.Pair], larger: list[data.Pair]) ->
            "dev_eer_high": dev.eer_high, "devpeople_eer": big.eer, "devpeople_eer_low": big.eer_low,
            "devpeople_eer_high": big.eer_high, "train_seconds": sum(float(h["seconds"]) for h in history),
            "seed": cfg["seed"], "commit": layout.started_commit(run), "config": json.dumps(cfg, sort_keys=True)}
-    io.save_csv(history, list(history[0]), layout.results_dir() / "recipes" / f"{name}-history.csv")
+    io.save_csv(history, list(history[0]), layout.recipe_history_csv(name))
     rows = [r for r in io.read_csv(layout.results_dir() / "recipes.csv", missing_ok=True) if r["recipe"] != name]
     rows = sorted(rows + [row], key=lambda r: list(RECIPES).index(r["recipe"]) if r["recipe"] in RECIPES else len(RECIPES))
     io.save_csv(rows, RECIPE_COLUMNS, layout.results_dir() / "recipes.csv")

@@ -78,10 +78,16 @@ def test_eer_per_step_axes_criteria_and_det():
     assert_clean(at)
 
 
-def test_compare_an_lfw_pair_same_scores_higher_than_different():
+def lfw_pair_page() -> AppTest:
+    """The compare page on an LFW development pair (the first same-person pair)."""
     at = start("Compare two faces")
     at.radio(key="cmp-source").set_value("an LFW development pair").run()
     assert_clean(at)
+    return at
+
+
+def test_compare_an_lfw_pair_same_scores_higher_than_different():
+    at = lfw_pair_page()
     same = at.table[0].value
     at.radio(key="pair-kind").set_value("different people").run()
     different = at.table[0].value
@@ -146,8 +152,7 @@ def test_photo_with_two_faces_lets_the_user_pick_one(lfw_people):
 
 
 def test_lfw_pair_number_and_network_controls():
-    at = start("Compare two faces")
-    at.radio(key="cmp-source").set_value("an LFW development pair").run()
+    at = lfw_pair_page()
     first = at.table[0].value["cosine similarity"].tolist()
     at.number_input(key="pair-number").set_value(3).run()
     assert_clean(at)
@@ -160,9 +165,7 @@ def test_lfw_pair_number_and_network_controls():
 def test_compare_chart_draws_each_models_similarity_against_its_threshold():
     import json
 
-    at = start("Compare two faces")
-    at.radio(key="cmp-source").set_value("an LFW development pair").run()
-    assert_clean(at)
+    at = lfw_pair_page()
     table = at.table[0].value
     charts = at.get("plotly_chart")
     assert len(charts) == 1
