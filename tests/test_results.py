@@ -12,7 +12,7 @@ from facelib.pruning import loop, shrink_to
 
 DOC = (layout.ROOT / "results" / "README.md").read_text()
 TABLES = {"reference.csv": layout.REFERENCE_COLUMNS, "base_models.csv": layout.BASE_COLUMNS,
-          "models.csv": layout.MODEL_COLUMNS}
+          "models.csv": layout.MODEL_COLUMNS, "recipes.csv": layout.RECIPE_COLUMNS}
 RUN_TABLES = {"steps.csv": loop.STEP_COLUMNS + layout.LATENCY_COLUMNS, "layers.csv": loop.LAYER_COLUMNS,
               "removed.csv": loop.REMOVED_COLUMNS}
 
@@ -131,3 +131,22 @@ def test_comparison_at_equal_shares_reads_the_runs_own_rows():
         steps, eer = run.finetuned()
         if len(steps):
             assert analysis.eer_at_share(run, shares[steps.astype(int)], finetuned=True) == pytest.approx(eer)
+
+
+def test_recipe_rows_are_read_as_a_choice_by_their_intervals():
+    rows = io.read_csv(layout.results_dir() / "recipes.csv", numeric=True)
+    assert rows, "the recipe search has results"
+    for r in rows:
+        assert r["devpeople_eer_low"] < r["devpeople_eer"] < r["devpeople_eer_high"]
+        assert r["dev_eer_low"] < r["dev_eer"] < r["dev_eer_high"]
+        # the larger set of the same people pins the EER down more tightly than the 1,000 pairs
+        assert r["devpeople_eer_high"] - r["devpeople_eer_low"] < r["dev_eer_high"] - r["dev_eer_low"]
+        assert layout.recipe_history_csv(r["recipe"]).exists()
+    verdict = analysis.recipe_verdict(rows)
+    best = min(rows, key=lambda r: r["devpeople_eer"])
+    assert verdict[0].startswith(f"lowest EER on the larger set: {best['recipe']}") and len(verdict) == len(rows)
+    far = {**best, "recipe": "far", "devpeople_eer": 0.9, "devpeople_eer_low": best["devpeople_eer_high"] + 0.01,
+           "devpeople_eer_high": 0.95}
+    assert analysis.recipe_verdict([best, far])[1].endswith("worse, the intervals do not overlap")
+    near = {**best, "recipe": "near", "devpeople_eer": best["devpeople_eer"] + 1e-3}
+    assert "no difference" in analysis.recipe_verdict([best, near])[1]
