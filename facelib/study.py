@@ -65,10 +65,14 @@ def dev_pairs() -> list[data.Pair]:
 
 def train_base(arch: str, way: str, progress: bool = True) -> Path:
     """Train (or resume, or find finished) the base model ``arch``/``way``; return its ``model.pt``."""
-    out = layout.base_run_dir(arch, way)
+    return _train_run(base_config(arch, way), layout.base_run_dir(arch, way), progress)
+
+
+def _train_run(cfg: TrainConfig, out: Path, progress: bool) -> Path:
+    """Train (or resume, or find finished) the training run ``cfg`` in ``out``; return its ``model.pt``."""
     if not (out / "model.pt").exists():
         layout.started_commit(out)
-        train.train(base_config(arch, way), out, progress=progress)
+        train.train(cfg, out, progress=progress)
     return out / "model.pt"
 
 
@@ -97,18 +101,31 @@ def ensure_reference() -> list[dict]:
     return record.record_reference(dev_pairs())
 
 
+def _recorded(cfg: TrainConfig, table: str, match: Callable[[dict], bool]) -> dict | None:
+    """The row of ``table`` (in the results folder) that ``match`` picks, if it holds today's ``cfg``
+    (and FACELIB_RERUN is off); else None."""
+    rows = [r for r in io.read_csv(layout.results_dir() / table, missing_ok=True, numeric=True) if match(r)]
+    if rows and not layout.rerun() and TrainConfig.from_dict(json.loads(rows[0]["config"])).to_dict() == cfg.to_dict():
+        return rows[0]
+    return None
+
+
+def _ready_run(cfg: TrainConfig, out: Path, progress: bool) -> None:
+    """Train ``cfg`` in ``out`` to its end. A finished result must match exactly (``_recorded``); a
+    run folder only needs to be the same run (``TrainConfig.same_run_as``: other threads, another
+    device, or more epochs under the plateau schedule)."""
+    _clear_if_stale(out, lambda saved: TrainConfig.from_dict(saved).same_run_as(cfg))
+    _train_run(cfg, out, progress)
+
+
 def ensure_base(arch: str, way: str, progress: bool = True) -> dict:
     """The results row of base model ``arch``/``way``, training it first unless the results hold
     it with today's configuration."""
     cfg = base_config(arch, way)
-    rows = [r for r in io.read_csv(layout.results_dir() / "base_models.csv", missing_ok=True, numeric=True)
-            if (r["arch"], r["way"]) == (arch, way)]
-    if rows and not layout.rerun() and TrainConfig.from_dict(json.loads(rows[0]["config"])).to_dict() == cfg.to_dict():
-        return rows[0]
-    # A finished result must match exactly; a run folder only needs to be the same run (it may
-    # resume with more epochs, other threads or another device).
-    _clear_if_stale(layout.base_run_dir(arch, way), lambda saved: TrainConfig.from_dict(saved).same_run_as(cfg))
-    train_base(arch, way, progress=progress)
+    row = _recorded(cfg, "base_models.csv", lambda r: (r["arch"], r["way"]) == (arch, way))
+    if row is not None:
+        return row
+    _ready_run(cfg, layout.base_run_dir(arch, way), progress)
     return record.record_base(arch, way, dev_pairs())
 
 
@@ -116,15 +133,10 @@ def ensure_recipe(name: str, progress: bool = True) -> dict:
     """The results row of recipe ``name``, training it first unless ``recipes.csv`` holds it with
     today's configuration."""
     cfg = recipe_config(name)
-    rows = [r for r in io.read_csv(layout.results_dir() / "recipes.csv", missing_ok=True, numeric=True)
-            if r["recipe"] == name]
-    if rows and not layout.rerun() and TrainConfig.from_dict(json.loads(rows[0]["config"])).to_dict() == cfg.to_dict():
-        return rows[0]
-    out = layout.recipe_run_dir(name)
-    _clear_if_stale(out, lambda saved: TrainConfig.from_dict(saved).same_run_as(cfg))
-    if not (out / "model.pt").exists():
-        layout.started_commit(out)
-        train.train(cfg, out, progress=progress)
+    row = _recorded(cfg, "recipes.csv", lambda r: r["recipe"] == name)
+    if row is not None:
+        return row
+    _ready_run(cfg, layout.recipe_run_dir(name), progress)
     larger = data.every_nth_pair(data.lfw_pairs("devpeople"), layout.profile().max_pairs)
     return record.record_recipe(name, dev_pairs(), larger)
 
