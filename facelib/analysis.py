@@ -100,6 +100,13 @@ def chosen_way(arch: str) -> str:
     return min(rows, key=lambda r: r["dev_eer"])["way"]
 
 
+def base_training_config(arch: str) -> dict:
+    """The training configuration of ``arch``'s chosen base, from ``base_models.csv`` (the shipped
+    base files carry none)."""
+    way = chosen_way(arch)
+    return next(json.loads(r["config"]) for r in base_models() if (r["arch"], r["way"]) == (arch, way))
+
+
 def recipe_verdict(rows: list[dict]) -> list[str]:
     """The recipe rows (``recipes.csv``) read as the choice they support, by the larger set of the
     development people: the lowest EER, and for each other recipe whether its interval overlaps

@@ -86,12 +86,14 @@ def parser() -> argparse.ArgumentParser:
                        description="Evaluate a facelib model (--model) or an ONNX face model (--onnx) on LFW pairs.")
     which = e.add_mutually_exclusive_group(required=True)
     which.add_argument("--model", type=Path, help="a model.pt written by facelib (pruned or not)")
-    which.add_argument("--onnx", help="an ONNX face model file, or 'reference' for the shipped MobileFaceNet")
+    which.add_argument("--onnx", help="an ONNX face model file (a facelib export, fp32 or int8, or another face "
+                                      "model), or 'reference' for the shipped MobileFaceNet")
     e.add_argument("--pairs", default="view2",
                    help="dev (pairsDevTest), devtrain, view2 (pairs.txt, 10 folds) or devpeople (the larger set "
                         "drawn from the development people)")
     e.add_argument("--no-mirror", action="store_true", help="do not add the embedding of the mirrored image")
-    e.add_argument("--align", default="landmarks", help="ONNX models: landmarks, fixed or none")
+    e.add_argument("--align", default=None, help="ONNX models: crop (the default for facelib exports), landmarks "
+                                                  "(the default for others), fixed or none")
     e.add_argument("--landmarks", type=Path, help="CSV of face boxes and 5 points for LFW (default: lfw/faces.csv)")
     e.add_argument("--mean", type=float, default=127.5, help="ONNX models: pixel mean subtracted")
     e.add_argument("--std", type=float, default=128.0, help="ONNX models: divisor after subtracting the mean")
@@ -104,6 +106,14 @@ def parser() -> argparse.ArgumentParser:
         flag = "--model" if f.name == "base_model" else f"--{f.name.replace('_', '-')}"
         pr.add_argument(flag, dest=f.name, default=f.default, required=f.name == "base_model",
                         type=_option_type(f.type), help=f"{PRUNE_HELP[f.name]} (default: {f.default})")
+    x = sub.add_parser("export", help="a facelib model as ONNX (fp32, or static int8 with --int8)",
+                       description="Write a facelib model's embedding as an ONNX file with a dynamic batch size, for "
+                                   "ONNX Runtime; --int8 quantises it statically, calibrated on training faces.")
+    x.add_argument("model", type=Path, help="a model.pt written by facelib (unpruned, pruned or fine-tuned)")
+    x.add_argument("--out", required=True, type=Path, help="the .onnx file to write")
+    x.add_argument("--int8", action="store_true", help="static int8 quantisation (ONNX Runtime, QDQ, per channel)")
+    x.add_argument("--calibration-faces", type=int, default=300,
+                   help="training faces the int8 ranges are calibrated on (never development faces; default 300)")
     sub.add_parser("report", help="rewrite the README's headline table from results/",
                    description="Regenerate the headline table between the markers in README.md from results/.")
     return p
@@ -115,6 +125,7 @@ PRUNE_HELP = {
     "filters_per_step": "filters removed per pruning step, lowest scores across the whole network",
     "steps": "maximum number of pruning steps",
     "target_params": "stop once the whole network has at most this many parameters",
+    "target_macs": "stop once the network's multiply-accumulates (at 113x113) are at most this",
     "batches_per_step": "training mini-batches per step over which scores are accumulated",
     "batch_size": "mini-batch size during pruning and fine-tuning",
     "lr": "SGD learning rate during pruning and fine-tuning",
@@ -134,6 +145,10 @@ PRUNE_HELP = {
     "precision": "fp32, or bf16: training and scoring between steps in mixed precision (bfloat16 autocast, "
                  "channels-last); Taylor scores keep their ranking for SqueezeNet and ResNet50 "
                  "(tests/test_bf16_scores.py), not quite for MobileNetV2's thin residual streams",
+    "round_to": "keep every layer's filter count a multiple of this (8 or 16: the blocks optimised CPU kernels "
+                "such as ONNX Runtime's work in; 1: free counts)",
+    "refit_head": "first fit a new identity classifier on the frozen base's embeddings of the training faces "
+                  "(a shipped base from models/ has none) (1/0)",
 }
 
 
@@ -147,6 +162,25 @@ def cmd_prune(args: argparse.Namespace) -> None:
     print(f"pruned {cfg.base_model} for {last['step']} steps into {args.out}: parameters {first['params']:,} -> "
           f"{last['params']:,}, MACs {first['macs']:,} -> {last['macs']:,}, dev EER {first['eer_pruned']:.2%} -> "
           f"{last['eer_pruned']:.2%}")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    import tempfile
+
+    from facelib import export
+    from facelib.models import load_model
+
+    model = load_model(args.model)
+    if not args.int8:
+        export.export_onnx(model, args.out, source=args.model.name)
+    else:
+        if args.calibration_faces < 1:
+            raise FacelibError("--calibration-faces must be at least 1")
+        with tempfile.TemporaryDirectory() as tmp:
+            fp32 = export.export_onnx(model, Path(tmp) / "fp32.onnx", source=args.model.name)
+            export.quantize_int8(fp32, args.out, export.calibration_faces(args.calibration_faces))
+    print(f"wrote {args.out} ({'int8' if args.int8 else 'fp32'}, {args.out.stat().st_size / 1e6:.1f} MB) from "
+          f"{args.model}; evaluate it with: python -m facelib evaluate --onnx {args.out} --pairs dev")
 
 
 def cmd_report(_args: argparse.Namespace) -> None:
@@ -195,7 +229,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        {"train": cmd_train, "evaluate": cmd_evaluate, "prune": cmd_prune, "report": cmd_report}[args.command](args)
+        {"train": cmd_train, "evaluate": cmd_evaluate, "prune": cmd_prune, "export": cmd_export,
+         "report": cmd_report}[args.command](args)
     except FacelibError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -105,6 +105,7 @@ class PruneConfig(_Config):
     filters_per_step: int = 8
     steps: int = 20
     target_params: int | None = None
+    target_macs: int | None = None  # stop once the network's MACs are at most this
     batches_per_step: int = 10
     batch_size: int = 64
     lr: float = 0.001
@@ -120,10 +121,14 @@ class PruneConfig(_Config):
     seed: int = 0
     threads: int | None = None
     precision: str = "fp32"  # bf16: training and scoring between steps under bfloat16 autocast
+    round_to: int = 1  # keep every group's filter count a multiple of this (scores.select_to_remove)
+    refit_head: bool = False  # first fit a new identity classifier on the frozen base (pruning.head)
 
     def check(self) -> None:
         from facelib.pruning.scores import CRITERIA
 
+        if self.round_to < 1:
+            raise FacelibError("--round-to must be at least 1")
         if self.precision not in PRECISIONS:
             raise FacelibError(f"unknown precision {self.precision!r}; choose fp32 or bf16")
         if self.score_loss not in ("identity", "combined"):

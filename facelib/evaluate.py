@@ -2,8 +2,10 @@
 
 Two kinds of model are evaluated the same way:
 - a ``FaceNet`` of this library, on the papers' 113x113 centre crop (``preprocessing.to_input``);
-- any face model stored as ONNX (``OnnxFaceModel``), with its own input size, pixel
-  normalisation and 5-point alignment, such as the reference MobileFaceNet.
+- any face model stored as ONNX (``OnnxFaceModel``), run by ONNX Runtime: a facelib network
+  exported by ``facelib.export`` (fp32 or int8) takes the same crop and is evaluated exactly as
+  the network itself; any other, such as the reference MobileFaceNet, has its own input size,
+  pixel normalisation and 5-point alignment.
 
 Mirror fusion adds the embedding of the horizontally flipped image to that of the image.
 """
@@ -62,7 +64,8 @@ def _normalise(e: np.ndarray) -> np.ndarray:
 @torch.no_grad()
 def embed_images(model: FaceNet, images: torch.Tensor, mirror: bool = True, batch_size: int = 256,
                  progress: bool = False) -> np.ndarray:
-    """L2-normalised embeddings of uint8 [N, 3, 129, 129] faces (centre crop), optionally mirror-fused."""
+    """L2-normalised embeddings of uint8 [N, 3, 129, 129] faces (centre crop), optionally mirror-fused.
+    ``model``: a FaceNet, or an ``OnnxFaceModel`` of a facelib export (it has the same ``embed``)."""
     model.eval()
     out = []
     for i in tqdm(range(0, len(images), batch_size), desc="embedding", disable=not progress, unit="batch"):
@@ -94,7 +97,7 @@ def verification(scores: np.ndarray, pairs: list[data.Pair], seconds: float = 0.
                         acc, std, len(pairs), seconds, scores, labels, folds)
 
 
-def evaluate_model(model: FaceNet, pairs: list[data.Pair], mirror: bool = True, progress: bool = False) -> Verification:
+def evaluate_model(model: FaceNet | OnnxFaceModel, pairs: list[data.Pair], mirror: bool = True, progress: bool = False) -> Verification:
     """EER, TAR@FAR and accuracy of a FaceNet on LFW pairs (10-fold accuracy where there are folds)."""
     faces = unique_faces(pairs)
     images = data.load_images(faces, progress=progress)
@@ -121,20 +124,23 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 class OnnxFaceModel:
-    """A face model in an ONNX file: NCHW RGB input, pixels mapped by (v - mean) / std.
+    """A face model in an ONNX file, run by ONNX Runtime: NCHW RGB input.
 
-    ``align``: ``landmarks`` (5-point similarity alignment from each face's landmarks, falling
-    back to ``fixed`` where a face has none), ``fixed`` (one transform for LFW deep-funneled
-    images) or ``none`` (resize the whole image).
+    ``align``: ``crop`` (the papers' centre crop, normalised as ``preprocessing.to_input``: a
+    facelib network exported by ``facelib.export``, the default for such files, whose metadata
+    says so), ``landmarks`` (5-point similarity alignment from each face's landmarks, falling
+    back to ``fixed`` where a face has none; the default otherwise), ``fixed`` (one transform for
+    LFW deep-funneled images) or ``none`` (resize the whole image); the last three map pixels by
+    (v - mean) / std.
     """
 
-    ALIGNMENTS = ("landmarks", "fixed", "none")
+    ALIGNMENTS = ("crop", "landmarks", "fixed", "none")
 
-    def __init__(self, path: Path, mean: float = 127.5, std: float = 128.0, align: str = "landmarks",
+    def __init__(self, path: Path, mean: float = 127.5, std: float = 128.0, align: str | None = None,
                  threads: int | None = None) -> None:
         import onnxruntime as ort
 
-        if align not in self.ALIGNMENTS:
+        if align is not None and align not in self.ALIGNMENTS:
             raise FacelibError(f"unknown alignment {align!r}; choose one of {', '.join(self.ALIGNMENTS)}")
         if not Path(path).is_file():
             raise FacelibError(f"ONNX model {path} does not exist")
@@ -147,7 +153,18 @@ class OnnxFaceModel:
             raise FacelibError(f"{path} is not a loadable ONNX model") from None
         inp = self.session.get_inputs()[0]
         self.input_name, self.size = inp.name, int(inp.shape[-1])
-        self.mean, self.std, self.align = mean, std, align
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        exported = self.metadata.get("facelib.input") == "crop113"  # export.INPUT_KIND
+        self.mean, self.std, self.align = mean, std, align or ("crop" if exported else "landmarks")
+        self.embedding_dim = int(self.session.get_outputs()[0].shape[-1])
+
+    def eval(self) -> "OnnxFaceModel":
+        """Nothing to switch (the FaceNet interface ``embed_images`` uses)."""
+        return self
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Embeddings of a batch of network inputs, as ``FaceNet.embed`` (``crop`` models)."""
+        return torch.from_numpy(self.session.run(None, {self.input_name: x.contiguous().numpy()})[0])
 
     def transform(self, face: data.Face) -> np.ndarray:
         """The 2x3 matrix taking image pixels to model input pixels."""
@@ -183,6 +200,8 @@ class OnnxFaceModel:
         return np.concatenate(out)
 
     def evaluate(self, pairs: list[data.Pair], mirror: bool = True, progress: bool = False) -> Verification:
+        if self.align == "crop":
+            return evaluate_model(self, pairs, mirror=mirror, progress=progress)
         faces = unique_faces(pairs)
         start = time.perf_counter()
         emb = self.embed_faces(faces, mirror=mirror, progress=progress)

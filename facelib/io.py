@@ -60,8 +60,12 @@ def save_json(obj: Any, path: Path) -> None:
     _atomic(path, lambda f: f.write(json.dumps(obj, indent=2, sort_keys=True).encode()))
 
 
+def save_bytes(blob: bytes, path: Path) -> None:
+    _atomic(path, lambda f: f.write(blob))
+
+
 def save_text(text: str, path: Path) -> None:
-    _atomic(path, lambda f: f.write(text.encode()))
+    save_bytes(text.encode(), path)
 
 
 def copy_atomic(src: Path, dst: Path) -> None:

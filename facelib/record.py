@@ -12,7 +12,7 @@ import json
 import torch
 
 from facelib import data, evaluate, io, layout, models, paths, speed
-from facelib.analysis import chosen_way, widths_by_step
+from facelib.analysis import base_training_config, chosen_way, widths_by_step
 from facelib.layout import BASE_COLUMNS, LATENCY_COLUMNS, MODEL_COLUMNS, RECIPE_COLUMNS, REFERENCE_COLUMNS
 from facelib.pruning import shrink_to
 from facelib.pruning.loop import STEP_COLUMNS
@@ -119,7 +119,11 @@ def record_pruning(arch: str, criterion: str, ship_every: int | None = None) -> 
     steps = with_latency(arch, io.read_csv(run / "steps.csv"), io.read_csv(run / "layers.csv"))
     io.save_csv(steps, STEP_COLUMNS + LATENCY_COLUMNS, dest / "steps.csv")
     cfg = json.loads((run / "config.json").read_text())
-    base_cfg = json.loads(models.load_model(layout.ROOT / cfg["base_model"]).meta["config"])
+    base_meta = models.load_model(layout.ROOT / cfg["base_model"]).meta
+    if "config" in base_meta:
+        base_cfg = json.loads(base_meta["config"])
+    else:  # a shipped base (refit_head)
+        base_cfg = base_training_config(arch)
     io.save_json({"config": cfg, "seed": cfg["seed"], "base_training": base_cfg,
                   "seconds": sum(float(r["seconds"]) for r in steps), "commit": layout.started_commit(run),
                   "profile": layout.profile().name,

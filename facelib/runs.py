@@ -52,6 +52,20 @@ PRUNING_RUNS = {
     "taylor_distill_combined": dict(criterion="taylor", distill_weight=DISTILL_WEIGHT, score_loss="combined"),
 }
 
+# --- Runtime-friendly shapes (issue 17): Taylor pruning of each network's *shipped* base (models/),
+# with a new identity classifier fitted on its frozen embeddings first (refit_head: the shipped file
+# has none, so a fresh clone can re-run these), until the MACs fall to DEPLOY_MACS of the base's; once with free
+# filter counts and once with every count a multiple of 16, the block of 16 fp32 values that
+# ONNX Runtime's AVX-512 convolution kernels work in (rounding the free counts of the Taylor runs up
+# to 16 took MobileNetV2 from 1.54x to 0.72x the unpruned latency in ONNX Runtime; 8 did less for
+# SqueezeNet: bench/bench_deploy.py). Notebook 07 runs them; bench/bench_deploy.py times them.
+DEPLOY_RUNS = {
+    "taylor_shipped": dict(criterion="taylor", refit_head=True),
+    "taylor_shipped_r16": dict(criterion="taylor", refit_head=True, round_to=16),
+}
+DEPLOY_MACS = 0.6
+PRUNING_RUNS.update(DEPLOY_RUNS)
+
 # The notebook that makes each network's Taylor run (the other runs: 07_comparison; bases: 02).
 NOTEBOOKS = {"squeezenet": "04_squeezerfacenet", "mobilenetv2": "05_mobilenetv2", "resnet50": "06_resnet50"}
 

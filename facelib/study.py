@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Callable
 
 from facelib import data, io, layout, record, train
-from facelib.analysis import chosen_way
+from facelib.analysis import base_training_config, chosen_way
 from facelib.config import PruneConfig, TrainConfig
 from facelib.errors import FacelibError
+from facelib.models import count_macs, load_model
 from facelib.pruning import loop
-from facelib.runs import ARCHS, BASE_RECIPE, DISTILL_WEIGHT, PRECISION, PRUNING_RUNS, RECIPE_ARCH, RECIPES, WAYS
+from facelib.runs import (ARCHS, BASE_RECIPE, DEPLOY_MACS, DISTILL_WEIGHT, PRECISION, PRUNING_RUNS, RECIPE_ARCH,
+                          RECIPES, WAYS)
 
 
 def base_config(arch: str, way: str) -> TrainConfig:
@@ -47,12 +49,22 @@ def recipe_config(name: str) -> TrainConfig:
 
 def prune_config(arch: str, criterion: str) -> PruneConfig:
     """The pruning run ``criterion`` (a name of ``runs.PRUNING_RUNS``) of ``arch``'s chosen base
-    model; every run of a network has the same steps, filters per step and fine-tuning."""
+    model; every run of a network has the same steps, filters per step and fine-tuning. Runs that
+    refit the identity head start from the shipped base (``models/``) and stop at ``DEPLOY_MACS``
+    of its MACs."""
     if criterion not in PRUNING_RUNS:
         raise FacelibError(f"unknown criterion {criterion!r}; choose one of {', '.join(PRUNING_RUNS)}")
     p, schedule = layout.profile(), layout.profile().networks[arch]
-    base = layout.base_run_dir(arch, chosen_way(arch)) / "model.pt"
-    return PruneConfig(base_model=str(base.relative_to(layout.ROOT)), **PRUNING_RUNS[criterion],
+    run = PRUNING_RUNS[criterion]
+    if run.get("refit_head"):
+        base = layout.models_dir() / f"{arch}-{chosen_way(arch)}-base.pt"
+        if not base.exists():
+            raise FacelibError(f"the shipped base {base.relative_to(layout.ROOT)} is missing; "
+                               f"notebooks/{layout.notebook_for(arch)}.ipynb writes it")
+        run = {**run, "target_macs": round(DEPLOY_MACS * count_macs(load_model(base)))}
+    else:
+        base = layout.base_run_dir(arch, chosen_way(arch)) / "model.pt"
+    return PruneConfig(base_model=str(base.relative_to(layout.ROOT)), **run,
                        filters_per_step=schedule.filters_per_step, steps=schedule.prune_steps,
                        batches_per_step=p.batches_per_step, batch_size=p.prune_batch_size,
                        finetune_every=p.finetune_every, finetune_batches=p.finetune_batches)
@@ -84,10 +96,14 @@ def run_pruning(arch: str, criterion: str, progress: bool = True) -> Path:
                            f"run notebooks/{layout.notebook_for(arch)}.ipynb with FACELIB_RERUN=1 first")
     out = layout.prune_run_dir(arch, criterion)
     layout.started_commit(out)
+    td = None
+    if cfg.refit_head:  # a shipped base: its training split from base_models.csv
+        base_cfg = TrainConfig.from_dict({**base_training_config(arch), "distill_weight": 0.0})
+        td = train.TrainData.load(base_cfg, progress=progress)
     cwd = os.getcwd()
     os.chdir(layout.ROOT)  # the base model path is stored relative to the repository
     try:
-        loop.prune(cfg, out, progress=progress)
+        loop.prune(cfg, out, td, progress=progress)
     finally:
         os.chdir(cwd)
     return out

@@ -1,5 +1,6 @@
 """Pruning on real faces: removal equals zeroing, Taylor tracks the real loss change, runs resume exactly."""
 import copy
+import json
 import os
 import signal
 import subprocess
@@ -11,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from facelib import data, metrics, models, preprocessing
+from facelib import data, layout, metrics, models, preprocessing
 from facelib.config import PruneConfig, TrainConfig
 from facelib.errors import FacelibError
 from facelib.io import load_torch
@@ -165,6 +166,16 @@ def test_select_to_remove_keeps_min_channels():
     assert select_to_remove(scores, 2, min_channels=2) == {"a": [0]}
 
 
+def test_select_to_remove_in_units_of_round_to():
+    scores = {"a": torch.tensor([0.1, 0.2, 0.3, 0.4, 5, 6, 7, 8, 9, 10]), "b": torch.tensor([1, 1, 1, 1, .05, .05, .05, .05])}
+    assert select_to_remove(scores, 3) == {"b": [4, 5, 6]}  # free counts: the three lowest
+    # units: b's four lowest (mean 0.05), then a's two lowest (10 -> 8); b may not fall below 4
+    assert select_to_remove(scores, 3, round_to=4) == {"b": [4, 5, 6, 7]}
+    assert select_to_remove(scores, 6, round_to=4) == {"b": [4, 5, 6, 7], "a": [0, 1]}
+    assert select_to_remove(scores, 100, round_to=4) == {"b": [4, 5, 6, 7], "a": [0, 1, 2, 3, 4, 5]}
+    assert select_to_remove(scores, 100, min_channels=5, round_to=4) == {"a": [0, 1]}  # b: 8 -> 4 < 5
+
+
 def test_spearman_against_hand_values():
     assert metrics.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1)
     assert metrics.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1)
@@ -293,3 +304,27 @@ def test_bf16_pruning_is_mixed_precision_resumes_exactly_and_saves_float32(tmp_p
     assert not all(bf16[k].shape == fp32[k].shape and torch.equal(bf16[k], fp32[k]) for k in floats)
     with pytest.raises(FacelibError, match="unknown precision 'fp16'"):
         run_cfg(base, precision="fp16").check()
+
+
+def test_shipped_base_prunes_with_a_refitted_head_to_rounded_counts(tmp_path):
+    """A shipped base (no classifier, half precision) gets a new identity head fitted on its frozen
+    embeddings of real faces, and is pruned with every group kept a multiple of 16 filters until its
+    MACs reach the target; the last step is fine-tuned, and an interrupted run resumes to the same
+    result."""
+    shipped = layout.ROOT / "models" / "squeezenet-distill-base.pt"
+    full = models.load_model(shipped)
+    target = int(0.9 * models.count_macs(full))
+    cfg = run_cfg(shipped, steps=10, refit_head=True, round_to=16, target_macs=target, finetune_every=5)
+    td = TrainData.load(TrainConfig(**SMALL))
+    rows = prune(cfg, tmp_path / "a", td, progress=False)
+    assert rows[-1]["macs"] <= target < rows[-2]["macs"]
+    assert all(r["removed"] >= 24 and r["removed"] % 16 == 0 for r in rows[1:])  # whole units of 16
+    pruned = models.load_model(tmp_path / "a" / "models" / f"step_{rows[-1]['step']:03d}_finetuned.pt")
+    assert all(size(pruned, g) % 16 == 0 for g in channel_groups(pruned))
+    fitted = json.loads((tmp_path / "a" / "head.json").read_text())
+    assert fitted["classes"] == 12 and fitted["train_accuracy"] > 0.5  # 12 CelebA people, far above chance
+    prune(cfg, tmp_path / "b", td, stop_after=1, progress=False)
+    prune(cfg, tmp_path / "b", td, progress=False)
+    same_run(tmp_path / "a", tmp_path / "b")
+    with pytest.raises(FacelibError, match="prune with --refit-head 1"):
+        prune(run_cfg(shipped), tmp_path / "c", td, progress=False)

@@ -4,11 +4,12 @@
         train on ``batches_per_step`` mini-batches, accumulating every filter's score
         remove the ``filters_per_step`` lowest-scoring filters across the whole network
         log filters per layer, parameters, MACs, loss and development-pairs EER ("pruned")
-        every ``finetune_every`` steps: fine-tune a copy for ``finetune_batches`` mini-batches
+        every ``finetune_every`` steps, and at the last: fine-tune a copy for ``finetune_batches`` mini-batches
             and log its EER too ("pruned + fine-tuned"); the loop goes on from the pruned model
 
 A run folder holds ``config.json``, ``state.pt`` (the last completed step: the commit point),
-the tables ``steps.csv``, ``layers.csv`` and ``removed.csv`` (columns below), and
+the tables ``steps.csv``, ``layers.csv`` and ``removed.csv`` (columns below), ``head.json`` where
+the identity classifier was refitted (``refit_head``, ``facelib.pruning.head``), and
 ``models/step_NNN_pruned.pt`` / ``models/step_NNN_finetuned.pt``. Every file is written
 atomically, tables and models before ``state.pt``; a killed run resumes from the last completed
 step and ends with the same result as an uninterrupted one, because each step draws its batch
@@ -40,6 +41,7 @@ from facelib.config import PruneConfig, TrainConfig
 from facelib.errors import FacelibError
 from facelib.io import load_torch, remove_partial_writes, save_csv, save_json, save_torch
 from facelib.models import count_macs, count_parameters, load_model, save_model
+from facelib.pruning import head
 from facelib.pruning.groups import channel_groups, size
 from facelib.pruning.scores import ScoreCollector, select_to_remove
 from facelib.pruning.surgery import remove_channels
@@ -146,12 +148,19 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
     else:
         model, step = base, 0
         log = {"steps": [], "layers": [], "removed": [], "ids": {}}
-    train_cfg = TrainConfig.from_dict(json.loads(base.meta.get("config", "{}")))
+    # a shipped base carries no training configuration: the study's default split is its own
+    train_cfg = TrainConfig.from_dict({**json.loads(base.meta.get("config", "{}")), "distill_weight": 0.0})
     td = td or TrainData.load(train_cfg, progress=progress)
     if cfg.distill_weight > 0 and td.reference is None:
         td.reference, td.reference_usable = distill.reference_embeddings(td.split.train, progress=progress)
+    if cfg.refit_head and step == 0 and not state_path.exists():
+        torch.manual_seed(cfg.seed)
+        fitted, accuracy = head.fit_head(model, td.train_images, td.train_labels, len(td.split.classes), seed=cfg.seed)
+        head.install_head(model, fitted)
+        save_json({"train_accuracy": accuracy, "classes": len(td.split.classes)}, out / "head.json")
     if len(td.split.classes) != model.head.out_features:
-        raise FacelibError("the base model's classifier does not match its training split; retrain it with this facelib")
+        raise FacelibError("the base model's classifier does not match its training split (a shipped base has "
+                           "none): retrain it with this facelib, or prune with --refit-head 1")
     groups = channel_groups(model)
     by_name = {g.name: g for g in groups}
     initial = {g.name: size(base, g) for g in groups}
@@ -186,7 +195,11 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
 
     done = 0
     bar = tqdm(total=cfg.steps, initial=step, desc=f"pruning ({cfg.criterion})", disable=not progress, unit="step")
-    while step < cfg.steps and (cfg.target_params is None or log["steps"][-1]["params"] > cfg.target_params):
+    def reached(row: dict) -> bool:
+        return ((cfg.target_params is not None and row["params"] <= cfg.target_params)
+                or (cfg.target_macs is not None and row["macs"] <= cfg.target_macs))
+
+    while step < cfg.steps and not reached(log["steps"][-1]):
         start = time.perf_counter()
         step += 1
         torch.manual_seed(cfg.seed * 1_000_003 + step)  # dropout
@@ -196,7 +209,7 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
         loss = train_batches(model, td, batches, cfg, step, collector)
         collector.remove()
         scores = collector.scores(cfg.normalise)
-        chosen = select_to_remove(scores, cfg.filters_per_step, cfg.min_channels)
+        chosen = select_to_remove(scores, cfg.filters_per_step, cfg.min_channels, cfg.round_to)
         for name, drop in chosen.items():
             ids = log["ids"][name]
             log["removed"] += [{"step": step, "group": name, "index": ids[i], "score": float(scores[name][i])}
@@ -206,7 +219,8 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
             remove_channels(model, by_name[name], torch.tensor(keep), by_name)
             log["ids"][name] = [ids[i] for i in keep]
         tuned = None
-        if cfg.finetune_every and step % cfg.finetune_every == 0:
+        last = step == cfg.steps or reached({"params": count_parameters(model), "macs": count_macs(model)})
+        if cfg.finetune_every and (step % cfg.finetune_every == 0 or last):
             tuned = copy.deepcopy(model)
             torch.manual_seed(cfg.seed * 1_000_033 + step)
             train_batches(tuned, td, _batches(len(td.train_images), cfg.finetune_batches, cfg.batch_size,

@@ -1,0 +1,60 @@
+"""A new identity classifier for a network that has none, so that the papers' loop can prune it.
+
+The models shipped in ``models/`` keep only the embedding (their training classifier is dropped to
+save space), and a pretrained network has no classifier for our identities at all. The Taylor
+score needs a loss whose gradient does not vanish at the unpruned network: the softmax identity
+loss of the papers has one, a distillation towards the network's own embedding does not (it is 0,
+with a 0 gradient, until a filter is removed). So the head is refitted: a linear softmax
+classifier on the frozen network's embeddings of the training faces (centre crops, no
+augmentation), trained by AdamW on those fixed features, seeded. Pruning then trains it along
+with the network, as the papers train theirs, and surgery shrinks its inputs with the embedding.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from facelib import preprocessing
+from facelib.backbones import FaceNet
+
+
+@torch.no_grad()
+def embeddings(model: FaceNet, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """The network's embeddings of uint8 [N, 3, 129, 129] faces (centre crop, not normalised)."""
+    model.eval()
+    return torch.cat([model.embed(preprocessing.to_input(images[i:i + batch_size]))
+                      for i in range(0, len(images), batch_size)])
+
+
+def fit_head(model: FaceNet, images: torch.Tensor, labels: torch.Tensor, classes: int, epochs: int = 40,
+             lr: float = 1e-2, batch_size: int = 512, seed: int = 0) -> tuple[nn.Linear, float]:
+    """A ``Linear(embedding, classes)`` softmax classifier fitted on the frozen ``model``'s embeddings
+    of ``images``; returns it and its training accuracy. Features are standardised by the mean
+    embedding norm (folded back into the weights), so one rate suits every network."""
+    feats = embeddings(model, images)
+    scale = feats.norm(dim=1).mean().clamp_min(1e-6)
+    x = feats / scale
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        head = nn.Linear(x.shape[1], classes)
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=1e-4)
+    for _ in range(epochs):
+        for idx in torch.randperm(len(x), generator=gen).split(batch_size):
+            loss = F.cross_entropy(head(x[idx]), labels[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        head.weight /= scale  # the head now reads the raw embedding
+        accuracy = float((head(feats).argmax(1) == labels).float().mean())
+    return head, accuracy
+
+
+def install_head(model: FaceNet, head: nn.Linear) -> None:
+    """Make ``head`` the network's identity classifier (``model.classify`` then uses it)."""
+    model.head.weight = nn.Parameter(head.weight.detach().clone())
+    model.head.bias = nn.Parameter(head.bias.detach().clone())
+    model.head.in_features, model.head.out_features = head.in_features, head.out_features
+
