@@ -232,3 +232,35 @@ def headline() -> list[dict]:
             "first_under_1m_params": under_1m[0]["params"] if under_1m else float("nan"),
         })
     return rows
+
+
+def deploy_rows() -> list[dict]:
+    """The rows of ``deploy.csv`` (``bench/bench_deploy.py``; none where it has not run)."""
+    return io.read_csv(layout.results_dir() / "deploy.csv", missing_ok=True, numeric=True)
+
+
+def deploy_summary(rows: list[dict]) -> list[dict]:
+    """One row per network and model of ``deploy.csv``: its MACs ratio, batch-1 latency ratio to the
+    unpruned model in each runtime, the end-to-end speed-up of the model in ONNX Runtime int8 over
+    the unpruned one in ONNX Runtime fp32, and its EER in fp32 and int8 with their intervals."""
+    at = {(r["arch"], r["model"], r["runtime"]): r for r in rows}
+    out = []
+    for (arch, model, runtime), r in at.items():
+        if runtime != "eager":
+            continue
+        fp32, int8 = at[arch, model, "onnx_fp32"], at[arch, model, "onnx_int8"]
+        out.append({"network": arch, "model": model, "step": r["step"], "weights": r["weights"],
+                    "macs_ratio": r["macs_ratio"], **{f"latency_ratio_{k}": at[arch, model, k]["latency_ratio"]
+                                                      for k in ("eager", "onnx_fp32", "onnx_int8")},
+                    "speedup_int8_vs_unpruned_fp32": at[arch, "unpruned", "onnx_fp32"]["latency_ms"] / int8["latency_ms"],
+                    "eer_fp32": fp32["eer"], "eer_fp32_interval": _interval(fp32), "eer_int8": int8["eer"],
+                    "eer_int8_interval": _interval(int8), "int8_minus_fp32": _difference(int8["eer"], fp32["eer"])})
+    return out
+
+
+def _interval(row: dict) -> str:
+    return f"{row['eer_low']:.1%} - {row['eer_high']:.1%}" if row["eer"] != "" else ""
+
+
+def _difference(a, b):
+    return a - b if "" not in (a, b) else ""

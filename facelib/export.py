@@ -109,3 +109,20 @@ def quantize_int8(fp32: Path, out: Path, faces: list[data.Face] | None = None) -
                         activation_type=QuantType.QUInt8)
         io.save_bytes(_with_metadata(staged.read_bytes(), {**meta, "facelib.precision": "int8"}), out)
     return out
+
+
+def cached_export(model_file: Path, precision: str, folder: Path) -> Path:
+    """The facelib model file exported to ONNX in ``folder`` (``precision`` fp32 or int8), made once
+    and made again only when the model file is newer: what the dashboard runs in ONNX Runtime."""
+    from facelib.models import load_model
+
+    if precision not in ("fp32", "int8"):
+        raise FacelibError(f"unknown precision {precision!r}; choose fp32 or int8")
+    model_file = Path(model_file)
+    fp32 = Path(folder) / f"{model_file.stem}.onnx"
+    out = fp32 if precision == "fp32" else Path(folder) / f"{model_file.stem}-int8.onnx"
+    if out.exists() and out.stat().st_mtime >= model_file.stat().st_mtime:
+        return out
+    if not (fp32.exists() and fp32.stat().st_mtime >= model_file.stat().st_mtime):
+        export_onnx(load_model(model_file), fp32, source=model_file.name)
+    return out if precision == "fp32" else quantize_int8(fp32, out)

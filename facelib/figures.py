@@ -160,3 +160,23 @@ def similarity_vs_threshold(comparisons: list) -> go.Figure:
                       yaxis=dict(autorange="reversed"), height=90 + 40 * len(names), legend=LEGEND_BELOW,
                       margin=dict(l=0, r=10, t=10, b=0))
     return fig
+
+
+def deploy_latency(rows: list[dict]) -> go.Figure:
+    """Batch-1 latency (ms) against MACs (share of the unpruned network) in each runtime of
+    ``deploy.csv``, one panel per network, one marker per model (``bench/bench_deploy.py``)."""
+    archs = list(dict.fromkeys(r["arch"] for r in rows))
+    fig = make_subplots(rows=1, cols=max(len(archs), 1), subplot_titles=archs)
+    colours = {"eager": "#636efa", "onnx_fp32": "#ef553b", "onnx_int8": "#00cc96"}
+    for col, arch in enumerate(archs, start=1):
+        for runtime, colour in colours.items():
+            pts = sorted((r for r in rows if r["arch"] == arch and r["runtime"] == runtime), key=lambda r: -r["macs_ratio"])
+            fig.add_trace(go.Scatter(x=[r["macs_ratio"] for r in pts], y=[r["latency_ms"] for r in pts],
+                                     mode="markers+text", marker=dict(color=colour, size=9), name=runtime,
+                                     text=[r["model"].replace("taylor_shipped", "shipped") for r in pts],
+                                     textposition="top center", textfont=dict(size=9),
+                                     showlegend=col == 1), row=1, col=col)
+        fig.update_xaxes(title_text="MACs (share of unpruned)", autorange="reversed", row=1, col=col, **PERCENT)
+    fig.update_yaxes(title_text="batch-1 latency (ms)", rangemode="tozero", row=1, col=1)
+    fig.update_layout(height=480, legend=LEGEND_BELOW)
+    return fig

@@ -3,6 +3,7 @@ several calls, so every timing here is a best-of."""
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import torch
 
@@ -29,20 +30,29 @@ def best_of(fn, repeats: int = 3, warmup: bool = False) -> float:
     return min(times)
 
 
-def paired_best_of(fn_a, fn_b, repeats: int = 40, min_seconds: float = 0.0) -> tuple[float, float]:
-    """Seconds of the fastest call of ``fn_a`` and of ``fn_b``, the two called in turn at least
-    ``repeats`` times and for at least ``min_seconds`` in all, after one untimed call each: on a
-    shared machine whose speed drifts, both then see the same moments, so their ratio is steadier
-    than that of two best-ofs taken one after the other."""
-    fn_a(), fn_b()
-    a, b = [], []
-    began = time.perf_counter()
-    while len(a) < repeats or time.perf_counter() - began < min_seconds:
-        for fn, times in ((fn_a, a), (fn_b, b)):
+def round_robin_best_of(fns: dict[str, Callable[[], object]], repeats: int = 40,
+                        min_seconds: float = 0.0) -> dict[str, float]:
+    """Seconds of the fastest call of each of ``fns``, all called in turn at least ``repeats``
+    times and for at least ``min_seconds`` in all, after one untimed call each: on a shared machine
+    whose speed drifts, they all see the same moments, so their ratios are steadier than those of
+    best-ofs taken one after another."""
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    began, rounds = time.perf_counter(), 0
+    while rounds < repeats or time.perf_counter() - began < min_seconds:
+        for name, fn in fns.items():
             start = time.perf_counter()
             fn()
-            times.append(time.perf_counter() - start)
-    return min(a), min(b)
+            times[name].append(time.perf_counter() - start)
+        rounds += 1
+    return {name: min(t) for name, t in times.items()}
+
+
+def paired_best_of(fn_a, fn_b, repeats: int = 40, min_seconds: float = 0.0) -> tuple[float, float]:
+    """``round_robin_best_of`` of two functions: the fastest call of ``fn_a`` and of ``fn_b``."""
+    best = round_robin_best_of({"a": fn_a, "b": fn_b}, repeats, min_seconds)
+    return best["a"], best["b"]
 
 
 @torch.no_grad()

@@ -185,3 +185,23 @@ def test_det_models_show_their_eer_with_its_interval():
     for eer, interval in zip(table["development EER"], table["95 % interval (people resampled)"]):
         low, high = (float(v.strip(" %")) for v in interval.split(" - "))
         assert low <= float(eer.strip(" %")) <= high and high - low > 0.5
+
+
+def test_compare_runs_the_shipped_models_in_onnx_runtime_fp32_and_int8():
+    """The same pair through PyTorch, ONNX Runtime fp32 (the same similarities and thresholds) and
+    ONNX Runtime int8 (similarities within a few hundredths, thresholds measured anew)."""
+    at = lfw_pair_page()
+    at.selectbox(key="cmp-arch").set_value("mobilenetv2").run()
+    torch_table = at.table[0].value
+    at.radio(key="cmp-runtime").set_value("ONNX Runtime fp32").run()
+    assert_clean(at)
+    fp32 = at.table[0].value
+    assert list(fp32.index) == list(torch_table.index)
+    sims = lambda t: t["cosine similarity"].astype(float)  # noqa: E731
+    assert (sims(fp32) - sims(torch_table)).abs().max() <= 0.001
+    assert list(fp32["EER threshold"]) == list(torch_table["EER threshold"])
+    at.radio(key="cmp-runtime").set_value("ONNX Runtime int8").run()
+    assert_clean(at)
+    int8 = at.table[0].value
+    assert (sims(int8) - sims(torch_table)).abs().max() < 0.05
+    assert list(int8["EER threshold"]) != list(torch_table["EER threshold"])
