@@ -9,15 +9,18 @@ machine: batch-1 latency, then batch-64 throughput (images/s). Where the step's 
 are here (the shipped base in ``models/``, a run's fine-tuned model in ``runs/``), each model's
 development EER with its 95 % interval is measured in each runtime; elsewhere the network is
 rebuilt from ``layers.csv`` (``pruning.shrink_to``, latency depends on the shape only) and timed.
-File sizes: ``.pt`` (half precision, as shipped), ``.onnx`` fp32 and int8.
+File sizes: ``.pt`` (half precision, as shipped), ``.onnx`` fp32 and int8, of these models and
+of every model shipped in ``models/`` (``results/model_files.csv``).
 
 Runs compared (``runs.PRUNING_RUNS``): ``taylor`` (the study's run, free filter counts, weights not
-committed), ``taylor_shipped`` (free counts) and ``taylor_shipped_r16`` (every count a multiple of
+committed), ``taylor_up16`` (that step's shape with every count rounded *up* to a multiple of 16:
+more MACs, so if it is faster the counts themselves are the cause), ``taylor_shipped`` (free counts) and ``taylor_shipped_r16`` (every count a multiple of
 16), the last two pruned to the same MACs from the shipped base. Everything printed also goes to
 ``results/deploy.csv`` (columns in results/README.md), which notebook 07 shows.
 """
 from __future__ import annotations
 
+import math
 import sys
 import tempfile
 from pathlib import Path
@@ -27,7 +30,7 @@ import torch
 from facelib import analysis, evaluate, export, io, layout, models, speed, study
 from facelib.allocator import hold_freed_memory
 from facelib.errors import FacelibError
-from facelib.pruning import shrink_to
+from facelib.pruning import channel_groups, shrink_to, size
 
 RUNS = ("taylor", "taylor_shipped", "taylor_shipped_r16")
 RUNTIMES = ("eager", "onnx_fp32", "onnx_int8")
@@ -55,6 +58,12 @@ def variants(arch: str) -> list[dict]:
             torch.manual_seed(0)
             net, trained = shrink_to(models.build(arch, 1), run.widths(step)).eval(), False
         out.append({"model": name, "step": step, "net": net, "trained": trained})
+        if name == "taylor":  # is it the channel counts? the same shape with every count rounded up to 16
+            torch.manual_seed(0)
+            full = models.build(arch, 1)
+            initial = {g.name: size(full, g) for g in channel_groups(full)}
+            up = {g: min(initial[g], 16 * math.ceil(n / 16)) for g, n in run.widths(step).items()}
+            out.append({"model": "taylor_up16", "step": step, "net": shrink_to(full, up).eval(), "trained": False})
     return out
 
 
@@ -105,8 +114,25 @@ def measure(arch: str, tmp: Path) -> list[dict]:
     return rows
 
 
+def file_sizes(tmp: Path) -> None:
+    """Every shipped model's file size as shipped (``.pt``, half precision), as ONNX fp32 and int8."""
+    rows = []
+    calibration = export.calibration_faces(300)
+    for row in io.read_csv(layout.results_dir() / "models.csv"):
+        pt = layout.models_dir() / row["file"]
+        fp32 = export.export_onnx(models.load_model(pt), tmp / "size.onnx")
+        int8 = export.quantize_int8(fp32, tmp / "size-int8.onnx", calibration)
+        rows.append({"file": row["file"], "pt_mb": pt.stat().st_size / 1e6, "onnx_fp32_mb": fp32.stat().st_size / 1e6,
+                     "onnx_int8_mb": int8.stat().st_size / 1e6})
+        print(f"{row['file']:45s} .pt (half) {rows[-1]['pt_mb']:5.1f} MB, .onnx fp32 {rows[-1]['onnx_fp32_mb']:5.1f} MB, "
+              f"int8 {rows[-1]['onnx_int8_mb']:5.1f} MB", flush=True)
+    io.save_csv(rows, ["file", "pt_mb", "onnx_fp32_mb", "onnx_int8_mb"], layout.results_dir() / "model_files.csv")
+
+
 def main(archs: list[str]) -> None:
     hold_freed_memory()
+    with tempfile.TemporaryDirectory() as tmp:
+        file_sizes(Path(tmp))
     path = layout.results_dir() / "deploy.csv"
     kept = [r for r in io.read_csv(path, missing_ok=True) if r["arch"] not in archs]
     with tempfile.TemporaryDirectory() as tmp:

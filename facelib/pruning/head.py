@@ -11,12 +11,15 @@ with the network, as the papers train theirs, and surgery shrinks its inputs wit
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from facelib import preprocessing
 from facelib.backbones import FaceNet
+from facelib.io import load_torch, save_torch
 
 
 @torch.no_grad()
@@ -50,6 +53,21 @@ def fit_head(model: FaceNet, images: torch.Tensor, labels: torch.Tensor, classes
         head.weight /= scale  # the head now reads the raw embedding
         accuracy = float((head(feats).argmax(1) == labels).float().mean())
     return head, accuracy
+
+
+def cached_fit(model: FaceNet, images: torch.Tensor, labels: torch.Tensor, classes: int, seed: int,
+               cache: Path) -> tuple[nn.Linear, float]:
+    """``fit_head``, saved to ``cache`` and read from there when it was fitted before."""
+    if cache.exists():
+        saved = load_torch(cache)
+        fitted = nn.Linear(saved["weight"].shape[1], saved["weight"].shape[0])
+        fitted.weight.data.copy_(saved["weight"])
+        fitted.bias.data.copy_(saved["bias"])
+        return fitted, float(saved["accuracy"])
+    torch.manual_seed(seed)
+    fitted, accuracy = fit_head(model, images, labels, classes, seed=seed)
+    save_torch({"weight": fitted.weight.detach(), "bias": fitted.bias.detach(), "accuracy": accuracy}, cache)
+    return fitted, accuracy
 
 
 def install_head(model: FaceNet, head: nn.Linear) -> None:

@@ -154,8 +154,11 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
     if cfg.distill_weight > 0 and td.reference is None:
         td.reference, td.reference_usable = distill.reference_embeddings(td.split.train, progress=progress)
     if cfg.refit_head and step == 0 and not state_path.exists():
-        torch.manual_seed(cfg.seed)
-        fitted, accuracy = head.fit_head(model, td.train_images, td.train_labels, len(td.split.classes), seed=cfg.seed)
+        # fitted once per base, split and seed, and shared by the runs beside this one (a run of
+        # ResNet50 spends minutes embedding the training faces)
+        key = f"{Path(cfg.base_model).stem}-{len(td.split.classes)}x{len(td.train_images)}-seed{cfg.seed}"
+        fitted, accuracy = head.cached_fit(model, td.train_images, td.train_labels, len(td.split.classes),
+                                           cfg.seed, out.parent / "heads" / f"{key}.pt")
         head.install_head(model, fitted)
         save_json({"train_accuracy": accuracy, "classes": len(td.split.classes)}, out / "head.json")
     if len(td.split.classes) != model.head.out_features:
