@@ -40,7 +40,21 @@ def headline_markdown() -> str:
                   "| --- | --- | --- | --- | --- | --- |"]
         lines += [f"| {b['arch']} | {b['way']} | {int(b['epochs'])} | {_pct(b['dev_eer'])} | {_pct(b['dev_tar_1e3'])} "
                   f"| {b['train_seconds'] / 60:.0f} min |" for b in base]
+    deploy = analysis.deploy_summary(analysis.deploy_rows())
+    if deploy:
+        lines += ["", "| network | model (step) | MACs | batch-1 latency vs unpruned: PyTorch | ONNX Runtime fp32 "
+                  "| ONNX Runtime int8 | int8 speed-up over unpruned fp32 (ONNX Runtime) | EER fp32 [95 %] "
+                  "| EER int8 [95 %] |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {d['network']} | {d['model']} ({int(d['step'])}) | {_pct(d['macs_ratio'])} "
+                  f"| {d['latency_ratio_eager']:.2f} | {d['latency_ratio_onnx_fp32']:.2f} "
+                  f"| {d['latency_ratio_onnx_int8']:.2f} | {d['speedup_int8_vs_unpruned_fp32']:.2f}x "
+                  f"| {_eer(d['eer_fp32'], d['eer_fp32_interval'])} | {_eer(d['eer_int8'], d['eer_int8_interval'])} |"
+                  for d in deploy]
     return "\n".join(lines)
+
+
+def _eer(eer, interval: str) -> str:
+    return f"{_pct(eer)} [{interval}]" if interval else "n/a (shape only)"
 
 
 def update_readme(path: Path = layout.ROOT / "README.md") -> bool:
