@@ -1,7 +1,8 @@
 """Pruned networks where they are deployed (not a test). Run: .venv/bin/python bench/bench_deploy.py [network ...]
 
 For each network, the unpruned model and, of each pruning run below, the step nearest 60 % of
-the MACs (``PruningRun.latency_at_macs``), each in three runtimes: PyTorch eager (fp32), ONNX
+the MACs (``PruningRun.latency_at_macs``; for a run with a MACs target, its last step, the first at
+or below 60 %, which the run fine-tuned), each in three runtimes: PyTorch eager (fp32), ONNX
 Runtime fp32 and ONNX Runtime int8 (``facelib.export``: static quantisation calibrated on 300
 training faces). All of one network's models and runtimes are timed in turn in this one run
 (``speed.round_robin_best_of``), so that every ratio compares the same moments of a shared
@@ -50,7 +51,9 @@ def variants(arch: str) -> list[dict]:
             run = analysis.load_run(arch, name)
         except FacelibError:
             continue
-        step = run.latency_at_macs(0.6)["step"]
+        # a run with a MACs target stopped at the first step at or below it, and fine-tuned that one
+        target = run.info.get("config", {}).get("target_macs")
+        step = int(run.steps[-1]["step"]) if target else run.latency_at_macs(0.6)["step"]
         saved = layout.prune_run_dir(arch, name) / "models" / f"step_{step:03d}_finetuned.pt"
         if saved.exists():
             net, trained = models.load_model(saved), True

@@ -258,9 +258,14 @@ def deploy_summary(rows: list[dict]) -> list[dict]:
     return out
 
 
+def _measured(x) -> bool:
+    """Whether a ``deploy.csv`` EER cell holds a number (empty, read as NaN, for shape-only rows)."""
+    return x != "" and not (isinstance(x, float) and math.isnan(x))
+
+
 def _interval(row: dict) -> str:
-    return f"{row['eer_low']:.1%} - {row['eer_high']:.1%}" if row["eer"] != "" else ""
+    return f"{row['eer_low']:.1%} - {row['eer_high']:.1%}" if _measured(row["eer"]) else ""
 
 
 def _difference(a, b):
-    return a - b if "" not in (a, b) else ""
+    return a - b if _measured(a) and _measured(b) else float("nan")

@@ -147,6 +147,9 @@ class OnnxFaceModel:
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
+        # ONNX Runtime's threads otherwise spin after each call, taking the cores from whatever runs
+        # next in the process (PyTorch, another session: the deploy bench times them in turn)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         except Exception:  # noqa: BLE001 - onnxruntime raises several unrelated types
