@@ -33,6 +33,10 @@ HELP = {
                       "(0: off, the papers' recipe; see facelib/distill.py)",
     "distill_form": "embedding (1 - cos of the projected embedding to the reference's) or similarity (the "
                     "batch's pairwise cosines matched to the reference's, no projection)",
+    "teacher": "cached (the reference's embedding of each photo, computed once) or online (the reference run "
+               "each step on the student's own augmented view, aligned by the face's points: facelib/teacher.py)",
+    "mixup_alpha": "with --teacher online: mix faces in pairs (the second warped onto the first's points), "
+                   "weight ~ Beta(alpha, alpha); 0: off",
     "val_fraction": "share of each identity's images held out for validation",
     "min_images": "LFW people need at least this many images to be training identities",
     "max_identities": "keep only the first N identities (quick runs)",

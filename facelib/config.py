@@ -54,6 +54,8 @@ class TrainConfig(_Config):
     identity_weight: float = 1.0
     distill_weight: float = 0.0
     distill_form: str = "embedding"  # or "similarity": match the batch's pairwise cosines (distill.similarity_loss)
+    teacher: str = "cached"  # or "online": the reference run on the student's own view each step (facelib.teacher)
+    mixup_alpha: float = 0.0  # > 0 (online teacher only): faces mixed in pairs, weight ~ Beta(alpha, alpha)
     val_fraction: float = 0.02
     min_images: int = 2
     max_identities: int | None = None
@@ -77,6 +79,10 @@ class TrainConfig(_Config):
             raise FacelibError(f"unknown precision {self.precision!r}; choose fp32 or bf16")
         if self.distill_form not in ("embedding", "similarity"):
             raise FacelibError(f"unknown distillation form {self.distill_form!r}; choose embedding or similarity")
+        if self.teacher not in ("cached", "online"):
+            raise FacelibError(f"unknown teacher {self.teacher!r}; choose cached or online")
+        if self.mixup_alpha < 0 or (self.mixup_alpha > 0 and self.teacher != "online"):
+            raise FacelibError("--mixup-alpha must not be negative, and mixup needs --teacher online")
         if self.schedule not in SCHEDULES:
             raise FacelibError(f"unknown schedule {self.schedule!r}; choose plateau or cosine")
         if not 0 <= self.warmup_epochs <= self.epochs:

@@ -25,6 +25,7 @@ import torch
 from facelib import data, io, preprocessing
 from facelib.backbones import FaceNet
 from facelib.errors import FacelibError
+from facelib.models import load_model
 
 INPUT_KIND = "crop113"  # the metadata value that marks a facelib export (evaluate.OnnxFaceModel reads it)
 OPSET = 17
@@ -114,8 +115,6 @@ def quantize_int8(fp32: Path, out: Path, faces: list[data.Face] | None = None) -
 def cached_export(model_file: Path, precision: str, folder: Path) -> Path:
     """The facelib model file exported to ONNX in ``folder`` (``precision`` fp32 or int8), made once
     and made again only when the model file is newer: what the dashboard runs in ONNX Runtime."""
-    from facelib.models import load_model
-
     if precision not in ("fp32", "int8"):
         raise FacelibError(f"unknown precision {precision!r}; choose fp32 or int8")
     model_file = Path(model_file)

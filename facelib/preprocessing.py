@@ -86,22 +86,51 @@ def preprocess(img: Image.Image, box: Box | None) -> np.ndarray:
     return np.asarray(center_crop(face_crop(img, box), SHORT_SIDE)).transpose(2, 0, 1).copy()
 
 
+def draw_views(n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training augmentation of ``n`` faces: a random 113x113 crop position (y, x) in the cached
+    129x129 face and a random horizontal flip each, drawn from ``generator``."""
+    offsets = torch.randint(0, SHORT_SIDE - CROP + 1, (n, 2), generator=generator)
+    return offsets, torch.rand(n, generator=generator) < 0.5
+
+
+def cut_views(images: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
+    """The 113x113 views of uint8 [N, 3, 129, 129] faces at ``offsets``, flipped where ``flips``."""
+    span = torch.arange(CROP)
+    rows, cols = (offsets[:, 0:1] + span)[:, None, :, None], (offsets[:, 1:2] + span)[:, None, None, :]
+    out = images[torch.arange(len(images))[:, None, None, None], torch.arange(images.shape[1])[None, :, None, None],
+                 rows, cols]  # one gather, not a copy per face (many small copies are slow under load)
+    out[flips] = out[flips].flip(-1)
+    return out
+
+
+def normalise(views: torch.Tensor) -> torch.Tensor:
+    """Pixel values (uint8 or float, 0-255) -> the networks' input (ImageNet mean and deviation)."""
+    return (views.float() - MEAN) / STD
+
+
 def to_input(images: torch.Tensor, train: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
     """uint8 [N, 3, 129, 129] -> normalised float [N, 3, 113, 113].
 
     Test: the centre crop. Train: a random crop position and a random horizontal flip per
     image, drawn from ``generator`` (so a seeded run is repeatable).
     """
-    n, margin = images.shape[0], images.shape[-1] - CROP
     if train:
-        offsets = torch.randint(0, margin + 1, (n, 2), generator=generator)
-        flips = torch.rand(n, generator=generator) < 0.5
-        out = torch.stack([images[i, :, y:y + CROP, x:x + CROP] for i, (y, x) in enumerate(offsets.tolist())])
-        out[flips] = out[flips].flip(-1)
-    else:
-        m = margin // 2
-        out = images[:, :, m:m + CROP, m:m + CROP]
-    return (out.float() - MEAN) / STD
+        return normalise(cut_views(images, *draw_views(images.shape[0], generator)))
+    m = (images.shape[-1] - CROP) // 2
+    return normalise(images[:, :, m:m + CROP, m:m + CROP])
+
+
+def crop_matrix(box: Box) -> np.ndarray:
+    """The 2x3 matrix taking a photo's pixel coordinates to those of its cached 129x129 face
+    (``preprocess`` with this ``box``): the enlarged, rounded box's corner to the origin, the
+    resize (pixel centres kept: x' + 0.5 = (x + 0.5) * scale), then the centre cut."""
+    x1, y1, x2, y2 = (int(round(v)) for v in enlarge_box(box))
+    w, h = x2 - x1, y2 - y1
+    scale = SHORT_SIDE / min(w, h)
+    new_w, new_h = max(SHORT_SIDE, round(w * scale)), max(SHORT_SIDE, round(h * scale))
+    sx, sy = new_w / w, new_h / h
+    left, top = (new_w - SHORT_SIDE) // 2, (new_h - SHORT_SIDE) // 2
+    return np.array([[sx, 0.0, (0.5 - x1) * sx - 0.5 - left], [0.0, sy, (0.5 - y1) * sy - 0.5 - top]])
 
 
 def to_display(x: torch.Tensor) -> np.ndarray:

@@ -40,6 +40,12 @@ RECIPES = {
     "cosine-1e-3": dict(lr=1e-3, schedule="cosine", warmup_epochs=1),  # warm-up, then cosine decay to 0
     # the same, distilling the batch's pairwise similarities instead of the projected embedding
     "similarity-cosine-1e-3": dict(lr=1e-3, schedule="cosine", warmup_epochs=1, distill_form="similarity"),
+    # distillation alone: does the identity loss compete with the fit to the reference?
+    "distill-only-cosine-1e-3": dict(lr=1e-3, schedule="cosine", warmup_epochs=1, identity_weight=0.0),
+    # the reference run on the student's own augmented view each step (facelib.teacher), and the
+    # same with faces mixed in pairs so that every step shows new images (Beyer et al. 2022)
+    "online-cosine-1e-3": dict(lr=1e-3, schedule="cosine", warmup_epochs=1, teacher="online"),
+    "online-mixup-cosine-1e-3": dict(lr=1e-3, schedule="cosine", warmup_epochs=1, teacher="online", mixup_alpha=1.0),
 }
 
 # --- Pruning runs of each network's chosen base (PruneConfig fields beyond the schedule).

@@ -205,7 +205,10 @@ def rerun_note(notebook: str) -> str:
         return f"No run of this notebook is recorded yet: running it prunes ({how})."
     minutes = sum(json.loads((layout.pruning_results_dir(a, c) / "run.json").read_text())["seconds"]
                   for a, c in recorded) / 60
+    shipped = {c for _, c in made if PRUNING_RUNS[c].get("refit_head")}
+    bases = (f"The runs {', '.join(sorted(shipped))} start from the bases shipped in models/; the others from "
+             if shipped else "Pruning starts from ")
     return (f"Re-running: this notebook reads its {len(recorded)} pruning run(s) from the results folder; to prune "
             f"again: {how}. Recorded time: at least {minutes:.0f} min (the training, scoring and removal of its steps; "
-            f"each step's evaluation on the development pairs comes on top). Pruning starts from the base checkpoints in runs/, which are not committed: "
-            f"notebooks/{layout.notebook_for(ARCHS[0])}.ipynb with FACELIB_RERUN=1 trains them first.")
+            f"each step's evaluation on the development pairs comes on top). {bases}the base checkpoints in runs/, "
+            f"which are not committed: notebooks/{layout.notebook_for(ARCHS[0])}.ipynb with FACELIB_RERUN=1 trains them first.")

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from facelib import data, distill, evaluate, preprocessing
+from facelib import data, distill, evaluate, paths, preprocessing, teacher
 from facelib.allocator import hold_freed_memory
 from facelib.config import TrainConfig
 from facelib.errors import FacelibError
@@ -41,15 +41,18 @@ class TrainData:
     dev_pairs: list[data.Pair] | None
     reference: torch.Tensor | None = None  # reference-model embeddings of train_images (distillation)
     reference_usable: torch.Tensor | None = None
+    points: torch.Tensor | None = None  # 5 points of each training face in its crop (online teacher)
 
     @classmethod
     def load(cls, cfg: TrainConfig, progress: bool = False) -> "TrainData":
         split = data.study_split(cfg.min_images, cfg.val_fraction, cfg.seed, cfg.max_identities,
                                  cfg.use_lfw, cfg.use_celeba)
         pairs = data.every_nth_pair(data.lfw_pairs(cfg.eval_pairs), cfg.max_pairs) if cfg.eval_pairs else None
-        reference = distill.reference_embeddings(split.train, progress=progress) if cfg.distill_weight > 0 else (None, None)
+        cached, online = cfg.distill_weight > 0 and cfg.teacher == "cached", cfg.distill_weight > 0 and cfg.teacher == "online"
+        reference = distill.reference_embeddings(split.train, progress=progress) if cached else (None, None)
         return cls(split, data.load_images(split.train, progress=progress), split.labels(split.train),
-                   data.load_images(split.val, progress=progress), split.labels(split.val), pairs, *reference)
+                   data.load_images(split.val, progress=progress), split.labels(split.val), pairs, *reference,
+                   points=teacher.points_in_crop(split.train) if online else None)
 
 
 def memory_format(precision: str) -> torch.memory_format:
@@ -134,8 +137,10 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
     seed_everything(cfg.seed)
     td = td or TrainData.load(cfg, progress=progress)
     model = build(cfg.arch, len(td.split.classes)).to(cfg.device, memory_format=memory_format(cfg.precision))
-    # Distillation is on whenever the data carries reference embeddings (its weight may be 0).
-    proj = distill.projection(model.embedding_dim, cfg.seed).to(cfg.device) if td.reference is not None else None
+    # Distillation is on whenever the data carries reference embeddings or points (its weight may be 0).
+    distilling = td.reference is not None or td.points is not None
+    proj = distill.projection(model.embedding_dim, cfg.seed).to(cfg.device) if distilling else None
+    online = teacher.Teacher(paths.reference_model(), cfg.threads) if td.points is not None else None
     params = list(model.parameters()) + (list(proj.parameters()) if proj is not None else [])
     optimizer = make_optimizer(params, cfg)
     steps_per_epoch = (len(td.train_images) + cfg.batch_size - 1) // cfg.batch_size
@@ -171,16 +176,28 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
                    initial=step, total=steps_per_epoch, unit="batch")
         for step in bar:
             idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-            x = preprocessing.to_input(td.train_images[idx], train=cfg.augment, generator=augment)
-            x = x.to(cfg.device, memory_format=memory_format(cfg.precision))
             y = td.train_labels[idx].to(cfg.device)
+            if online is not None:  # the teacher sees the student's own (mixed) view
+                b = teacher.make_batch(td.train_images[idx], td.points[idx], online, augment, cfg.augment, cfg.mixup_alpha)
+                x, ref, ok = b.x, b.reference, b.usable
+            else:
+                x = preprocessing.to_input(td.train_images[idx], train=cfg.augment, generator=augment)
+                if proj is not None:
+                    ref, ok = td.reference[idx], td.reference_usable[idx]
+            x = x.to(cfg.device, memory_format=memory_format(cfg.precision))
             with autocast(cfg.precision, cfg.device):
                 emb = model.embed(x)
                 logits = model.classify(emb).float()
-            loss = cfg.identity_weight * F.cross_entropy(logits, y)
+            if cfg.mixup_alpha > 0:  # a mixed face has both identities, each by its weight
+                w = b.weight.to(cfg.device)
+                ce = (w * F.cross_entropy(logits, y, reduction="none")
+                      + (1 - w) * F.cross_entropy(logits, y[b.partner.to(cfg.device)], reduction="none")).mean()
+            else:
+                ce = F.cross_entropy(logits, y)
+            loss = cfg.identity_weight * ce
             d_loss = 0.0
             if proj is not None:
-                ref, ok = td.reference[idx].to(cfg.device), td.reference_usable[idx].to(cfg.device)
+                ref, ok = ref.to(cfg.device), ok.to(cfg.device)
                 d = (distill.similarity_loss(emb.float(), ref, ok) if cfg.distill_form == "similarity"
                      else distill.distillation_loss(proj(emb.float()), ref, ok))
                 loss = loss + cfg.distill_weight * d

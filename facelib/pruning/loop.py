@@ -112,10 +112,7 @@ def _projection(model, td: TrainData, cfg: PruneConfig, faces: int = 1024) -> to
     """The distillation projection for the model as it is now, fitted on a fixed set of faces."""
     usable = torch.nonzero(td.reference_usable).flatten()
     pick = usable[torch.randperm(len(usable), generator=torch.Generator().manual_seed(cfg.seed))[:faces]]
-    model.eval()
-    with torch.no_grad():
-        emb = torch.cat([model.embed(preprocessing.to_input(td.train_images[pick[i:i + 256]])) for i in range(0, len(pick), 256)])
-    return distill.fit_projection(emb, td.reference[pick])
+    return distill.fit_projection(head.embeddings(model, td.train_images[pick]), td.reference[pick])
 
 
 def _verify(model, pairs) -> tuple[float, float, float]:
@@ -170,11 +167,14 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
     if not log["ids"]:
         log["ids"] = {g.name: list(range(initial[g.name])) for g in groups}
 
-    def record(step: int, removed: int, loss: float, seconds: float, tuned=None) -> None:
+    def counts() -> dict:
+        return {"params": count_parameters(model), "macs": count_macs(model)}
+
+    def record(step: int, removed: int, loss: float, seconds: float, shape: dict, tuned=None) -> None:
         eer_p, tar_p, thr_p = _verify(model, td.dev_pairs)
         eer_f, tar_f, thr_f = _verify(tuned, td.dev_pairs) if tuned is not None else ("", "", "")
-        log["steps"].append({"step": step, "params": count_parameters(model), "trunk_params": model.trunk_parameters(),
-                             "macs": count_macs(model), "filters": sum(size(model, g) for g in groups),
+        log["steps"].append({"step": step, **shape, "trunk_params": model.trunk_parameters(),
+                             "filters": sum(size(model, g) for g in groups),
                              "removed": removed, "loss": loss, "eer_pruned": eer_p, "eer_finetuned": eer_f,
                              "tar_1e3_pruned": tar_p, "tar_1e3_finetuned": tar_f, "threshold_pruned": thr_p,
                              "threshold_finetuned": thr_f, "seconds": seconds})
@@ -193,7 +193,7 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
 
     if step == 0 and not state_path.exists():
         save_json(asdict(cfg), out / "config.json")
-        record(0, 0, float("nan"), 0.0)
+        record(0, 0, float("nan"), 0.0, counts())
         commit(0)
 
     done = 0
@@ -222,14 +222,15 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
             remove_channels(model, by_name[name], torch.tensor(keep), by_name)
             log["ids"][name] = [ids[i] for i in keep]
         tuned = None
-        last = step == cfg.steps or reached({"params": count_parameters(model), "macs": count_macs(model)})
+        shape = counts()
+        last = step == cfg.steps or reached(shape)
         if cfg.finetune_every and (step % cfg.finetune_every == 0 or last):
             tuned = copy.deepcopy(model)
             torch.manual_seed(cfg.seed * 1_000_033 + step)
             train_batches(tuned, td, _batches(len(td.train_images), cfg.finetune_batches, cfg.batch_size,
                                               cfg.seed + 1, step), cfg, -step)
         removed = sum(len(v) for v in chosen.values())
-        record(step, removed, loss, time.perf_counter() - start, tuned)
+        record(step, removed, loss, time.perf_counter() - start, shape, tuned)
         commit(step, tuned)
         bar.update(1)
         done += 1
