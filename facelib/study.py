@@ -21,8 +21,8 @@ from facelib.config import PruneConfig, TrainConfig
 from facelib.errors import FacelibError
 from facelib.models import count_macs, load_model
 from facelib.pruning import loop
-from facelib.runs import (ARCHS, BASE_RECIPE, DEPLOY_MACS, DISTILL_WEIGHT, PRECISION, PRUNING_RUNS, RECIPE_ARCH,
-                          RECIPES, WAYS)
+from facelib.runs import (ARCHS, BASE_RECIPE, DEPLOY_ARCHS, DEPLOY_MACS, DISTILL_WEIGHT, PRECISION, PRUNING_RUNS,
+                          RECIPE_ARCH, RECIPES, WAYS)
 
 
 def base_config(arch: str, way: str) -> TrainConfig:
@@ -68,6 +68,11 @@ def prune_config(arch: str, criterion: str) -> PruneConfig:
                        filters_per_step=schedule.filters_per_step, steps=schedule.prune_steps,
                        batches_per_step=p.batches_per_step, batch_size=p.prune_batch_size,
                        finetune_every=p.finetune_every, finetune_batches=p.finetune_batches)
+
+
+def deploy_runs() -> list[tuple[str, str]]:
+    """The (network, run) pairs of the runtime-friendly-shape runs this profile makes (notebook 07)."""
+    return [(arch, name) for arch in layout.profile().deploy_networks for name in DEPLOY_ARCHS[arch]]
 
 
 def dev_pairs() -> list[data.Pair]:
