@@ -42,9 +42,8 @@ RECIPES = {
     "similarity-cosine-1e-3": dict(lr=1e-3, schedule="cosine", warmup_epochs=1, distill_form="similarity"),
     # distillation alone: does the identity loss compete with the fit to the reference?
     "distill-only-cosine-1e-3": dict(lr=1e-3, schedule="cosine", warmup_epochs=1, identity_weight=0.0),
-    # the reference run on the student's own augmented view each step (facelib.teacher), and the
-    # same with faces mixed in pairs so that every step shows new images (Beyer et al. 2022)
-    "online-cosine-1e-3": dict(lr=1e-3, schedule="cosine", warmup_epochs=1, teacher="online"),
+    # the reference run each step on the student's own augmented view, faces mixed in pairs, so that
+    # every step shows new images (facelib.teacher; Beyer et al. 2022)
     "online-mixup-cosine-1e-3": dict(lr=1e-3, schedule="cosine", warmup_epochs=1, teacher="online", mixup_alpha=1.0),
 }
 
