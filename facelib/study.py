@@ -70,9 +70,9 @@ def prune_config(arch: str, criterion: str) -> PruneConfig:
                        finetune_every=p.finetune_every, finetune_batches=p.finetune_batches)
 
 
-def deploy_runs() -> list[tuple[str, str]]:
-    """The (network, run) pairs of the runtime-friendly-shape runs this profile makes (notebook 07)."""
-    return [(arch, name) for arch in layout.profile().deploy_networks for name in DEPLOY_ARCHS[arch]]
+def deploy_runs() -> dict[str, tuple[str, ...]]:
+    """The runtime-friendly-shape runs this profile makes (notebook 07), by network."""
+    return {arch: DEPLOY_ARCHS[arch] for arch in layout.profile().deploy_networks}
 
 
 def dev_pairs() -> list[data.Pair]:

@@ -27,11 +27,11 @@ import torch
 import torch.nn.functional as F
 
 from facelib import data, preprocessing
-from facelib.evaluate import TEMPLATE_112, similarity_transform
+from facelib.distill import REFERENCE_DIM
+from facelib.evaluate import TEMPLATE_112, OnnxFaceModel, similarity_transform
 
 SWAP_ON_FLIP = [1, 0, 2, 4, 3]
 TEACHER_SIZE = 112
-REFERENCE_DIM = 128
 
 
 def points_in_crop(faces: list[data.Face]) -> torch.Tensor:
@@ -142,12 +142,8 @@ class Teacher:
     embeddings [N, 128]. ONNX Runtime runs it: faster here than PyTorch's port in fp32 or bf16."""
 
     def __init__(self, model_path, threads: int | None = None) -> None:
-        from facelib.evaluate import OnnxFaceModel
-
         self.model = OnnxFaceModel(model_path, align="landmarks", threads=threads)
 
     @torch.no_grad()
     def __call__(self, aligned: torch.Tensor) -> torch.Tensor:
-        x = ((aligned - self.model.mean) / self.model.std).contiguous().numpy()
-        e = torch.from_numpy(self.model.session.run(None, {self.model.input_name: x})[0])
-        return F.normalize(e, dim=1)
+        return F.normalize(self.model.embed((aligned - self.model.mean) / self.model.std), dim=1)

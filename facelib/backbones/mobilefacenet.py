@@ -38,12 +38,14 @@ from facelib.errors import FacelibError
 # (expansion, output channels, repeats, first stride) of the bottleneck stages.
 SETTINGS = [(2, 64, 5, 2), (4, 128, 1, 2), (2, 128, 6, 1), (4, 128, 1, 2), (2, 128, 2, 1)]
 INPUT_SIZE = 112
-PIXEL_MEAN, PIXEL_STD = 127.5, 128.0
 
 
-def conv(cin: int, cout: int, kernel: int = 1, stride: int = 1, groups: int = 1, act: type | None = nn.ReLU6) -> nn.Sequential:
-    """A convolution with bias (its batch norm folded in), then the activation if any."""
-    layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2 if kernel < 7 else 0, groups=groups)]
+def conv(cin: int, cout: int, kernel: int = 1, stride: int = 1, groups: int = 1, act: type | None = nn.ReLU6,
+         padding: int | None = None) -> nn.Sequential:
+    """A convolution with bias (its batch norm folded in), then the activation if any; padded to
+    keep the size unless ``padding`` says otherwise."""
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2 if padding is None else padding,
+                                         groups=groups)]
     return nn.Sequential(*layers, act()) if act else nn.Sequential(*layers)
 
 
@@ -79,7 +81,7 @@ class MobileFaceNet(FaceNet):
                 cin = c
         self.features = nn.Sequential(*blocks)
         self.conv2 = conv(cin, 512)
-        self.gdconv = conv(512, 512, 7, groups=512, act=None)
+        self.gdconv = conv(512, 512, 7, groups=512, act=None, padding=0)
         self.conv3 = conv(512, self.embedding_dim, act=None)
         self.classifier = nn.Linear(self.embedding_dim, max(1, num_classes))
 
