@@ -124,6 +124,16 @@ def recipe_verdict(rows: list[dict]) -> list[str]:
     return lines
 
 
+def late_gain(history: list[dict], share: float = 0.2) -> float:
+    """Development EER gained over the last ``share`` of a run's epochs: the EER of the epoch before
+    them minus the last epoch's (issue 14 calls a run levelled off below 0.005, half a point)."""
+    n = len(history)
+    k = max(1, round(share * n))
+    if n <= k:
+        raise ValueError(f"a history of {n} epochs has no epochs before its last {k}")
+    return float(history[n - k - 1]["dev_eer"]) - float(history[-1]["dev_eer"])
+
+
 def available_runs() -> list[tuple[str, str]]:
     """(network, run name) of every pruning run with tables in the results folder (names:
     ``runs.PRUNING_RUNS``)."""

@@ -51,6 +51,7 @@ class TrainConfig(_Config):
     warmup_epochs: float = 0.0
     seed: int = 0
     augment: bool = True
+    batch_norm: bool = False  # SqueezeNet only: train with batch norms, folded into the convs when saved
     identity_weight: float = 1.0
     distill_weight: float = 0.0
     distill_form: str = "embedding"  # or "similarity": match the batch's pairwise cosines (distill.similarity_loss)
@@ -73,10 +74,15 @@ class TrainConfig(_Config):
 
         if self.arch not in ARCHS:
             raise FacelibError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}")
+        if self.arch == "mobilefacenet":
+            raise FacelibError("mobilefacenet is pretrained (its weights come from the shared ONNX file): it is pruned "
+                               "and fine-tuned, not trained from scratch")
         if self.optimizer not in OPTIMIZERS:
             raise FacelibError(f"unknown optimizer {self.optimizer!r}; choose sgd or adamw")
         if self.precision not in PRECISIONS:
             raise FacelibError(f"unknown precision {self.precision!r}; choose fp32 or bf16")
+        if self.batch_norm and self.arch != "squeezenet":
+            raise FacelibError("--batch-norm is for squeezenet only (the other networks always have batch norms)")
         if self.distill_form not in ("embedding", "similarity"):
             raise FacelibError(f"unknown distillation form {self.distill_form!r}; choose embedding or similarity")
         if self.teacher not in ("cached", "online"):

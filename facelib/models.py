@@ -30,11 +30,13 @@ IMAGENET_URLS = {
 }
 
 
-def build(arch: str, num_classes: int) -> FaceNet:
-    """A randomly initialised face network; ``arch`` in ``squeezenet``, ``mobilenetv2``, ``resnet50``."""
+def build(arch: str, num_classes: int, batch_norm: bool = False) -> FaceNet:
+    """A randomly initialised face network; ``arch`` in ``squeezenet``, ``mobilenetv2``, ``resnet50``.
+    ``batch_norm``: SqueezeNet with a batch norm after each Fire convolution, for training
+    (``SqueezeNet.fold_batch_norm`` folds them before saving); the other two always have them."""
     if arch not in ARCHS:
         raise FacelibError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
-    return ARCHS[arch](num_classes)
+    return ARCHS[arch](num_classes, batch_norm=True) if batch_norm else ARCHS[arch](num_classes)
 
 
 def load_imagenet_trunk(model: FaceNet, state_dict: dict[str, torch.Tensor]) -> list[str]:

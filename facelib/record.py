@@ -16,7 +16,7 @@ from facelib.analysis import base_training_config, chosen_way, widths_by_step
 from facelib.layout import BASE_COLUMNS, LATENCY_COLUMNS, MODEL_COLUMNS, RECIPE_COLUMNS, REFERENCE_COLUMNS
 from facelib.pruning import shrink_to
 from facelib.pruning.loop import STEP_COLUMNS
-from facelib.runs import ARCHS, RECIPES, WAYS
+from facelib.runs import ARCHS, LONG_RECIPES, RECIPES, WAYS
 
 
 def record_base(arch: str, way: str, pairs: list[data.Pair]) -> dict:
@@ -65,7 +65,8 @@ def record_recipe(name: str, pairs: list[data.Pair], larger: list[data.Pair]) ->
            "seed": cfg["seed"], "commit": layout.started_commit(run), "config": json.dumps(cfg, sort_keys=True)}
     io.save_csv(history, list(history[0]), layout.recipe_history_csv(name))
     rows = [r for r in io.read_csv(layout.results_dir() / "recipes.csv", missing_ok=True) if r["recipe"] != name]
-    rows = sorted(rows + [row], key=lambda r: list(RECIPES).index(r["recipe"]) if r["recipe"] in RECIPES else len(RECIPES))
+    order = list(RECIPES) + list(LONG_RECIPES)
+    rows = sorted(rows + [row], key=lambda r: order.index(r["recipe"]) if r["recipe"] in order else len(order))
     io.save_csv(rows, RECIPE_COLUMNS, layout.results_dir() / "recipes.csv")
     return row
 

@@ -22,7 +22,7 @@ from facelib.errors import FacelibError
 from facelib.models import count_macs, load_model
 from facelib.pruning import loop
 from facelib.runs import (ARCHS, BASE_RECIPE, DEPLOY_ARCHS, DEPLOY_MACS, DISTILL_WEIGHT, PRECISION, PRUNING_RUNS,
-                          RECIPE_ARCH, RECIPES, WAYS)
+                          LONG_RECIPES, RECIPE_ARCH, RECIPES, WAYS)
 
 
 def base_config(arch: str, way: str) -> TrainConfig:
@@ -36,11 +36,20 @@ def base_config(arch: str, way: str) -> TrainConfig:
                        max_identities=p.max_identities, max_pairs=p.max_pairs, precision=PRECISION[arch])
 
 
+def recipe_names() -> list[str]:
+    """Every recipe run, in table order: the short ones (``runs.RECIPES``), then the long ones."""
+    return list(RECIPES) + list(LONG_RECIPES)
+
+
 def recipe_config(name: str) -> TrainConfig:
     """The recipe run ``name`` (``runs.RECIPES``): the distilled base recipe of SqueezeNet in bf16,
-    changed as the recipe says, for the profile's ``recipe_epochs``."""
+    changed as the recipe says, for the profile's ``recipe_epochs``; a long run
+    (``runs.LONG_RECIPES``) is its recipe for a multiple of them."""
+    if name in LONG_RECIPES:
+        recipe, times = LONG_RECIPES[name]
+        return TrainConfig(**{**recipe_config(recipe).to_dict(), "epochs": times * layout.profile().recipe_epochs})
     if name not in RECIPES:
-        raise FacelibError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
+        raise FacelibError(f"unknown recipe {name!r}; choose one of {', '.join(recipe_names())}")
     p = layout.profile()
     return TrainConfig(**{**BASE_RECIPE, "arch": RECIPE_ARCH, "epochs": p.recipe_epochs, "precision": "bf16",
                           "distill_weight": DISTILL_WEIGHT, "max_identities": p.max_identities,

@@ -136,7 +136,7 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     td = td or TrainData.load(cfg, progress=progress)
-    model = build(cfg.arch, len(td.split.classes)).to(cfg.device, memory_format=memory_format(cfg.precision))
+    model = build(cfg.arch, len(td.split.classes), cfg.batch_norm).to(cfg.device, memory_format=memory_format(cfg.precision))
     # Distillation is on whenever the data carries reference embeddings or points (its weight may be 0).
     distilling = td.reference is not None or td.points is not None
     proj = distill.projection(model.embedding_dim, cfg.seed).to(cfg.device) if distilling else None
@@ -234,6 +234,8 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
         save_csv(history, HISTORY_COLUMNS, out / "history.csv")
         if stop_after is not None and done_this_call >= stop_after and epoch < cfg.epochs:
             return history
-    model = model.cpu().to(memory_format=torch.contiguous_format)
+    model = model.cpu().to(memory_format=torch.contiguous_format).eval()
+    if cfg.batch_norm:
+        model.fold_batch_norm()  # the saved network is the plain architecture
     save_model(model, out / "model.pt", config=json.dumps(cfg.to_dict()), classes=json.dumps(td.split.classes))
     return history

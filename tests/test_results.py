@@ -150,3 +150,11 @@ def test_recipe_rows_are_read_as_a_choice_by_their_intervals():
     assert analysis.recipe_verdict([best, far])[1].endswith("worse, the intervals do not overlap")
     near = {**best, "recipe": "near", "devpeople_eer": best["devpeople_eer"] + 1e-3}
     assert "no difference" in analysis.recipe_verdict([best, near])[1]
+
+
+def test_late_gain_is_the_eer_gained_over_the_last_fifth_of_the_epochs():
+    history = [{"dev_eer": e} for e in (0.30, 0.20, 0.15, 0.12, 0.11, 0.105, 0.10, 0.10, 0.099, 0.098)]
+    assert analysis.late_gain(history) == pytest.approx(0.10 - 0.098)  # epochs 9-10 against epoch 8
+    assert analysis.late_gain(history[:5]) == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="no epochs before"):
+        analysis.late_gain(history[:1])

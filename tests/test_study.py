@@ -59,6 +59,11 @@ def test_recipe_runs_share_one_budget_and_differ_only_as_declared(monkeypatch):
         base = study.recipe_config(next(iter(runs.RECIPES))).to_dict()
         changed = {k for k in cfg if cfg[k] != base[k]}
         assert changed <= set(runs.RECIPES[name]), (name, changed)
+    for name, (recipe, times) in runs.LONG_RECIPES.items():  # a long run is its recipe, only longer
+        long, short = study.recipe_config(name).to_dict(), configs[recipe]
+        assert long["epochs"] == times * short["epochs"] and {k: v for k, v in long.items() if k != "epochs"} == {
+            k: v for k, v in short.items() if k != "epochs"}
+    assert study.recipe_names() == list(runs.RECIPES) + list(runs.LONG_RECIPES)
     monkeypatch.setenv("FACELIB_PROFILE", "fast")
     assert study.recipe_config("cosine-1e-3").epochs == 1
     with pytest.raises(FacelibError, match="unknown recipe"):

@@ -96,3 +96,30 @@ def test_cosine_schedule_warms_up_decays_to_zero_and_resumes_exactly(tmp_path, s
         train(TrainConfig(**{**cfg.to_dict(), "epochs": 3}), tmp_path / "a", small_data, progress=False)
     with pytest.raises(FacelibError, match="unknown schedule"):
         TrainConfig(schedule="step").check()
+
+
+def test_batch_norm_training_saves_plain_squeezenet_that_embeds_as_trained(tmp_path, small_data):
+    """SqueezeNet trained with batch norms saves the plain architecture (norms folded into the convs),
+    and the folded network embeds real faces as the trained one did in evaluation mode."""
+    from facelib import preprocessing
+    from facelib.models import build, load_model
+
+    cfg = TrainConfig(**{**SMALL, "batch_norm": True}, epochs=1)
+    train(cfg, tmp_path, small_data, progress=False)
+    trained = build("squeezenet", len(small_data.split.classes), batch_norm=True)
+    trained.load_state_dict(weights(tmp_path))
+    trained.eval()
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in trained.modules())
+    saved = load_model(tmp_path / "model.pt")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in saved.modules())
+    assert set(saved.state_dict()) == set(build("squeezenet", 1).state_dict())
+    x = preprocessing.to_input(small_data.val_images[:8])
+    with torch.no_grad():
+        before, after = trained.embed(x), saved.embed(x)
+    assert before.abs().mean() > 1e-3  # the embeddings compared are not all zero
+    torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)
+
+
+def test_batch_norm_is_for_squeezenet_only():
+    with pytest.raises(FacelibError, match="squeezenet only"):
+        TrainConfig(arch="resnet50", batch_norm=True).check()
