@@ -65,7 +65,7 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         child(sys.argv[2], sys.argv[3] == "1")
     else:
-        from facelib.models import ARCHS
+        from facelib.runs import ARCHS
 
         wanted = sys.argv[1:] or list(ARCHS)
         if any(a not in ARCHS for a in wanted):

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from facelib import analysis, evaluate, export, io, layout, models, speed, study
+from facelib import analysis, evaluate, export, io, layout, models, runs, speed, study
 from facelib.allocator import hold_freed_memory
 from facelib.errors import FacelibError
 from facelib.pruning import channel_groups, shrink_to, size
@@ -142,13 +142,13 @@ def main(archs: list[str]) -> None:
         for arch in archs:
             rows = measure(arch, Path(tmp))
             kept = [r for r in kept if r["arch"] != arch] + rows
-            order = {a: i for i, a in enumerate(models.ARCHS)}
+            order = {a: i for i, a in enumerate(runs.ARCHS)}
             io.save_csv(sorted(kept, key=lambda r: order[r["arch"]]), COLUMNS, path)  # after each network
     print(f"wrote {path.relative_to(layout.ROOT)}")
 
 
 if __name__ == "__main__":
-    wanted = sys.argv[1:] or list(models.ARCHS)
-    if any(a not in models.ARCHS for a in wanted):
-        sys.exit(f"networks are {', '.join(models.ARCHS)} (default: all)")
+    wanted = sys.argv[1:] or list(runs.ARCHS)
+    if any(a not in runs.ARCHS for a in wanted):
+        sys.exit(f"networks are {', '.join(runs.ARCHS)} (default: all)")
     main(wanted)

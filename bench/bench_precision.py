@@ -17,7 +17,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from facelib import models
+from facelib import models, runs
 from facelib.config import TrainConfig
 from facelib.speed import lfw_batch
 from facelib.train import autocast, memory_format
@@ -77,7 +77,7 @@ def main(archs: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    wanted = sys.argv[1:] or list(models.ARCHS)
-    if any(a not in models.ARCHS for a in wanted):
-        sys.exit(f"networks are {', '.join(models.ARCHS)} (default: all)")
+    wanted = sys.argv[1:] or list(runs.ARCHS)
+    if any(a not in runs.ARCHS for a in wanted):
+        sys.exit(f"networks are {', '.join(runs.ARCHS)} (default: all)")
     main(wanted)

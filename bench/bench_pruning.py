@@ -24,7 +24,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from facelib import analysis, models, record
+from facelib import analysis, models, record, runs
 from facelib.allocator import hold_freed_memory
 from facelib.errors import FacelibError
 from facelib.pruning import channel_groups, shrink_to, size
@@ -53,10 +53,10 @@ def main(sections: list[str]) -> None:
     x64 = lfw_batch(64)
     y = torch.arange(64) % 10
     if "overhead" in sections:
-        for arch in models.ARCHS:
+        for arch in runs.ARCHS:
             scoring_overhead(arch, x64, y)
     if "latency" in sections:
-        for arch in models.ARCHS:
+        for arch in runs.ARCHS:
             pruned_latency(arch)
 
 

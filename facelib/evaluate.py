@@ -1,7 +1,9 @@
 """Verification evaluation: embeddings, cosine scores over pairs, and the metrics of ``facelib.metrics``.
 
 Two kinds of model are evaluated the same way:
-- a ``FaceNet`` of this library, on the papers' 113x113 centre crop (``preprocessing.to_input``);
+- a ``FaceNet`` of this library, on the papers' 113x113 centre crop (``preprocessing.to_input``),
+  or, for the pretrained MobileFaceNet (``input_kind == "aligned112"``), on each face aligned by
+  its 5 points to 112x112 as the ONNX reference is;
 - any face model stored as ONNX (``OnnxFaceModel``), run by ONNX Runtime: a facelib network
   exported by ``facelib.export`` (fp32 or int8) takes the same crop and is evaluated exactly as
   the network itself; any other, such as the reference MobileFaceNet, has its own input size,
@@ -97,9 +99,30 @@ def verification(scores: np.ndarray, pairs: list[data.Pair], seconds: float = 0.
                         acc, std, len(pairs), seconds, scores, labels, folds)
 
 
+@torch.no_grad()
+def embed_aligned(model: FaceNet, faces: list[data.Face], mirror: bool = True, batch_size: int = 128,
+                  progress: bool = False) -> np.ndarray:
+    """L2-normalised embeddings of faces aligned by their 5 points (``align_face``), pixels mapped by
+    (v - 127.5) / 128: how the pretrained MobileFaceNet takes a face, in PyTorch."""
+    model.eval()
+    out = []
+    for i in tqdm(range(0, len(faces), batch_size), desc="embedding", disable=not progress, unit="batch"):
+        a = np.stack([align_face(f, model.input_size) for f in faces[i:i + batch_size]])
+        x = torch.from_numpy(((a.astype(np.float32) - 127.5) / 128).transpose(0, 3, 1, 2).copy())
+        e = model.embed(x)
+        if mirror:
+            e = e + model.embed(x.flip(-1))
+        out.append(e.numpy())
+    return _normalise(np.concatenate(out)) if out else np.zeros((0, model.embedding_dim), np.float32)
+
+
 def evaluate_model(model: FaceNet | OnnxFaceModel, pairs: list[data.Pair], mirror: bool = True, progress: bool = False) -> Verification:
     """EER, TAR@FAR and accuracy of a FaceNet on LFW pairs (10-fold accuracy where there are folds)."""
     faces = unique_faces(pairs)
+    if getattr(model, "input_kind", "crop113") == "aligned112":
+        start = time.perf_counter()
+        emb = embed_aligned(model, faces, mirror=mirror, progress=progress)
+        return verification(pair_scores(pairs, dict(zip(faces, emb))), pairs, time.perf_counter() - start)
     images = data.load_images(faces, progress=progress)
     start = time.perf_counter()
     emb = embed_images(model, images, mirror=mirror, progress=progress)
@@ -121,6 +144,28 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     rot = u @ sign @ vt
     scale = np.trace(np.diag(sig) @ sign) / s.var(0).sum()
     return np.hstack([scale * rot, (mu_d - scale * rot @ mu_s)[:, None]])
+
+
+def alignment_transform(face: data.Face, size: int = 112, align: str = "landmarks") -> np.ndarray | None:
+    """The 2x3 matrix taking a photo's pixels to a ``size`` x ``size`` model input: ``landmarks``
+    maps the face's 5 points onto the template (the fixed LFW transform where it has none),
+    ``fixed`` always uses that, ``none`` gives None (resize the whole photo)."""
+    if align == "landmarks" and face.landmarks is not None:
+        return similarity_transform(np.array(face.landmarks), TEMPLATE_112 * size / 112)
+    if align in ("landmarks", "fixed"):
+        return LFW_FIXED_TRANSFORM * size / 112
+    return None
+
+
+def align_face(face: data.Face, size: int = 112, align: str = "landmarks") -> np.ndarray:
+    """A face as an aligned model input: uint8 ``size`` x ``size`` x 3 RGB (``alignment_transform``)."""
+    import cv2
+
+    img = np.asarray(preprocessing.open_image(face.path))
+    m = alignment_transform(face, size, align)
+    if m is None:
+        return cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
+    return cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
 
 
 class OnnxFaceModel:
@@ -171,21 +216,11 @@ class OnnxFaceModel:
 
     def transform(self, face: data.Face) -> np.ndarray:
         """The 2x3 matrix taking image pixels to model input pixels."""
-        if self.align == "landmarks" and face.landmarks is not None:
-            return similarity_transform(np.array(face.landmarks), TEMPLATE_112 * self.size / 112)
-        if self.align in ("landmarks", "fixed"):
-            return LFW_FIXED_TRANSFORM * self.size / 112
-        return None
+        return alignment_transform(face, self.size, self.align)
 
     def aligned(self, face: data.Face) -> np.ndarray:
         """The model's input image for a face: uint8 HxWx3 RGB."""
-        import cv2
-
-        img = np.asarray(preprocessing.open_image(face.path))
-        m = self.transform(face)
-        if m is None:
-            return cv2.resize(img, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
-        return cv2.warpAffine(img, m, (self.size, self.size), flags=cv2.INTER_LINEAR, borderValue=0)
+        return align_face(face, self.size, self.align)
 
     def embed_arrays(self, images: np.ndarray, mirror: bool = True) -> np.ndarray:
         """L2-normalised embeddings of aligned uint8 [N, H, W, 3] images."""

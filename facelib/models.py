@@ -16,11 +16,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from facelib.backbones import FaceNet, MobileNetV2, ResNet50, SqueezeNet
+from facelib.backbones import FaceNet, MobileFaceNet, MobileNetV2, ResNet50, SqueezeNet
 from facelib.errors import FacelibError
 from facelib.io import load_torch, save_torch
 
-ARCHS: dict[str, type[FaceNet]] = {"squeezenet": SqueezeNet, "mobilenetv2": MobileNetV2, "resnet50": ResNet50}
+# The three networks the study trains from scratch, then MobileFaceNet, pretrained (its weights come
+# from the shared ONNX file through ``MobileFaceNet.from_onnx``; it is pruned, never trained here).
+ARCHS: dict[str, type[FaceNet]] = {"squeezenet": SqueezeNet, "mobilenetv2": MobileNetV2, "resnet50": ResNet50,
+                                   "mobilefacenet": MobileFaceNet}
 
 # Official torchvision ImageNet weights, for users who can reach them (the papers start there).
 IMAGENET_URLS = {
@@ -123,8 +126,10 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def count_macs(model: nn.Module, size: int = 113) -> int:
-    """Multiply-accumulates of one forward pass at ``size`` x ``size`` (convolutions and linear layers)."""
+def count_macs(model: nn.Module, size: int | None = None) -> int:
+    """Multiply-accumulates of one forward pass at ``size`` x ``size`` (default: the network's
+    ``input_size``), convolutions and linear layers."""
+    size = size or getattr(model, "input_size", 113)
     total = 0
 
     def hook(module, _inputs, out):

@@ -1,20 +1,38 @@
-"""The reference MobileFaceNet as a PyTorch module, its weights read from the shared ONNX file."""
+"""The reference MobileFaceNet as a PyTorch module, its weights read from the shared ONNX file,
+and its coupled channel groups (removal equals zeroing, pruned files reload)."""
+import copy
+import subprocess
+import sys
+from contextlib import ExitStack
+
 import numpy as np
 import pytest
 import torch
 
-from facelib import paths
+from facelib import models, paths
 from facelib.backbones import MobileFaceNet
 from facelib.errors import FacelibError
 from facelib.evaluate import OnnxFaceModel
+from facelib.pruning import channel_groups, mask_channels, remove_channels, size
 
 
-def test_pytorch_port_equals_onnx_runtime_on_real_faces(lfw_people):
+@pytest.fixture(scope="module")
+def aligned(lfw_people) -> tuple[OnnxFaceModel, np.ndarray]:
+    """16 real LFW faces aligned by their 5 points, as the network takes them ((v - 127.5) / 128)."""
     onnx = OnnxFaceModel(paths.reference_model(), align="landmarks", threads=2)
     faces = [f for p in list(lfw_people.values())[:30] for f in p if f.landmarks][:16]
-    aligned = np.stack([onnx.aligned(f) for f in faces])
-    x = ((aligned.astype(np.float32) - 127.5) / 128).transpose(0, 3, 1, 2).copy()
-    model = MobileFaceNet.from_onnx(paths.reference_model())
+    x = ((np.stack([onnx.aligned(f) for f in faces]).astype(np.float32) - 127.5) / 128).transpose(0, 3, 1, 2)
+    return onnx, x.copy()
+
+
+@pytest.fixture(scope="module")
+def pretrained() -> MobileFaceNet:
+    return MobileFaceNet.from_onnx(paths.reference_model())
+
+
+def test_pytorch_port_equals_onnx_runtime_on_real_faces(aligned, pretrained):
+    onnx, x = aligned
+    model = pretrained
     assert model.trunk_parameters() == 989_952  # the README's 0.99M
     with torch.no_grad():
         ours = model.embed(torch.from_numpy(x)).numpy()
@@ -28,3 +46,68 @@ def test_a_file_that_is_not_mobilefacenet_is_one_sentence(tmp_path):
     bad.write_bytes(b"not a model")
     with pytest.raises(FacelibError, match="not a readable ONNX model"):
         MobileFaceNet.from_onnx(bad)
+
+
+def test_every_group_removed_equals_zeroed_on_real_faces(aligned, pretrained):
+    """Each of the 22 coupled groups (stem + depthwise, the expansions with their depthwise convs, the
+    three residual streams, conv2 with the global depthwise conv, the embedding), a third of its
+    channels removed, gives the embedding that zeroing them at the group's taps gives; then all
+    groups at once, half of each."""
+    x = torch.from_numpy(aligned[1])
+    groups = channel_groups(pretrained)
+    assert len(groups) == 22 and {g.kind for g in groups} == {
+        "stem + depthwise", "conv", "expansion + depthwise", "residual stream", "conv + global depthwise", "embedding"}
+    assert [size(pretrained, g) for g in groups if g.kind == "residual stream"] == [64, 128, 128]
+    by_name, gen = {g.name: g for g in groups}, torch.Generator().manual_seed(0)
+    drops = {}
+    for g in groups:
+        n = size(pretrained, g)
+        drop = torch.randperm(n, generator=gen)[: n // 3]
+        with torch.no_grad(), mask_channels(pretrained, g, drop):
+            expected = pretrained.embed(x)
+        pruned = copy.deepcopy(pretrained)
+        remove_channels(pruned, g, torch.tensor(sorted(set(range(n)) - set(drop.tolist()))), by_name)
+        with torch.no_grad():
+            got = pruned.embed(x)
+        if g.kind == "embedding":  # the removed embedding values are gone rather than zero
+            expected = expected[:, sorted(set(range(n)) - set(drop.tolist()))]
+        assert torch.allclose(got, expected, atol=1e-4 * expected.abs().max().item()), g.name
+        drops[g.name] = torch.randperm(n, generator=gen)[: n // 2]
+    with torch.no_grad(), ExitStack() as stack:
+        for g in groups:
+            stack.enter_context(mask_channels(pretrained, g, drops[g.name]))
+        expected = pretrained(x)
+    pruned = copy.deepcopy(pretrained)
+    for g in groups:
+        n = size(pruned, g)
+        remove_channels(pruned, g, torch.tensor(sorted(set(range(n)) - set(drops[g.name].tolist()))), by_name)
+    with torch.no_grad():
+        got = pruned(x)
+    assert torch.allclose(got, expected, atol=1e-4 * expected.abs().max().item())
+    assert models.count_macs(pruned) < 0.4 * models.count_macs(pretrained)
+
+
+def test_pruned_network_reloads_in_a_fresh_process(tmp_path, aligned, pretrained):
+    pruned = copy.deepcopy(pretrained)
+    groups = channel_groups(pruned)
+    by_name = {g.name: g for g in groups}
+    for g in groups[2:8]:
+        remove_channels(pruned, g, torch.arange(size(pruned, g) - 16), by_name)
+    x = torch.from_numpy(aligned[1][:4])
+    torch.save(x, tmp_path / "x.pt")
+    with torch.no_grad():
+        torch.save(pruned.embed(x), tmp_path / "expected.pt")
+    models.save_model(pruned, tmp_path / "pruned.pt")
+    code = (f"import torch; from facelib.models import load_model; m = load_model(r'{tmp_path / 'pruned.pt'}'); "
+            f"x = torch.load(r'{tmp_path / 'x.pt'}', weights_only=True); "
+            f"e = torch.load(r'{tmp_path / 'expected.pt'}', weights_only=True); "
+            "assert m.input_size == 112; assert torch.allclose(m.embed(x), e, atol=1e-5); print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_mobilefacenet_is_not_trained_from_scratch():
+    from facelib.config import TrainConfig
+
+    with pytest.raises(FacelibError, match="pretrained"):
+        TrainConfig(arch="mobilefacenet").check()

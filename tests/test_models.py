@@ -5,7 +5,7 @@ import sys
 import pytest
 import torch
 
-from facelib import models
+from facelib import models, runs
 from facelib.errors import FacelibError
 
 # Feature-extractor parameter counts of torchvision's models (classifier excluded).
@@ -25,7 +25,7 @@ TORCHVISION_KEYS = {
 TORCHVISION_ENTRIES = {"squeezenet": 52, "mobilenetv2": 314, "resnet50": 320}
 
 
-@pytest.mark.parametrize("arch", models.ARCHS)
+@pytest.mark.parametrize("arch", runs.ARCHS)
 def test_sizes_and_embedding(arch):
     model = models.build(arch, num_classes=10).eval()
     assert model.trunk_parameters() == TRUNK_PARAMS[arch]
@@ -34,7 +34,7 @@ def test_sizes_and_embedding(arch):
     assert model(x).shape == (2, 10)
 
 
-@pytest.mark.parametrize("arch", models.ARCHS)
+@pytest.mark.parametrize("arch", runs.ARCHS)
 def test_torchvision_names(arch):
     sd = models.build(arch, num_classes=1000).state_dict()
     for key, shape in TORCHVISION_KEYS[arch].items():
@@ -96,7 +96,7 @@ def test_load_model_rejects_other_files(tmp_path):
         models.load_model(tmp_path / "b.pt")
 
 
-@pytest.mark.parametrize("arch", models.ARCHS)
+@pytest.mark.parametrize("arch", runs.ARCHS)
 def test_half_precision_embedding_only_files(tmp_path, arch, celeba):
     """Shipped files: float16 without the classifier; on real faces the embeddings barely move."""
     from facelib import data, preprocessing

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from facelib import data, layout, metrics, models, preprocessing
+from facelib import data, layout, metrics, models, preprocessing, runs
 from facelib.config import PruneConfig, TrainConfig
 from facelib.errors import FacelibError
 from facelib.io import load_torch
@@ -47,7 +47,7 @@ EXPECTED_KINDS = {
 }
 
 
-@pytest.mark.parametrize("arch", models.ARCHS)
+@pytest.mark.parametrize("arch", runs.ARCHS)
 def test_removal_equals_zeroing_for_every_group(arch, faces):
     model = randomised(arch)
     groups = channel_groups(model)
@@ -70,7 +70,7 @@ def test_removal_equals_zeroing_for_every_group(arch, faces):
         assert torch.allclose(got, expected, atol=1e-4 * expected.abs().max().item()), g.name
 
 
-@pytest.mark.parametrize("arch", models.ARCHS)
+@pytest.mark.parametrize("arch", runs.ARCHS)
 def test_removal_across_all_groups_at_once(arch, faces):
     """Every group pruned in turn (concat offsets move as earlier groups shrink) equals all masks together."""
     model = randomised(arch)

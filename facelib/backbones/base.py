@@ -13,6 +13,8 @@ class FaceNet(nn.Module):
     """
 
     embedding_dim: int
+    input_size: int = 113  # side of the square face the network takes (the papers' crop)
+    input_kind: str = "crop113"  # or "aligned112": 5-point aligned, (v - 127.5) / 128 (facelib.evaluate)
 
     def trunk(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

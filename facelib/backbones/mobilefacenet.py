@@ -69,6 +69,7 @@ class Bottleneck(nn.Module):
 class MobileFaceNet(FaceNet):
     embedding_dim = 128
     input_size = INPUT_SIZE
+    input_kind = "aligned112"
 
     def __init__(self, num_classes: int = 0) -> None:
         super().__init__()

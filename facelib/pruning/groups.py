@@ -33,6 +33,17 @@ block outputs of a stage channel by channel, so the projection convs of all bloc
 ResNet50: conv1 and conv2 of each bottleneck are free groups; the residual stream of a stage
 (every conv3 + bn3 and the downsampling shortcut conv + bn) is one group, consumed by each
 block's conv1, the next stage's first conv1 and shortcut, or the classifier ``fc``.
+
+MobileFaceNet (pretrained, batch norm folded into biased convolutions): as MobileNetV2, each
+expansion shares a group with its depthwise conv, and the linear projections of a stage's blocks
+form one residual stream. Its taps are the activations (ReLU6) and, where a convolution is linear,
+the convolution itself: zeroing a channel must happen after the last bias of the chain, or the
+bias would still reach the consumer. Worked example, the head::
+
+    conv2      128 -> 512 + ReLU6   } one group of 512: gdconv has one 7x7 filter per channel,
+    gdconv     depthwise 7x7, bias  } so removing conv2's filter 9 removes gdconv's filter 9 and
+    conv3      512 -> 128 (linear)     conv3.weight[:, 9]; the tap is gdconv's output, after its bias
+    classifier 128 -> identities    conv3's 128 outputs, the embedding, are a group of their own
 """
 from __future__ import annotations
 
@@ -40,7 +51,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from facelib.backbones import FaceNet, MobileNetV2, ResNet50, SqueezeNet
+from facelib.backbones import FaceNet, MobileFaceNet, MobileNetV2, ResNet50, SqueezeNet
 from facelib.backbones.mobilenetv2 import SETTINGS
 
 
@@ -120,6 +131,33 @@ def resnet50_groups(model: ResNet50) -> list[Group]:
     return groups
 
 
+def mobilefacenet_groups(model: MobileFaceNet) -> list[Group]:
+    groups = [Group("conv1", "stem + depthwise", ("conv1.1", "dw_conv.0.1"), ("conv1.0", "dw_conv.0.0"),
+                    (("dw_conv.1.0", ()),)),
+              Group("dw_conv.1", "conv", ("dw_conv.1.1",), ("dw_conv.1.0",), (("features.0.expand.0", ()),))]
+    for b in range(len(model.features)):
+        f = f"features.{b}"
+        groups.append(Group(f"{f}.expand", "expansion + depthwise", (f"{f}.expand.1", f"{f}.depthwise.1"),
+                            (f"{f}.expand.0", f"{f}.depthwise.0"), ((f"{f}.project.0", ()),)))
+    # A stream runs from a block that changes the width or the size (no residual) through the
+    # residual blocks after it: features.0-4 (64), 5-11 (128), 12-14 (128).
+    streams: list[list[int]] = []
+    for b, m in enumerate(model.features):
+        if m.residual:
+            streams[-1].append(b)
+        else:
+            streams.append([b])
+    for s, blocks in enumerate(streams):
+        readers = [f"features.{b}.expand.0" for b in blocks[1:]]
+        readers.append(f"features.{streams[s + 1][0]}.expand.0" if s + 1 < len(streams) else "conv2.0")
+        taps = tuple(f"features.{b}.project.0" for b in blocks)
+        groups.append(Group(f"stream{s + 1}", "residual stream", taps, taps, tuple((r, ()) for r in readers)))
+    groups += [Group("conv2", "conv + global depthwise", ("conv2.1", "gdconv.0"), ("conv2.0", "gdconv.0"),
+                     (("conv3.0", ()),)),
+               Group("conv3", "embedding", ("conv3.0",), ("conv3.0",), (("classifier", ()),))]
+    return groups
+
+
 def channel_groups(model: FaceNet) -> list[Group]:
     """Every prunable group of a face network, in network order."""
     if isinstance(model, SqueezeNet):
@@ -128,4 +166,6 @@ def channel_groups(model: FaceNet) -> list[Group]:
         return mobilenetv2_groups(model)
     if isinstance(model, ResNet50):
         return resnet50_groups(model)
+    if isinstance(model, MobileFaceNet):
+        return mobilefacenet_groups(model)
     raise TypeError(f"no channel groups defined for {type(model).__name__}")
