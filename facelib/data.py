@@ -284,19 +284,24 @@ def hold_out(faces: list[Face], fraction: float, seed: int) -> Split:
 
 
 def study_split(min_images: int = 2, val_fraction: float = 0.02, seed: int = 0,
-                max_identities: int | None = None, lfw: bool = True, celeba: bool = True) -> Split:
+                max_identities: int | None = None, lfw: bool = True, celeba: bool = True,
+                held_out: str = "dev") -> Split:
     """The default training set: LFW people absent from pairsDevTest.txt (with at least
     ``min_images`` images) plus the CelebA-299 identities; so no training identity appears in
     the development pairs. ``max_identities`` keeps the first identities only (fast profiles).
 
-    View 2 (pairs.txt) shares people with this training set: use it for models trained without
-    LFW (``lfw=False``).
+    View 2 (pairs.txt) shares people with this training set: ``held_out="view2"`` leaves out every
+    person of View 2 instead (the split on which the pretrained MobileFaceNet is pruned, so that View 2
+    stays an untouched test set).
     """
+    if held_out not in ("dev", "view2"):
+        raise FacelibError(f"unknown held-out pairs {held_out!r}; choose dev or view2")
     faces: list[Face] = []
     if lfw:
         people = lfw_faces()
-        dev = {f.identity for p in lfw_pairs("dev", people) for f in (p.a, p.b)}
-        faces += [f for name, imgs in people.items() if len(imgs) >= min_images and "lfw:" + name not in dev for f in imgs]
+        kept_out = {f.identity for p in lfw_pairs(held_out, people) for f in (p.a, p.b)}
+        faces += [f for name, imgs in people.items()
+                  if len(imgs) >= min_images and "lfw:" + name not in kept_out for f in imgs]
     if celeba:
         faces += celeba299_faces()
     if max_identities is not None:

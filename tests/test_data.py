@@ -108,6 +108,18 @@ def test_study_split_never_touches_dev_pairs(lfw_people):
     assert data.study_split(seed=0).val == split.val  # seeded
 
 
+def test_split_for_view2_leaves_out_every_view2_person(lfw_people):
+    """The split MobileFaceNet is pruned on: no person of View 2's 6,000 pairs, so View 2 stays a test set."""
+    split = data.study_split(seed=0, held_out="view2")
+    view2 = {f.identity for p in data.lfw_pairs("view2", lfw_people) for f in (p.a, p.b)}
+    train_ids = {f.identity for f in split.train}
+    assert not train_ids & view2
+    assert sum(i.startswith("lfw:") for i in split.classes) > 40  # LFW people outside View 2 remain (52 with 2+ images)
+    assert sum(i.startswith("celeba:") for i in split.classes) == 299
+    with pytest.raises(FacelibError, match="unknown held-out pairs"):
+        data.study_split(held_out="view1")
+
+
 def test_celeba_faces(celeba):
     assert len(celeba) == 6261 and len({f.identity for f in celeba}) == 299
     assert sum(f.box is None for f in celeba) == 5
