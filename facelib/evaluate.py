@@ -22,15 +22,9 @@ import torch
 from tqdm.auto import tqdm
 
 from facelib import data, metrics, preprocessing
+from facelib.alignment import align_face, aligned_input, alignment_transform, load_aligned
 from facelib.backbones import FaceNet
 from facelib.errors import FacelibError
-
-# The usual 112x112 5-point template (eyes, nose tip, mouth corners) of ArcFace-style models.
-TEMPLATE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
-                         [41.5493, 92.3655], [70.7299, 92.2041]])
-# One fixed transform for any 250x250 LFW deep-funneled image (from the reference model's README).
-LFW_FIXED_TRANSFORM = np.array([[0.853, -0.012, -50.186], [0.012, 0.853, -45.897]])
-
 
 @dataclass
 class Verification:
@@ -105,10 +99,10 @@ def embed_aligned(model: FaceNet, faces: list[data.Face], mirror: bool = True, b
     """L2-normalised embeddings of faces aligned by their 5 points (``align_face``), pixels mapped by
     (v - 127.5) / 128: how the pretrained MobileFaceNet takes a face, in PyTorch."""
     model.eval()
+    images = load_aligned(faces, model.input_size)
     out = []
     for i in tqdm(range(0, len(faces), batch_size), desc="embedding", disable=not progress, unit="batch"):
-        a = np.stack([align_face(f, model.input_size) for f in faces[i:i + batch_size]])
-        x = torch.from_numpy(((a.astype(np.float32) - 127.5) / 128).transpose(0, 3, 1, 2).copy())
+        x = aligned_input(images[i:i + batch_size])
         e = model.embed(x)
         if mirror:
             e = e + model.embed(x.flip(-1))
@@ -131,42 +125,6 @@ def evaluate_model(model: FaceNet | OnnxFaceModel, pairs: list[data.Pair], mirro
 
 
 # ---------------------------------------------------------------- ONNX models with alignment
-
-def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity (rotation, uniform scale, translation) mapping src points to dst
-    (Umeyama 1991, "Least-squares estimation of transformation parameters"), as a 2x3 matrix."""
-    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s, d = src - mu_s, dst - mu_d
-    cov = d.T @ s / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt))])
-    rot = u @ sign @ vt
-    scale = np.trace(np.diag(sig) @ sign) / s.var(0).sum()
-    return np.hstack([scale * rot, (mu_d - scale * rot @ mu_s)[:, None]])
-
-
-def alignment_transform(face: data.Face, size: int = 112, align: str = "landmarks") -> np.ndarray | None:
-    """The 2x3 matrix taking a photo's pixels to a ``size`` x ``size`` model input: ``landmarks``
-    maps the face's 5 points onto the template (the fixed LFW transform where it has none),
-    ``fixed`` always uses that, ``none`` gives None (resize the whole photo)."""
-    if align == "landmarks" and face.landmarks is not None:
-        return similarity_transform(np.array(face.landmarks), TEMPLATE_112 * size / 112)
-    if align in ("landmarks", "fixed"):
-        return LFW_FIXED_TRANSFORM * size / 112
-    return None
-
-
-def align_face(face: data.Face, size: int = 112, align: str = "landmarks") -> np.ndarray:
-    """A face as an aligned model input: uint8 ``size`` x ``size`` x 3 RGB (``alignment_transform``)."""
-    import cv2
-
-    img = np.asarray(preprocessing.open_image(face.path))
-    m = alignment_transform(face, size, align)
-    if m is None:
-        return cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
-    return cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
-
 
 class OnnxFaceModel:
     """A face model in an ONNX file, run by ONNX Runtime: NCHW RGB input.

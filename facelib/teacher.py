@@ -27,8 +27,9 @@ import torch
 import torch.nn.functional as F
 
 from facelib import data, preprocessing
+from facelib.alignment import TEMPLATE_112, similarity_transform
 from facelib.distill import REFERENCE_DIM
-from facelib.evaluate import TEMPLATE_112, OnnxFaceModel, similarity_transform
+from facelib.evaluate import OnnxFaceModel
 
 SWAP_ON_FLIP = [1, 0, 2, 4, 3]
 TEACHER_SIZE = 112

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from facelib import data, evaluate, models, paths
+from facelib import alignment, data, evaluate, models, paths
 from facelib.errors import FacelibError
 
 
@@ -20,7 +20,7 @@ def test_similarity_transform_recovers_a_known_one():
     angle, scale, shift = 0.3, 1.7, np.array([5.0, -3.0])
     rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     src = np.random.default_rng(0).normal(size=(5, 2)) * 20
-    m = evaluate.similarity_transform(src, src @ rot.T + shift)
+    m = alignment.similarity_transform(src, src @ rot.T + shift)
     assert np.allclose(m, np.hstack([rot, shift[:, None]]))
 
 
@@ -29,7 +29,7 @@ def test_landmark_alignment_puts_eyes_on_the_template(lfw_people, reference):
     m = reference.transform(face)
     eyes = np.array(face.landmarks[:2])
     mapped = eyes @ m[:, :2].T + m[:, 2]
-    assert np.abs(mapped - evaluate.TEMPLATE_112[:2]).max() < 4  # pixels in the 112x112 input
+    assert np.abs(mapped - alignment.TEMPLATE_112[:2]).max() < 4  # pixels in the 112x112 input
 
 
 def test_reference_model_on_view2_fold(reference, fold0):

@@ -111,3 +111,15 @@ def test_mobilefacenet_is_not_trained_from_scratch():
 
     with pytest.raises(FacelibError, match="pretrained"):
         TrainConfig(arch="mobilefacenet").check()
+
+
+def test_evaluation_through_pytorch_scores_pairs_as_onnx_runtime_does(pretrained):
+    """evaluate_model aligns the faces of networks that take aligned input (5 points, cached), so the
+    PyTorch port scores View 2 pairs as the ONNX reference does."""
+    from facelib import data, evaluate
+
+    pairs = data.every_nth_pair(data.lfw_pairs("view2"), 40)
+    ours = evaluate.evaluate_model(pretrained, pairs)
+    theirs = OnnxFaceModel(paths.reference_model(), align="landmarks").evaluate(pairs)
+    assert np.abs(ours.scores - theirs.scores).max() < 1e-4
+    assert ours.scores[ours.labels].mean() > ours.scores[~ours.labels].mean() + 0.3  # same people score higher
