@@ -4,7 +4,7 @@ and the aligned input image it gives.
 
     >>> m = alignment_transform(face)        # 2x3, photo pixels -> 112x112 input pixels
     >>> img = align_face(face)               # uint8 112x112x3 RGB
-    >>> x = aligned_input(load_aligned(faces))   # float [N, 3, 112, 112], (v - 127.5) / 128
+    >>> images = load_aligned(faces)     # uint8 [N, 3, 112, 112], cached (preprocessing.aligned_input)
 """
 from __future__ import annotations
 
@@ -77,13 +77,3 @@ def load_aligned(faces: list[Face], size: int = 112) -> torch.Tensor:
     os.replace(tmp, cached)
     return torch.from_numpy(arr)
 
-
-def aligned_input(images: torch.Tensor, train: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
-    """uint8 [N, 3, S, S] aligned faces -> the pretrained network's input, (v - 127.5) / 128; in
-    training each face is flipped horizontally with probability 1/2 (drawn from ``generator``); the
-    alignment fixes the face's position, so there is no random crop."""
-    x = (images.float() - 127.5) / 128
-    if train:
-        flips = torch.rand(len(images), generator=generator) < 0.5
-        x[flips] = x[flips].flip(-1)
-    return x

@@ -44,6 +44,8 @@ HELP = {
     "max_identities": "keep only the first N identities (quick runs)",
     "use_lfw": "train on LFW people absent from the development pairs (1/0)",
     "use_celeba": "train on the CelebA-299 identities (1/0)",
+    "held_out": "LFW people never trained on: dev (those of the development pairs) or view2 (every person of "
+                "View 2, pairs.txt)",
     "eval_pairs": "LFW pairs for the per-epoch EER: dev, devtrain, view2, devpeople or none",
     "max_pairs": "evaluate on at most this many of the pairs, evenly spaced (quick runs)",
     "checkpoint_every": "write a resumable checkpoint every N steps (and after every epoch)",

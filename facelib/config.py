@@ -62,6 +62,7 @@ class TrainConfig(_Config):
     max_identities: int | None = None
     use_lfw: bool = True
     use_celeba: bool = True
+    held_out: str = "dev"  # LFW people never trained on: those of the "dev" pairs, or of "view2" (data.study_split)
     eval_pairs: str | None = "dev"
     max_pairs: int | None = None
     checkpoint_every: int = 50
@@ -81,6 +82,8 @@ class TrainConfig(_Config):
             raise FacelibError(f"unknown optimizer {self.optimizer!r}; choose sgd or adamw")
         if self.precision not in PRECISIONS:
             raise FacelibError(f"unknown precision {self.precision!r}; choose fp32 or bf16")
+        if self.held_out not in ("dev", "view2"):
+            raise FacelibError(f"unknown --held-out {self.held_out!r}; choose dev or view2")
         if self.batch_norm and self.arch != "squeezenet":
             raise FacelibError("--batch-norm is for squeezenet only (the other networks always have batch norms)")
         if self.distill_form not in ("embedding", "similarity"):

@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from facelib import data, metrics, preprocessing
-from facelib.alignment import align_face, aligned_input, alignment_transform, load_aligned
+from facelib.alignment import align_face, alignment_transform, load_aligned
 from facelib.backbones import FaceNet
 from facelib.errors import FacelibError
 
@@ -102,7 +102,7 @@ def embed_aligned(model: FaceNet, faces: list[data.Face], mirror: bool = True, b
     images = load_aligned(faces, model.input_size)
     out = []
     for i in tqdm(range(0, len(faces), batch_size), desc="embedding", disable=not progress, unit="batch"):
-        x = aligned_input(images[i:i + batch_size])
+        x = preprocessing.aligned_input(images[i:i + batch_size])
         e = model.embed(x)
         if mirror:
             e = e + model.embed(x.flip(-1))

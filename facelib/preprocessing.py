@@ -120,6 +120,28 @@ def to_input(images: torch.Tensor, train: bool = False, generator: torch.Generat
     return normalise(images[:, :, m:m + CROP, m:m + CROP])
 
 
+def aligned_input(images: torch.Tensor, train: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+    """uint8 [N, 3, S, S] faces aligned by their 5 points (``alignment.load_aligned``) -> the input of
+    a network that takes them (the pretrained MobileFaceNet), (v - 127.5) / 128. Train: a random
+    horizontal flip per face (from ``generator``); the alignment fixes the face's position, so there
+    is no random crop."""
+    x = (images.float() - 127.5) / 128
+    if train:
+        flips = torch.rand(len(images), generator=generator) < 0.5
+        x[flips] = x[flips].flip(-1)
+    return x
+
+
+INPUT_KINDS = {"crop113": to_input, "aligned112": aligned_input}
+
+
+def network_input(kind: str, images: torch.Tensor, train: bool = False,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """The network input of cached uint8 faces for a network's ``input_kind``: ``crop113`` (the papers'
+    crop, ``to_input``) or ``aligned112`` (``aligned_input``)."""
+    return INPUT_KINDS[kind](images, train=train, generator=generator)
+
+
 def crop_matrix(box: Box) -> np.ndarray:
     """The 2x3 matrix taking a photo's pixel coordinates to those of its cached 129x129 face
     (``preprocess`` with this ``box``): the enlarged, rounded box's corner to the origin, the

@@ -18,12 +18,12 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from facelib import data, distill, evaluate, paths, preprocessing, teacher
+from facelib import alignment, data, distill, evaluate, paths, preprocessing, teacher
 from facelib.allocator import hold_freed_memory
 from facelib.config import TrainConfig
 from facelib.errors import FacelibError
 from facelib.io import load_torch, remove_partial_writes, save_csv, save_json, save_torch
-from facelib.models import build, save_model
+from facelib.models import ARCHS, build, save_model
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "distill_loss", "val_loss", "val_acc", "lr", "dev_eer",
                    "seconds"]
@@ -42,17 +42,20 @@ class TrainData:
     reference: torch.Tensor | None = None  # reference-model embeddings of train_images (distillation)
     reference_usable: torch.Tensor | None = None
     points: torch.Tensor | None = None  # 5 points of each training face in its crop (online teacher)
+    input_kind: str = "crop113"  # the images' form: papers' crops 129x129, or "aligned112" (5-point aligned)
 
     @classmethod
     def load(cls, cfg: TrainConfig, progress: bool = False) -> "TrainData":
         split = data.study_split(cfg.min_images, cfg.val_fraction, cfg.seed, cfg.max_identities,
-                                 cfg.use_lfw, cfg.use_celeba)
+                                 cfg.use_lfw, cfg.use_celeba, cfg.held_out)
         pairs = data.every_nth_pair(data.lfw_pairs(cfg.eval_pairs), cfg.max_pairs) if cfg.eval_pairs else None
         cached, online = cfg.distill_weight > 0 and cfg.teacher == "cached", cfg.distill_weight > 0 and cfg.teacher == "online"
         reference = distill.reference_embeddings(split.train, progress=progress) if cached else (None, None)
-        return cls(split, data.load_images(split.train, progress=progress), split.labels(split.train),
-                   data.load_images(split.val, progress=progress), split.labels(split.val), pairs, *reference,
-                   points=teacher.points_in_crop(split.train) if online else None)
+        kind = ARCHS[cfg.arch].input_kind
+        load = (lambda faces: alignment.load_aligned(faces)) if kind == "aligned112" else (  # noqa: E731
+            lambda faces: data.load_images(faces, progress=progress))
+        return cls(split, load(split.train), split.labels(split.train), load(split.val), split.labels(split.val),
+                   pairs, *reference, points=teacher.points_in_crop(split.train) if online else None, input_kind=kind)
 
 
 def memory_format(precision: str) -> torch.memory_format:
@@ -74,13 +77,14 @@ def seed_everything(seed: int) -> None:
 
 @torch.no_grad()
 def validate(model, images: torch.Tensor, labels: torch.Tensor, device: str, batch_size: int = 256) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy on the held-out images (centre crop)."""
+    """Mean cross-entropy and accuracy on the held-out images (centre crop, or aligned)."""
     if len(images) == 0:
         return float("nan"), float("nan")
     model.eval()
     loss, correct = 0.0, 0
     for i in range(0, len(images), batch_size):
-        x, y = preprocessing.to_input(images[i:i + batch_size]).to(device), labels[i:i + batch_size].to(device)
+        x = preprocessing.network_input(model.input_kind, images[i:i + batch_size]).to(device)
+        y = labels[i:i + batch_size].to(device)
         logits = model(x)
         loss += F.cross_entropy(logits, y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()

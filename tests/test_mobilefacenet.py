@@ -123,3 +123,29 @@ def test_evaluation_through_pytorch_scores_pairs_as_onnx_runtime_does(pretrained
     theirs = OnnxFaceModel(paths.reference_model(), align="landmarks").evaluate(pairs)
     assert np.abs(ours.scores - theirs.scores).max() < 1e-4
     assert ours.scores[ours.labels].mean() > ours.scores[~ours.labels].mean() + 0.3  # same people score higher
+
+
+def test_pruning_loop_runs_on_the_pretrained_network_from_its_onnx_weights(tmp_path, pretrained):
+    """The papers' loop on MobileFaceNet: aligned faces of people outside View 2, a refitted identity
+    head (the network has none for our people), distillation towards its own embedding, View 2 pairs
+    for the EER; filters really go and each step's file reloads as a smaller network."""
+    import json
+
+    from facelib import data
+    from facelib.config import PruneConfig, TrainConfig
+    from facelib.pruning.loop import prune
+    from facelib.train import TrainData
+
+    cfg = TrainConfig(arch="mobilefacenet", held_out="view2", eval_pairs="view2", max_pairs=40, max_identities=12)
+    td = TrainData.load(cfg)
+    assert td.input_kind == "aligned112" and tuple(td.train_images.shape[1:]) == (3, 112, 112)
+    view2 = {f.identity for p in data.lfw_pairs("view2") for f in (p.a, p.b)}
+    assert not {f.identity for f in td.split.train} & view2
+    models.save_model(pretrained, tmp_path / "base.pt", config=json.dumps(cfg.to_dict()))
+    rows = prune(PruneConfig(base_model=str(tmp_path / "base.pt"), steps=2, filters_per_step=64, batches_per_step=2,
+                             batch_size=16, finetune_every=2, finetune_batches=2, refit_head=True, distill_weight=10.0),
+                 tmp_path / "run", td, progress=False)
+    assert [r["filters"] for r in rows] == [4544, 4480, 4416]
+    assert rows[-1]["macs"] < rows[0]["macs"] and rows[0]["eer_pruned"] < 0.1  # the unpruned network is strong
+    small = models.load_model(tmp_path / "run" / "models" / "step_002_finetuned.pt")
+    assert isinstance(small, MobileFaceNet) and models.count_macs(small) == rows[-1]["macs"]

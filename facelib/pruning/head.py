@@ -24,9 +24,10 @@ from facelib.io import load_torch, save_torch
 
 @torch.no_grad()
 def embeddings(model: FaceNet, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """The network's embeddings of uint8 [N, 3, 129, 129] faces (centre crop, not normalised)."""
+    """The network's embeddings of cached uint8 faces (centre crop or aligned, as the network takes
+    them: ``preprocessing.network_input``), not normalised."""
     model.eval()
-    return torch.cat([model.embed(preprocessing.to_input(images[i:i + batch_size]))
+    return torch.cat([model.embed(preprocessing.network_input(model.input_kind, images[i:i + batch_size]))
                       for i in range(0, len(images), batch_size)])
 
 

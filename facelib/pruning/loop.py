@@ -79,7 +79,8 @@ def train_batches(model, td: TrainData, batches: list[torch.Tensor], cfg: PruneC
     model.train().to(memory_format=fmt)
     total = 0.0
     for idx in batches:
-        x = preprocessing.to_input(td.train_images[idx], train=True, generator=augment).contiguous(memory_format=fmt)
+        x = preprocessing.network_input(td.input_kind, td.train_images[idx], train=True,
+                                        generator=augment).contiguous(memory_format=fmt)
         with autocast(cfg.precision):
             emb = model.embed(x)
             logits = model.classify(emb)
