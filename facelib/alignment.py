@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from facelib import paths, preprocessing
-from facelib.data import Face
+from facelib.data import Face, load_images
 
 # The usual 112x112 5-point template (eyes, nose tip, mouth corners) of ArcFace-style models.
 TEMPLATE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
@@ -77,3 +77,9 @@ def load_aligned(faces: list[Face], size: int = 112) -> torch.Tensor:
     os.replace(tmp, cached)
     return torch.from_numpy(arr)
 
+
+
+def load_faces(faces: list[Face], input_kind: str, progress: bool = False) -> torch.Tensor:
+    """The cached uint8 form of ``faces`` a network of ``input_kind`` takes its input from: the
+    papers' 129x129 crops (``crop113``, ``data.load_images``) or 112x112 aligned faces (``aligned112``)."""
+    return load_aligned(faces) if input_kind == "aligned112" else load_images(faces, progress=progress)

@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from facelib import data, metrics, preprocessing
-from facelib.alignment import align_face, alignment_transform, load_aligned
+from facelib.alignment import align_face, alignment_transform, load_faces
 from facelib.backbones import FaceNet
 from facelib.errors import FacelibError
 
@@ -60,12 +60,15 @@ def _normalise(e: np.ndarray) -> np.ndarray:
 @torch.no_grad()
 def embed_images(model: FaceNet, images: torch.Tensor, mirror: bool = True, batch_size: int = 256,
                  progress: bool = False) -> np.ndarray:
-    """L2-normalised embeddings of uint8 [N, 3, 129, 129] faces (centre crop), optionally mirror-fused.
-    ``model``: a FaceNet, or an ``OnnxFaceModel`` of a facelib export (it has the same ``embed``)."""
+    """L2-normalised embeddings of cached uint8 faces, optionally mirror-fused: [N, 3, 129, 129] crops
+    (centre crop), or [N, 3, 112, 112] aligned faces for a network whose ``input_kind`` is
+    ``aligned112`` (``preprocessing.network_input``). ``model``: a FaceNet, or an ``OnnxFaceModel`` of
+    a facelib export (it has the same ``embed``)."""
     model.eval()
+    kind = getattr(model, "input_kind", "crop113")
     out = []
     for i in tqdm(range(0, len(images), batch_size), desc="embedding", disable=not progress, unit="batch"):
-        x = preprocessing.to_input(images[i:i + batch_size])
+        x = preprocessing.network_input(kind, images[i:i + batch_size])
         e = model.embed(x)
         if mirror:
             e = e + model.embed(x.flip(-1))
@@ -93,31 +96,10 @@ def verification(scores: np.ndarray, pairs: list[data.Pair], seconds: float = 0.
                         acc, std, len(pairs), seconds, scores, labels, folds)
 
 
-@torch.no_grad()
-def embed_aligned(model: FaceNet, faces: list[data.Face], mirror: bool = True, batch_size: int = 128,
-                  progress: bool = False) -> np.ndarray:
-    """L2-normalised embeddings of faces aligned by their 5 points (``align_face``), pixels mapped by
-    (v - 127.5) / 128: how the pretrained MobileFaceNet takes a face, in PyTorch."""
-    model.eval()
-    images = load_aligned(faces, model.input_size)
-    out = []
-    for i in tqdm(range(0, len(faces), batch_size), desc="embedding", disable=not progress, unit="batch"):
-        x = preprocessing.aligned_input(images[i:i + batch_size])
-        e = model.embed(x)
-        if mirror:
-            e = e + model.embed(x.flip(-1))
-        out.append(e.numpy())
-    return _normalise(np.concatenate(out)) if out else np.zeros((0, model.embedding_dim), np.float32)
-
-
 def evaluate_model(model: FaceNet | OnnxFaceModel, pairs: list[data.Pair], mirror: bool = True, progress: bool = False) -> Verification:
     """EER, TAR@FAR and accuracy of a FaceNet on LFW pairs (10-fold accuracy where there are folds)."""
     faces = unique_faces(pairs)
-    if getattr(model, "input_kind", "crop113") == "aligned112":
-        start = time.perf_counter()
-        emb = embed_aligned(model, faces, mirror=mirror, progress=progress)
-        return verification(pair_scores(pairs, dict(zip(faces, emb))), pairs, time.perf_counter() - start)
-    images = data.load_images(faces, progress=progress)
+    images = load_faces(faces, getattr(model, "input_kind", "crop113"), progress=progress)
     start = time.perf_counter()
     emb = embed_images(model, images, mirror=mirror, progress=progress)
     seconds = time.perf_counter() - start

@@ -52,10 +52,9 @@ class TrainData:
         cached, online = cfg.distill_weight > 0 and cfg.teacher == "cached", cfg.distill_weight > 0 and cfg.teacher == "online"
         reference = distill.reference_embeddings(split.train, progress=progress) if cached else (None, None)
         kind = ARCHS[cfg.arch].input_kind
-        load = (lambda faces: alignment.load_aligned(faces)) if kind == "aligned112" else (  # noqa: E731
-            lambda faces: data.load_images(faces, progress=progress))
-        return cls(split, load(split.train), split.labels(split.train), load(split.val), split.labels(split.val),
-                   pairs, *reference, points=teacher.points_in_crop(split.train) if online else None, input_kind=kind)
+        return cls(split, alignment.load_faces(split.train, kind, progress), split.labels(split.train),
+                   alignment.load_faces(split.val, kind, progress), split.labels(split.val), pairs, *reference,
+                   points=teacher.points_in_crop(split.train) if online else None, input_kind=kind)
 
 
 def memory_format(precision: str) -> torch.memory_format:
