@@ -94,6 +94,9 @@ def overview() -> None:
                    help="the same over the fine-tuned copies (every few steps)")
         col.metric("smallest model", f"{int(r['params_end']):,} parameters", f"EER {r['eer_end']:.1%}",
                    delta_color="off")
+    note = analysis.earlier_base_note([analysis.load_run(r["network"], "taylor") for r in rows])
+    if note:
+        st.warning(note)
     table = pd.DataFrame(rows)
     st.dataframe(table[["network", "base", "base_eer", "reference_eer", "removable_share", "removable_share_finetuned",
                         "params_start", "params_end", "eer_end", "size_loss_rho"]], hide_index=True)
@@ -115,7 +118,11 @@ def choose_run(key: str) -> analysis.PruningRun | None:
     c1, c2 = st.columns(2)
     arch = c1.selectbox("Network", archs, key=f"{key}-arch")
     criterion = c2.selectbox("Criterion", [c for a, c in runs if a == arch], key=f"{key}-criterion")
-    return analysis.load_run(arch, criterion)
+    run = analysis.load_run(arch, criterion)
+    note = analysis.earlier_base_note([run])
+    if note:
+        st.warning(note)
+    return run
 
 
 def choose_shipped_network(key: str) -> list[dict] | None:
@@ -151,6 +158,9 @@ def eer_per_step() -> None:
     criterion = st.selectbox("Criterion", list(dict.fromkeys(c for _, c in runs)), key="eer-criterion")
     x = st.radio("Against", list(figures.X_AXES), format_func=figures.X_AXES.get, horizontal=True, key="eer-axis")
     archs = [a for a, c in runs if c == criterion]
+    note = analysis.earlier_base_note([analysis.load_run(arch, criterion) for arch in archs])
+    if note:
+        st.warning(note)
     cols = st.columns(len(archs))
     for col, arch in zip(cols, archs):
         col.plotly_chart(figures.eer_per_step([analysis.load_run(arch, criterion)], x), width="stretch")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from facelib import io, layout, metrics
+from facelib.config import TrainConfig
 from facelib.runs import ARCHS, CRITERIA, PRUNING_RUNS
 from facelib.errors import FacelibError
 
@@ -105,6 +106,25 @@ def base_training_config(arch: str) -> dict:
     base files carry none)."""
     way = chosen_way(arch)
     return next(json.loads(r["config"]) for r in base_models() if (r["arch"], r["way"]) == (arch, way))
+
+
+def started_from_earlier_base(run: PruningRun) -> bool:
+    """Whether ``run`` started from a base other than its network's chosen base in ``base_models.csv``
+    (the base's training configuration differs): its numbers describe that earlier base, and the
+    study runs it again (``facelib.study.ensure_pruning``)."""
+    then = TrainConfig.from_dict(run.info["base_training"]).to_dict()
+    return then != TrainConfig.from_dict(base_training_config(run.arch)).to_dict()
+
+
+def earlier_base_note(runs: list[PruningRun]) -> str | None:
+    """One sentence naming those of ``runs`` that started from a base since replaced (None if none):
+    what the dashboard and notebooks say above their figures until the runs are made again."""
+    old = [r for r in runs if started_from_earlier_base(r)]
+    if not old:
+        return None
+    names = ", ".join(f"{r.arch}/{r.criterion} (base EER {r.steps[0]['eer_pruned']:.1%})" for r in old)
+    return (f"Started from an earlier, weaker base than the one base_models.csv now holds: {names}; their "
+            "numbers describe that base until the study runs them again from the new one.")
 
 
 def recipe_verdict(rows: list[dict]) -> list[str]:
@@ -240,6 +260,7 @@ def headline() -> list[dict]:
             "params_end": last["params"], "eer_end": last["eer_pruned"], "size_loss_rho": rho,
             "first_under_1m_eer": under_1m[0]["eer_pruned"] if under_1m else float("nan"),
             "first_under_1m_params": under_1m[0]["params"] if under_1m else float("nan"),
+            "earlier_base": started_from_earlier_base(run),
         })
     return rows
 

@@ -20,8 +20,11 @@ from facelib.runs import NOTEBOOKS, PROFILES, Profile
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository (facelib is installed editable)
 
-# Columns of results/base_models.csv (one row per network and way of training).
-BASE_COLUMNS = ["arch", "way", "epochs", "dev_eer", "dev_tar_1e3", "dev_threshold", "train_seconds", "params",
+# Columns of results/base_models.csv (one row per network and way of training): the EER on the 1,000
+# development pairs and on the larger set of the same people, each with its 95 % interval (people
+# bootstrapped; empty in rows recorded before the larger set existed).
+BASE_COLUMNS = ["arch", "way", "epochs", "dev_eer", "dev_eer_low", "dev_eer_high", "devpeople_eer",
+                "devpeople_eer_low", "devpeople_eer_high", "dev_tar_1e3", "dev_threshold", "train_seconds", "params",
                 "trunk_params", "macs", "latency_ms", "identities", "train_images", "seed", "commit", "config"]
 # Columns of results/models.csv: the shipped models, with what the dashboard shows of each.
 MODEL_COLUMNS = ["file", "arch", "criterion", "step", "kind", "trunk_params", "macs", "dev_eer", "threshold"]

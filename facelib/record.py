@@ -19,17 +19,20 @@ from facelib.pruning.loop import STEP_COLUMNS
 from facelib.runs import ARCHS, LONG_RECIPES, RECIPES, WAYS
 
 
-def record_base(arch: str, way: str, pairs: list[data.Pair]) -> dict:
-    """Evaluate a finished base model on ``pairs`` (the development pairs) and write its row of
-    ``base_models.csv``, its training history and, if it is the chosen way, its shipped copy."""
+def record_base(arch: str, way: str, pairs: list[data.Pair], larger: list[data.Pair]) -> dict:
+    """Evaluate a finished base model on ``pairs`` (the development pairs) and on the larger set of
+    the same people (``larger``), and write its row of ``base_models.csv``, its training history
+    and, if it is the chosen way, its shipped copy."""
     run = layout.base_run_dir(arch, way)
     model = models.load_model(run / "model.pt")
     cfg = json.loads(model.meta["config"])
     history = io.read_csv(run / "history.csv")
-    v = evaluate.evaluate_model(model, pairs)
+    v, big = evaluate.evaluate_model(model, pairs), evaluate.evaluate_model(model, larger)
     split = data.study_split(cfg["min_images"], cfg["val_fraction"], cfg["seed"], cfg["max_identities"],
                              cfg["use_lfw"], cfg["use_celeba"])
-    row = {"arch": arch, "way": way, "epochs": cfg["epochs"], "dev_eer": v.eer, "dev_tar_1e3": v.tar_at_far_1e3,
+    row = {"arch": arch, "way": way, "epochs": cfg["epochs"], "dev_eer": v.eer, "dev_eer_low": v.eer_low,
+           "dev_eer_high": v.eer_high, "devpeople_eer": big.eer, "devpeople_eer_low": big.eer_low,
+           "devpeople_eer_high": big.eer_high, "dev_tar_1e3": v.tar_at_far_1e3,
            "dev_threshold": v.threshold, "train_seconds": sum(float(h["seconds"]) for h in history),
            "params": models.count_parameters(model), "trunk_params": model.trunk_parameters(),
            "macs": models.count_macs(model), "latency_ms": speed.latency_ms(model),

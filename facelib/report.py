@@ -30,16 +30,21 @@ def headline_markdown() -> str:
     for r in rows:
         under = (f"{_pct(r['first_under_1m_eer'])} ({int(r['first_under_1m_params']):,})"
                  if not math.isnan(r["first_under_1m_params"]) else "n/a")
-        lines.append(f"| {r['network']} | {r['base']} | {_pct(r['base_eer'])} | {_pct(r['reference_eer'])} "
+        base = r["base"] + (" (earlier base)" if r["earlier_base"] else "")
+        lines.append(f"| {r['network']} | {base} | {_pct(r['base_eer'])} | {_pct(r['reference_eer'])} "
                      f"| {_pct(r['removable_share'])} (step {r['removable_step']}) "
                      f"| {_pct(r['removable_share_finetuned'])} (step {r['removable_step_finetuned']}) | {int(r['params_end']):,} "
                      f"| {_pct(r['eer_end'])} | {under} | {r['size_loss_rho']:.2f} |")
+    if any(r["earlier_base"] for r in rows):
+        lines += ["", "(earlier base): the run started from a base since replaced by the one in the table below; "
+                  "its figures describe that earlier base until the run is made again."]
     base = io.read_csv(layout.results_dir() / "base_models.csv", missing_ok=True, numeric=True)
     if base:
-        lines += ["", "| network | trained | epochs | development EER | TAR at FAR 0.1 % | training time |",
-                  "| --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {b['arch']} | {b['way']} | {int(b['epochs'])} | {_pct(b['dev_eer'])} | {_pct(b['dev_tar_1e3'])} "
-                  f"| {b['train_seconds'] / 60:.0f} min |" for b in base]
+        lines += ["", "| network | trained | epochs | development EER [95 %] | larger development set EER [95 %] "
+                  "| TAR at FAR 0.1 % | training time |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {b['arch']} | {b['way']} | {int(b['epochs'])} | {_interval(b, 'dev_eer')} "
+                  f"| {_interval(b, 'devpeople_eer')} | {_pct(b['dev_tar_1e3'])} | {b['train_seconds'] / 60:.0f} min |"
+                  for b in base]
     deploy = analysis.deploy_summary(analysis.deploy_rows())
     if deploy:
         lines += ["", "| network | model (step) | MACs | batch-1 latency vs unpruned: PyTorch | ONNX Runtime fp32 "
@@ -51,6 +56,16 @@ def headline_markdown() -> str:
                   f"| {_eer(d['eer_fp32'], d['eer_fp32_interval'])} | {_eer(d['eer_int8'], d['eer_int8_interval'])} |"
                   for d in deploy]
     return "\n".join(lines)
+
+
+def _interval(row: dict, column: str) -> str:
+    """``row[column]`` with its interval (``<column>_low``, ``<column>_high``), as percentages."""
+    nan = float("nan")
+    if math.isnan(row.get(column, nan)):
+        return "n/a (not measured)"
+    if math.isnan(row.get(f"{column}_low", nan)):
+        return _pct(row[column])
+    return f"{_pct(row[column])} [{100 * row[column + '_low']:.1f}, {100 * row[column + '_high']:.1f}]"
 
 
 def _eer(eer, interval: str) -> str:

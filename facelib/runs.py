@@ -14,11 +14,12 @@ profile below. Two profiles, chosen by ``FACELIB_PROFILE``:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 ARCHS = ("squeezenet", "mobilenetv2", "resnet50")
 
-# --- Base training: the same recipe for every network; the two ways differ only in distillation.
+# --- Base training: each network's recipe is BASE_RECIPE changed as BASE_RECIPES says; the two ways
+# differ only in distillation.
 WAYS = ("plain", "distill")  # identity loss only / identity loss + distillation (facelib.distill)
 # AdamW at 3e-4, mini-batches of 64: the papers' SGD at 0.01 stayed on the majority identity for
 # the first epochs on our 13k faces (validation accuracy 4 %, dev EER about 40 % after 3 epochs).
@@ -26,14 +27,23 @@ BASE_RECIPE = dict(batch_size=64, optimizer="adamw", lr=3e-4, lr_patience=2, che
 # Distillation weight 10: the identity loss starts near 7 and 1 - cos near 0.9, so the two terms
 # start at a similar size.
 DISTILL_WEIGHT = 10.0
-# ResNet50 trains in bf16 mixed precision: about half the fp32 step time (bench/bench_precision.py),
-# which bought it 6 epochs instead of 3; the two smaller networks were trained in fp32 before the
-# option existed and stay so, so that their committed results match their configuration.
-PRECISION = {"squeezenet": "fp32", "mobilenetv2": "fp32", "resnet50": "bf16"}
+# Per network, what the recipe search (results/recipes.csv) changed. SqueezeNet: batch norms while
+# training (folded away when saved), warm-up + cosine at 3e-3, bf16: recipe bn-cosine-3e-3, whose
+# 48-epoch run levelled off (bn-cosine-3e-3-x4). MobileNetV2 and ResNet50 keep the first recipe
+# (constant rate, 6 epochs) until their own recipe rows are measured.
+BASE_RECIPES = {
+    "squeezenet": dict(lr=3e-3, schedule="cosine", warmup_epochs=1, batch_norm=True),
+    "mobilenetv2": dict(),
+    "resnet50": dict(),
+}
+# bf16 mixed precision: 0.33x / 0.73x / 0.50x the fp32 step time (bench/bench_precision.py).
+# MobileNetV2's base was trained in fp32 before the option existed and stays so until retrained,
+# so that its committed results match their configuration.
+PRECISION = {"squeezenet": "bf16", "mobilenetv2": "fp32", "resnet50": "bf16"}
 
-# --- Recipe search (issue 14): short SqueezeNet runs of one budget (``Profile.recipe_epochs``,
-# bf16, distilled as the base runs are), each a change to BASE_RECIPE; one row each in
-# results/recipes.csv. The base runs take the winner once the table holds enough variants.
+# --- Recipe search (issue 14): short runs, one budget per network (``Profile.recipe_epochs``), bf16,
+# distilled as the base runs are, each a change to BASE_RECIPE; one row each in results/recipes.csv.
+# A recipe is SqueezeNet's unless it names another network (``arch``).
 RECIPE_ARCH = "squeezenet"
 RECIPES = {
     "constant-3e-4": dict(),  # today's base recipe: its plateau rule never lowered the rate in 12 epochs
@@ -49,6 +59,10 @@ RECIPES = {
     # after 24 epochs; 0.32 with batch norms): trained with them, folded away when saved
     "bn-cosine-1e-3": dict(lr=1e-3, schedule="cosine", warmup_epochs=1, batch_norm=True),
     "bn-cosine-3e-3": dict(lr=3e-3, schedule="cosine", warmup_epochs=1, batch_norm=True),  # the rate batch norm allows
+    # MobileNetV2 has batch norms already: SqueezeNet's schedule at its two rates, half SqueezeNet's
+    # budget in epochs (each of its epochs costs about four of SqueezeNet's)
+    "mobilenetv2-cosine-1e-3": dict(arch="mobilenetv2", lr=1e-3, schedule="cosine", warmup_epochs=1),
+    "mobilenetv2-cosine-3e-3": dict(arch="mobilenetv2", lr=3e-3, schedule="cosine", warmup_epochs=1),
 }
 # Convergence runs: a recipe run for a multiple of the budget, to see where its EER levels off and so
 # how long a base run of that recipe needs (name: (recipe, multiple of recipe_epochs)).
@@ -110,7 +124,8 @@ class Profile:
     finetune_every: int = 4
     finetune_batches: int = 50
     latency_seconds: float = 2.0  # least time timing each step's network against the unpruned one
-    recipe_epochs: int = 12  # the budget of every recipe run
+    # the budget of every recipe run of a network, in epochs
+    recipe_epochs: dict[str, int] = field(default_factory=lambda: {"squeezenet": 12, "mobilenetv2": 6, "resnet50": 3})
     deploy_networks: tuple[str, ...] = ARCHS  # the networks whose DEPLOY_ARCHS runs notebook 07 makes
 
 
@@ -119,7 +134,7 @@ PROFILES = {
     # the measured time of every epoch is in results/base/<arch>-<way>-history.csv.
     # models/ holds at most 80 MB, hence fewer shipped steps for the larger networks.
     "full": Profile("full", max_identities=None, max_pairs=None, networks={
-        "squeezenet": Schedule(epochs=12, prune_steps=24, filters_per_step=64, ship_every=4),
+        "squeezenet": Schedule(epochs=48, prune_steps=24, filters_per_step=64, ship_every=4),
         "mobilenetv2": Schedule(epochs=6, prune_steps=24, filters_per_step=256, ship_every=8),
         # 11,456 prunable channels once the residual streams are coupled: 16 x 384 removes 54 %
         # of them (16 x 1024 emptied the network by step 11).
@@ -130,5 +145,5 @@ PROFILES = {
         "mobilenetv2": Schedule(epochs=1, prune_steps=2, filters_per_step=256, ship_every=1),
         "resnet50": Schedule(epochs=1, prune_steps=2, filters_per_step=1024, ship_every=1),
     }, batches_per_step=2, prune_batch_size=16, finetune_every=1, finetune_batches=2, latency_seconds=0.2,
-       recipe_epochs=1, deploy_networks=("squeezenet", "mobilenetv2")),  # ResNet50's: over 3 min even here
+       recipe_epochs={arch: 1 for arch in ARCHS}, deploy_networks=("squeezenet", "mobilenetv2")),  # ResNet50's: over 3 min even here
 }

@@ -15,23 +15,24 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
-from facelib import data, io, layout, record, train
+from facelib import analysis, data, io, layout, record, train
 from facelib.analysis import base_training_config, chosen_way
 from facelib.config import PruneConfig, TrainConfig
 from facelib.errors import FacelibError
 from facelib.models import count_macs, load_model
 from facelib.pruning import loop
-from facelib.runs import (ARCHS, BASE_RECIPE, DEPLOY_ARCHS, DEPLOY_MACS, DISTILL_WEIGHT, PRECISION, PRUNING_RUNS,
+from facelib.runs import (ARCHS, BASE_RECIPE, BASE_RECIPES, DEPLOY_ARCHS, DEPLOY_MACS, DISTILL_WEIGHT, PRECISION, PRUNING_RUNS,
                           LONG_RECIPES, RECIPE_ARCH, RECIPES, WAYS)
 
 
 def base_config(arch: str, way: str) -> TrainConfig:
-    """The base-training run of ``arch`` trained ``way`` (plain or distill): the same recipe, split
-    and budget for both ways (``runs.BASE_RECIPE``), which differ only in the distillation term."""
+    """The base-training run of ``arch`` trained ``way`` (plain or distill): the network's recipe
+    (``runs.BASE_RECIPE`` changed by ``runs.BASE_RECIPES``), split and budget, the same for both
+    ways, which differ only in the distillation term."""
     if arch not in ARCHS or way not in WAYS:
         raise FacelibError(f"unknown base run {arch}/{way}; networks: {', '.join(ARCHS)}; ways: plain, distill")
     p = layout.profile()
-    return TrainConfig(arch=arch, epochs=p.networks[arch].epochs, **BASE_RECIPE,
+    return TrainConfig(arch=arch, epochs=p.networks[arch].epochs, **{**BASE_RECIPE, **BASE_RECIPES[arch]},
                        distill_weight=DISTILL_WEIGHT if way == "distill" else 0.0,
                        max_identities=p.max_identities, max_pairs=p.max_pairs, precision=PRECISION[arch])
 
@@ -42,16 +43,18 @@ def recipe_names() -> list[str]:
 
 
 def recipe_config(name: str) -> TrainConfig:
-    """The recipe run ``name`` (``runs.RECIPES``): the distilled base recipe of SqueezeNet in bf16,
-    changed as the recipe says, for the profile's ``recipe_epochs``; a long run
-    (``runs.LONG_RECIPES``) is its recipe for a multiple of them."""
+    """The recipe run ``name`` (``runs.RECIPES``): the distilled base recipe of its network
+    (SqueezeNet unless it names another) in bf16, changed as the recipe says, for the profile's
+    ``recipe_epochs`` of that network; a long run (``runs.LONG_RECIPES``) is its recipe for a
+    multiple of them."""
     if name in LONG_RECIPES:
         recipe, times = LONG_RECIPES[name]
-        return TrainConfig(**{**recipe_config(recipe).to_dict(), "epochs": times * layout.profile().recipe_epochs})
+        short = recipe_config(recipe)
+        return TrainConfig(**{**short.to_dict(), "epochs": times * short.epochs})
     if name not in RECIPES:
         raise FacelibError(f"unknown recipe {name!r}; choose one of {', '.join(recipe_names())}")
-    p = layout.profile()
-    return TrainConfig(**{**BASE_RECIPE, "arch": RECIPE_ARCH, "epochs": p.recipe_epochs, "precision": "bf16",
+    p, arch = layout.profile(), RECIPES[name].get("arch", RECIPE_ARCH)
+    return TrainConfig(**{**BASE_RECIPE, "arch": arch, "epochs": p.recipe_epochs[arch], "precision": "bf16",
                           "distill_weight": DISTILL_WEIGHT, "max_identities": p.max_identities,
                           "max_pairs": p.max_pairs, **RECIPES[name]})
 
@@ -87,6 +90,12 @@ def deploy_runs() -> dict[str, tuple[str, ...]]:
 def dev_pairs() -> list[data.Pair]:
     """The development pairs the profile evaluates on (all 1,000; 60 evenly spaced when fast)."""
     return data.every_nth_pair(data.lfw_pairs("dev"), layout.profile().max_pairs)
+
+
+def larger_pairs() -> list[data.Pair]:
+    """The larger verification set of the development people (``data.lfw_pairs("devpeople")``; as
+    many, evenly spaced, as the profile evaluates of the development pairs when fast)."""
+    return data.every_nth_pair(data.lfw_pairs("devpeople"), layout.profile().max_pairs)
 
 
 def train_base(arch: str, way: str, progress: bool = True) -> Path:
@@ -156,7 +165,7 @@ def ensure_base(arch: str, way: str, progress: bool = True) -> dict:
     if row is not None:
         return row
     _ready_run(cfg, layout.base_run_dir(arch, way), progress)
-    return record.record_base(arch, way, dev_pairs())
+    return record.record_base(arch, way, dev_pairs(), larger_pairs())
 
 
 def ensure_recipe(name: str, progress: bool = True) -> dict:
@@ -167,20 +176,29 @@ def ensure_recipe(name: str, progress: bool = True) -> dict:
     if row is not None:
         return row
     _ready_run(cfg, layout.recipe_run_dir(name), progress)
-    larger = data.every_nth_pair(data.lfw_pairs("devpeople"), layout.profile().max_pairs)
-    return record.record_recipe(name, dev_pairs(), larger)
+    return record.record_recipe(name, dev_pairs(), larger_pairs())
 
 
 def ensure_pruning(arch: str, criterion: str, progress: bool = True) -> Path:
-    """The results folder of a pruning run, running it first unless the results hold it. The
-    Taylor run of each network ships its fine-tuned models every ``ship_every`` steps."""
-    dest = layout.pruning_results_dir(arch, criterion)
-    wanted = asdict(prune_config(arch, criterion))
+    """The results folder of a pruning run, running it first unless the results hold it with today's
+    configuration, started from the network's chosen base as ``base_models.csv`` has it now (results
+    from an earlier base are run again where the new base's checkpoint is here, and otherwise
+    returned with a printed note saying so). The Taylor run of each network ships its fine-tuned
+    models every ``ship_every`` steps."""
+    dest, cfg = layout.pruning_results_dir(arch, criterion), prune_config(arch, criterion)
+    wanted = asdict(cfg)
     # saved configurations are read through from_dict, so a field added since (at its default) still matches
     same = lambda saved: asdict(PruneConfig.from_dict(saved)) == wanted  # noqa: E731
-    current = (dest / "run.json").exists() and same(json.loads((dest / "run.json").read_text())["config"])
-    if not current or layout.rerun():
-        _clear_if_stale(layout.prune_run_dir(arch, criterion), same)
+    recorded = (dest / "run.json").exists()
+    # results from a base since replaced in base_models.csv are stale, and so is a run folder beside them
+    earlier = recorded and analysis.started_from_earlier_base(analysis.load_run(arch, criterion))
+    current = recorded and same(json.loads((dest / "run.json").read_text())["config"])
+    if current and earlier and not layout.rerun() and not (layout.ROOT / cfg.base_model).exists():
+        # the new base is recorded but its checkpoint is not here to prune from: the results, flagged
+        print(analysis.earlier_base_note([analysis.load_run(arch, criterion)]))
+        return dest
+    if not current or earlier or layout.rerun():
+        _clear_if_stale(layout.prune_run_dir(arch, criterion), lambda saved: same(saved) and not earlier)
         run_pruning(arch, criterion, progress=progress)
         ship_every = layout.profile().networks[arch].ship_every if criterion == "taylor" else None
         record.record_pruning(arch, criterion, ship_every=ship_every)
@@ -195,7 +213,8 @@ def _clear_if_stale(out: Path, same: Callable[[dict], bool]) -> None:
     if layout.profile().name == "fast":
         shutil.rmtree(out)
     else:
-        raise FacelibError(f"{out} holds a run with another configuration; move it away to run this one")
+        raise FacelibError(f"{out} holds a run with another configuration or from an earlier base; "
+                           "move it away to run this one")
 
 
 def rerun_note(notebook: str) -> str:

@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from facelib import analysis, io, layout, models, report
+from facelib import analysis, io, layout, models, report, study
+from facelib.config import TrainConfig
 from facelib.pruning import loop, shrink_to
 
 DOC = (layout.ROOT / "results" / "README.md").read_text()
@@ -158,3 +159,14 @@ def test_late_gain_is_the_eer_gained_over_the_last_fifth_of_the_epochs():
     assert analysis.late_gain(history[:5]) == pytest.approx(0.01)
     with pytest.raises(ValueError, match="no epochs before"):
         analysis.late_gain(history[:1])
+
+
+def test_base_rows_of_todays_recipes_carry_both_intervals():
+    rows = io.read_csv(layout.results_dir() / "base_models.csv", numeric=True)
+    current = [r for r in rows if TrainConfig.from_dict(json.loads(r["config"])) == study.base_config(r["arch"], r["way"])]
+    assert current, "no base of today's recipe is recorded"
+    for r in current:
+        assert r["dev_eer_low"] < r["dev_eer"] < r["dev_eer_high"], r["arch"]
+        assert r["devpeople_eer_low"] < r["devpeople_eer"] < r["devpeople_eer_high"], r["arch"]
+        assert r["devpeople_eer_high"] - r["devpeople_eer_low"] < r["dev_eer_high"] - r["dev_eer_low"]
+        assert r["epochs"] == len(io.read_csv(layout.history_csv(r["arch"], r["way"])))

@@ -1,6 +1,8 @@
 """Profiles and the study's choices."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from facelib import analysis, io, layout, runs, study
@@ -54,11 +56,13 @@ def test_recipe_runs_share_one_budget_and_differ_only_as_declared(monkeypatch):
     monkeypatch.setenv("FACELIB_PROFILE", "full")
     configs = {name: study.recipe_config(name).to_dict() for name in runs.RECIPES}
     for name, cfg in configs.items():
-        assert cfg["arch"] == runs.RECIPE_ARCH and cfg["epochs"] == layout.profile().recipe_epochs
+        arch = runs.RECIPES[name].get("arch", runs.RECIPE_ARCH)
+        assert cfg["arch"] == arch and cfg["epochs"] == layout.profile().recipe_epochs[arch]
         assert cfg["precision"] == "bf16" and cfg["distill_weight"] == runs.DISTILL_WEIGHT
         base = study.recipe_config(next(iter(runs.RECIPES))).to_dict()
         changed = {k for k in cfg if cfg[k] != base[k]}
-        assert changed <= set(runs.RECIPES[name]), (name, changed)
+        assert changed <= set(runs.RECIPES[name]) | {"epochs"}, (name, changed)
+        assert "epochs" not in changed or "arch" in changed  # one budget per network
     for name, (recipe, times) in runs.LONG_RECIPES.items():  # a long run is its recipe, only longer
         long, short = study.recipe_config(name).to_dict(), configs[recipe]
         assert long["epochs"] == times * short["epochs"] and {k: v for k, v in long.items() if k != "epochs"} == {
@@ -68,3 +72,31 @@ def test_recipe_runs_share_one_budget_and_differ_only_as_declared(monkeypatch):
     assert study.recipe_config("cosine-1e-3").epochs == 1
     with pytest.raises(FacelibError, match="unknown recipe"):
         study.recipe_config("magic")
+
+
+def test_each_network_has_its_base_recipe_and_both_ways_share_it(monkeypatch):
+    monkeypatch.setenv("FACELIB_PROFILE", "full")
+    for arch in runs.ARCHS:
+        plain, distill = study.base_config(arch, "plain").to_dict(), study.base_config(arch, "distill").to_dict()
+        assert {k for k in plain if plain[k] != distill[k]} == {"distill_weight"}
+        for key, value in {**runs.BASE_RECIPE, **runs.BASE_RECIPES[arch]}.items():
+            assert distill[key] == value, (arch, key)
+    # SqueezeNet's distilled base is the long run of the recipe it takes, so that run can serve as it
+    assert study.base_config("squeezenet", "distill") == study.recipe_config("bn-cosine-3e-3-x4")
+
+
+def test_a_pruning_run_from_a_replaced_base_is_stale(monkeypatch, tmp_path):
+    monkeypatch.setattr(layout, "ROOT", tmp_path)
+    monkeypatch.setenv("FACELIB_PROFILE", "full")
+    now = study.base_config("squeezenet", "distill")
+    earlier = study.TrainConfig(**{**now.to_dict(), "batch_norm": False, "lr": 3e-4, "schedule": "plateau"})
+    io.save_csv([{"arch": "squeezenet", "way": "distill", "dev_eer": 0.1, "config": json.dumps(now.to_dict())}],
+                ["arch", "way", "dev_eer", "config"], tmp_path / "results" / "base_models.csv")
+    run = lambda base: analysis.PruningRun("squeezenet", "taylor", [{"eer_pruned": 0.152}], [],  # noqa: E731
+                                           {"base_training": base})
+    assert not analysis.started_from_earlier_base(run(now.to_dict()))
+    assert analysis.started_from_earlier_base(run(earlier.to_dict()))
+    old = {k: v for k, v in now.to_dict().items() if k != "held_out"}  # saved before a field existed, at its default
+    assert not analysis.started_from_earlier_base(run(old))
+    assert analysis.earlier_base_note([run(now.to_dict())]) is None
+    assert "squeezenet/taylor (base EER 15.2%)" in analysis.earlier_base_note([run(now.to_dict()), run(earlier.to_dict())])
