@@ -62,7 +62,7 @@ def startup_seconds() -> float:
 def compare_seconds(arch: str = "squeezenet", count: int = 5) -> tuple[float, float, int]:
     rows = [r for r in io.read_csv(layout.results_dir() / "models.csv", numeric=True) if r["arch"] == arch][:count]
     pair = data.lfw_pairs("dev")[0]
-    a, b = data.load_images([pair.a, pair.b]).numpy()
+    a, b = ({"crop113": crop} for crop in data.load_images([pair.a, pair.b]).numpy())
     start = time.perf_counter()
     loaded = {r["file"]: (models.load_model(layout.models_dir() / r["file"]), r["threshold"]) for r in rows}
     faces.compare(loaded, a, b)

@@ -11,7 +11,9 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from facelib import analysis, data, evaluate, export, faces, figures, io, layout, models, preprocessing, study
+from facelib import (alignment, analysis, data, evaluate, export, faces, figures, io, layout, models, paths,
+                     preprocessing, study)
+from facelib.backbones import MobileFaceNet
 from facelib.errors import FacelibError
 
 PAGES = ("Overview", "Filters per layer", "EER per step", "Compare two faces")
@@ -69,6 +71,8 @@ def threshold(row: dict, runtime: str) -> float:
 
 
 def model_label(row: dict) -> str:
+    if row["kind"] == "pretrained":
+        return "unpruned (pretrained)"
     if row["kind"].startswith("base"):
         return f"unpruned ({row['kind'][5:]})"
     return f"step {int(row['step'])} {row['criterion']} + fine-tuned"
@@ -125,10 +129,30 @@ def choose_run(key: str) -> analysis.PruningRun | None:
     return run
 
 
-def choose_shipped_network(key: str) -> list[dict] | None:
-    """The ``models.csv`` rows of the network picked in a select box (None, with a warning, when
-    nothing is shipped)."""
-    shipped = shipped_models()
+@st.cache_data(show_spinner=False)
+def pretrained_rows() -> list[dict]:
+    """The pretrained MobileFaceNet as a row like those of ``models.csv`` (its threshold: the EER
+    threshold on the development pairs in ``reference.csv``), where its ONNX file and that row are here."""
+    rows = [r for r in io.read_csv(layout.results_dir() / "reference.csv", missing_ok=True, numeric=True)
+            if r["align"] == "landmarks"]
+    try:
+        paths.reference_model()
+    except FacelibError:
+        return []
+    return [{"file": "", "arch": "mobilefacenet", "criterion": "", "step": 0, "kind": "pretrained",
+             "threshold": r["threshold"]} for r in rows[:1]]
+
+
+@st.cache_resource(show_spinner=False)
+def pretrained_model():
+    """The pretrained MobileFaceNet, its weights read from the shared ONNX file."""
+    return MobileFaceNet.from_onnx(paths.reference_model())
+
+
+def choose_shipped_network(key: str, extra: list[dict] = ()) -> list[dict] | None:
+    """The ``models.csv`` rows (and ``extra`` rows) of the network picked in a select box (None,
+    with a warning, when nothing is shipped)."""
+    shipped = shipped_models() + list(extra)
     if not shipped:
         st.warning(NO_MODELS)
         return None
@@ -215,10 +239,15 @@ def photo_input(label: str, key: str):
         box = boxes[which]
     else:
         box = boxes[0]
-    crop = faces.network_crop(img, box)
-    st.image(preprocessing.to_display(preprocessing.to_input(torch.from_numpy(crop[None])))[0].transpose(1, 2, 0),
-             caption="the 113x113 crop the networks see", width=180)
-    return crop
+    inputs = faces.network_inputs(img, box)
+    crop, aligned = inputs["crop113"], inputs["aligned112"]
+    left, right = st.columns(2)
+    left.image(preprocessing.to_display(preprocessing.to_input(torch.from_numpy(crop[None])))[0].transpose(1, 2, 0),
+               caption="the 113x113 crop the networks see", width=150)
+    if aligned is not None:
+        right.image(aligned.transpose(1, 2, 0), caption="aligned by 5 points (MobileFaceNet)", width=150)
+    inputs["name"] = upload.name
+    return inputs
 
 
 def lfw_pair_input():
@@ -231,19 +260,22 @@ def lfw_pair_input():
     pool = [p for p in pairs if p.same == (kind == "same person")]
     i = st.number_input("Pair number", 0, len(pool) - 1, 0, key="pair-number")
     pair = pool[int(i)]
-    images = data.load_images([pair.a, pair.b])
+    images, aligned = data.load_images([pair.a, pair.b]), alignment.load_aligned([pair.a, pair.b])
     cols = st.columns(2)
     for col, face, img in zip(cols, (pair.a, pair.b), images):
         col.image(preprocessing.to_display(preprocessing.to_input(img[None]))[0].transpose(1, 2, 0), caption=face.identity, width=180)
-    return images[0].numpy(), images[1].numpy()
+    return tuple({"crop113": images[i].numpy(), "aligned112": aligned[i].numpy(), "name": face.identity}
+                 for i, face in enumerate((pair.a, pair.b)))
 
 
 def compare_faces() -> None:
     st.header("Compare two faces")
-    rows = choose_shipped_network("cmp")
+    rows = choose_shipped_network("cmp", pretrained_rows())
     if rows is None:
         return
     runtime = RUNTIMES[st.radio("Runtime", list(RUNTIMES), horizontal=True, key="cmp-runtime")]
+    if runtime != "torch" and any(r["kind"] == "pretrained" for r in rows):
+        st.info("The pretrained MobileFaceNet runs in PyTorch here; its pruned copies can be exported.")
     source = st.radio("Faces", ["upload two photos", "an LFW development pair"], horizontal=True, key="cmp-source")
     if source == "upload two photos":
         cols = st.columns(2)
@@ -251,7 +283,7 @@ def compare_faces() -> None:
             a = photo_input("First photo", "photo-a")
         with cols[1]:
             b = photo_input("Second photo", "photo-b")
-        crops = (a, b) if a is not None and b is not None else None
+        crops = (a, b) if a is not None and b is not None else None  # each face by input kind
     else:
         crops = lfw_pair_input()
         if crops is None:
@@ -259,8 +291,14 @@ def compare_faces() -> None:
     if crops is None:
         return
     with st.spinner("Loading the models (an ONNX export is made once, an int8 one also finds its threshold)..."):
-        chosen = {model_label(r): (runtime_model(r["file"], runtime), threshold(r, runtime)) for r in rows}
+        chosen = {model_label(r): (pretrained_model(), r["threshold"]) if r["kind"] == "pretrained" else
+                  (runtime_model(r["file"], runtime), threshold(r, runtime)) for r in rows}
+    for face in crops:
+        if face["aligned112"] is None and any(m.input_kind == "aligned112" for m, _ in chosen.values()):
+            st.warning(faces.NO_POINTS.format(face["name"]))
     result = faces.compare(chosen, *crops)
+    if not result:
+        return
     table = pd.DataFrame([{"model": c.model, "cosine similarity": f"{c.similarity:.3f}",
                            "EER threshold": f"{c.threshold:.3f}", "decision": "same" if c.same else "different",
                            "ms": f"{c.milliseconds:.1f}"} for c in result]).set_index("model")

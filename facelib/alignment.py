@@ -59,6 +59,19 @@ def align_face(face: Face, size: int = 112, align: str = "landmarks") -> np.ndar
     m = alignment_transform(face, size, align)
     if m is None:
         return cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
+    return warp(img, m, size)
+
+
+def align_image(img: np.ndarray, points: list[list[float]], size: int = 112) -> np.ndarray:
+    """A photo (uint8 H x W x 3 RGB) aligned by its face's 5 points (``faces.csv`` order) onto the
+    template: uint8 ``size`` x ``size`` x 3, as ``align_face`` makes them from faces.csv."""
+    return warp(img, similarity_transform(np.array(points), TEMPLATE_112 * size / 112), size)
+
+
+def warp(img: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
+    """``img`` under the 2x3 transform ``m``, cut to ``size`` x ``size`` (black outside the photo)."""
+    import cv2
+
     return cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
 
 

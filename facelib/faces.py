@@ -7,8 +7,9 @@ Bad input gives a ``FacelibError`` with one sentence, never a traceback:
     Traceback (most recent call last):
     FacelibError: the file is not an image (or not one of the formats Pillow reads)
 
-Faces are found with OpenCV's frontal-face Haar cascade (shipped inside ``opencv-python``), so
-nothing is downloaded.
+Faces are found with OpenCV's frontal-face Haar cascade (shipped inside ``opencv-python``), and
+their 5 points, for the networks that take aligned faces, with ``facelib.landmarks``; nothing is
+downloaded.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from facelib import preprocessing
+from facelib import alignment, landmarks, preprocessing
 from facelib.backbones import FaceNet
 from facelib.errors import FacelibError
 
@@ -97,6 +98,19 @@ def network_crop(img: Image.Image, box: preprocessing.Box | None) -> np.ndarray:
     return preprocessing.preprocess(img, box)
 
 
+def network_inputs(img: Image.Image, box: preprocessing.Box | None) -> dict[str, np.ndarray | None]:
+    """The face in ``box`` in the form each kind of network takes (``FaceNet.input_kind``): the
+    papers' crop (``crop113``) and the 5-point aligned 112x112 face (``aligned112``, uint8
+    [3, 112, 112]; None where ``landmarks.five_points`` finds no points, or without a box)."""
+    points = landmarks.five_points(img, box) if box is not None else None
+    aligned = alignment.align_image(np.asarray(img), points).transpose(2, 0, 1).copy() if points else None
+    return {"crop113": network_crop(img, box), "aligned112": aligned}
+
+
+NO_POINTS = ("no facial points were found in {}, so the networks that take 5-point aligned faces "
+             "(MobileFaceNet) leave this pair out; the others still answer")
+
+
 @dataclass
 class Comparison:
     model: str
@@ -106,15 +120,20 @@ class Comparison:
     milliseconds: float
 
 
-def compare(models: dict[str, tuple[FaceNet, float]], a: np.ndarray, b: np.ndarray) -> list[Comparison]:
-    """Cosine similarity of two crops (mirror-fused embeddings, as in evaluation) under each
+def compare(models: dict[str, tuple[FaceNet, float]], a: dict[str, np.ndarray], b: dict[str, np.ndarray]
+            ) -> list[Comparison]:
+    """Cosine similarity of two faces (mirror-fused embeddings, as in evaluation) under each
     ``name: (model, threshold)``; ``same`` when it reaches the model's EER threshold on the
-    development pairs."""
+    development pairs. ``a`` and ``b`` hold each face by input kind (``network_inputs``); a model
+    whose kind of input is missing for either face is left out."""
     from facelib.evaluate import embed_images
 
-    pair = torch.from_numpy(np.stack([a, b]))
     out = []
     for name, (model, threshold) in models.items():
+        kind = getattr(model, "input_kind", "crop113")
+        if a.get(kind) is None or b.get(kind) is None:
+            continue
+        pair = torch.from_numpy(np.stack([a[kind], b[kind]]))
         start = time.perf_counter()
         e = embed_images(model, pair)
         sim = float(e[0] @ e[1])

@@ -205,3 +205,26 @@ def test_compare_runs_the_shipped_models_in_onnx_runtime_fp32_and_int8():
     int8 = at.table[0].value
     assert (sims(int8) - sims(torch_table)).abs().max() < 0.05
     assert list(int8["EER threshold"]) != list(torch_table["EER threshold"])
+
+
+def test_compare_with_the_pretrained_mobilefacenet(lfw_people):
+    """Uploaded photos reach the network that takes 5-point aligned faces: one person is called the
+    same, two people different; a photo without facial points gets one sentence."""
+    at = start("Compare two faces")
+    at.selectbox(key="cmp-arch").set_value("mobilefacenet").run()
+    powell, blair = lfw_people["Colin_Powell"], lfw_people["Tony_Blair"]
+    at.file_uploader(key="photo-a").set_value(("a.jpg", jpeg(powell[0].path), "image/jpeg")).run()
+    at.file_uploader(key="photo-b").set_value(("b.jpg", jpeg(powell[1].path), "image/jpeg")).run()
+    assert_clean(at)
+    table = at.table[0].value
+    assert list(table.index) == ["unpruned (pretrained)"] and table["decision"].tolist() == ["same"]
+    at.file_uploader(key="photo-b").set_value(("c.jpg", jpeg(blair[0].path), "image/jpeg")).run()
+    assert_clean(at)
+    assert at.table[0].value["decision"].tolist() == ["different"]
+    blank = io.BytesIO()
+    Image.new("RGB", (300, 300), (120, 120, 120)).save(blank, "PNG")
+    at.file_uploader(key="photo-b").set_value(("wall.png", blank.getvalue(), "image/png")).run()
+    at.checkbox(key="photo-b-whole").check().run()
+    assert not at.exception and not at.error
+    assert any("no facial points were found in wall.png" in w.value for w in at.warning)
+    assert not at.table

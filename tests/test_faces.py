@@ -104,9 +104,35 @@ def test_shipped_models_score_the_same_person_higher(monkeypatch, lfw_people):
     loaded = {r["file"]: (models.load_model(layout.models_dir() / r["file"]), r["threshold"]) for r in rows}
     sims = {name: {True: [], False: []} for name in loaded}
     for p in same + different:
-        for c in faces.compare(loaded, *crops[p]):
+        for c in faces.compare(loaded, {"crop113": crops[p][0]}, {"crop113": crops[p][1]}):
             sims[c.model][p.same].append(c.similarity)
     for name, s in sims.items():
         spread = np.std(s[True] + s[False])  # cosines of ReLU features crowd near 1: judge in their spread
         assert np.mean(s[True]) - np.mean(s[False]) > 0.8 * spread, name
         assert np.median(s[True]) > np.quantile(s[False], 0.75), name
+
+
+def test_uploaded_photos_reach_the_networks_that_take_aligned_faces(lfw_people):
+    """Photos as a user uploads them: the pretrained MobileFaceNet (5-point aligned input, points from
+    ``facelib.landmarks``) calls two photos of one person the same and two people different at its
+    EER threshold on the development pairs (results/reference.csv); a face without points leaves it
+    out while a box-only network still answers."""
+    from facelib import io, layout, models, paths
+    from facelib.backbones import MobileFaceNet
+
+    threshold = next(r["threshold"] for r in io.read_csv(layout.ROOT / "results" / "reference.csv", numeric=True)
+                     if r["align"] == "landmarks")
+    pretrained = {"mobilefacenet": (MobileFaceNet.from_onnx(paths.reference_model()), threshold)}
+    inputs = {}
+    for name, i in (("Colin_Powell", 0), ("Colin_Powell", 1), ("Tony_Blair", 0)):
+        photo = Image.open(lfw_people[name][i].path).convert("RGB")
+        box = max(faces.detect_faces(photo), key=lambda b: b[2] - b[0])
+        inputs[name, i] = faces.network_inputs(photo, box)
+        assert inputs[name, i]["aligned112"].shape == (3, 112, 112)
+    same = faces.compare(pretrained, inputs["Colin_Powell", 0], inputs["Colin_Powell", 1])[0]
+    different = faces.compare(pretrained, inputs["Colin_Powell", 0], inputs["Tony_Blair", 0])[0]
+    assert same.same and not different.same, (same.similarity, different.similarity, threshold)
+    wall = faces.network_inputs(Image.new("RGB", (250, 250), (128, 128, 128)), (60.0, 60.0, 190.0, 190.0))
+    assert wall["aligned112"] is None and wall["crop113"].shape == (3, 129, 129)
+    both = {**pretrained, "squeezenet": (models.build("squeezenet", 1), 0.5)}
+    assert [c.model for c in faces.compare(both, inputs["Colin_Powell", 0], wall)] == ["squeezenet"]
