@@ -50,7 +50,9 @@ def headline_markdown() -> str:
         lines += ["", "| network | model (step) | MACs | batch-1 latency vs unpruned: PyTorch | ONNX Runtime fp32 "
                   "| ONNX Runtime int8 | int8 speed-up over unpruned fp32 (ONNX Runtime) | EER fp32 [95 %] "
                   "| EER int8 [95 %] |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {d['network']} | {d['model']} ({int(d['step'])}) | {_pct(d['macs_ratio'])} "
+        earlier = {r["network"] for r in rows if r["earlier_base"]}  # its deploy runs started from that base too
+        lines += [f"| {d['network']} | {d['model']} ({int(d['step'])}){' (earlier base)' * (d['network'] in earlier)} "
+                  f"| {_pct(d['macs_ratio'])} "
                   f"| {d['latency_ratio_eager']:.2f} | {d['latency_ratio_onnx_fp32']:.2f} "
                   f"| {d['latency_ratio_onnx_int8']:.2f} | {d['speedup_int8_vs_unpruned_fp32']:.2f}x "
                   f"| {_eer(d['eer_fp32'], d['eer_fp32_interval'])} | {_eer(d['eer_int8'], d['eer_int8_interval'])} |"

@@ -97,3 +97,34 @@ def test_every_page_and_two_uploaded_faces(app_url, browser, lfw_people):
     assert len(chart[0].find_elements(By.CSS_SELECTOR, ".barlayer .point")) == len(rows)
     assert_no_error(browser)
     browser.save_screenshot(str(SHOTS / "5_compare_two_faces_result.png"))
+
+
+def test_pretrained_mobilefacenet_compares_uploaded_faces(app_url, browser, lfw_people):
+    """The network that takes 5-point aligned faces, picked in the browser, on two uploads of one
+    person (same) and then of two people (different)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser.get(app_url)
+    WebDriverWait(browser, 120).until(EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='stSidebar']")))
+    wait_idle(browser)
+    go_to(browser, "Compare two faces")
+    network = WebDriverWait(browser, 120).until(lambda b: [
+        s for s in b.find_elements(By.CSS_SELECTOR, "[data-testid='stSelectbox']") if "Network" in s.text])[0]
+    network.find_element(By.CSS_SELECTOR, "[role='combobox']").click()
+    WebDriverWait(browser, 30).until(lambda b: [o for o in b.find_elements(By.CSS_SELECTOR, "[role='option']")
+                                                if o.text == "mobilefacenet"])[0].click()
+    wait_idle(browser)
+
+    def decision(a, b) -> str:
+        for i, path in enumerate((a, b)):
+            browser.find_elements(By.CSS_SELECTOR, "input[type='file']")[i].send_keys(str(path))
+            wait_idle(browser)
+        table = WebDriverWait(browser, 120).until(
+            EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='stTable'] table")))
+        assert "unpruned (pretrained)" in table.text
+        assert_no_error(browser)
+        return table.find_element(By.CSS_SELECTOR, "tbody tr").text
+
+    powell, blair = lfw_people["Colin_Powell"], lfw_people["Tony_Blair"]
+    assert "same" in decision(powell[0].path, powell[1].path)
+    assert "different" in decision(powell[0].path, blair[0].path)
+    browser.save_screenshot(str(SHOTS / "6_compare_pretrained_mobilefacenet.png"))
