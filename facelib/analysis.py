@@ -21,7 +21,7 @@ import numpy as np
 
 from facelib import io, layout, metrics
 from facelib.config import TrainConfig
-from facelib.runs import ARCHS, CRITERIA, PRUNING_RUNS
+from facelib.runs import ARCHS, CRITERIA, NETWORKS, PRETRAINED, PRETRAINED_RUNS, PRUNING_RUNS
 from facelib.errors import FacelibError
 
 
@@ -77,6 +77,12 @@ class PruningRun:
         return np.array([r["step"] for r in rows]), np.array([r["eer_finetuned"] for r in rows])
 
 
+def pairs_name(run: PruningRun) -> str:
+    """The pairs a run's EER is measured on, in words (its base's ``eval_pairs``)."""
+    pairs = run.info.get("base_training", {}).get("eval_pairs", "dev")
+    return {"view2": "LFW View 2 pairs", "dev": "development pairs"}.get(pairs, f"{pairs} pairs")
+
+
 def widths_by_step(layers: list[dict]) -> dict[int, dict[str, int]]:
     """``{step: {group: filters}}`` from the rows of a run's ``layers.csv`` (read as text or numbers)."""
     widths: dict[int, dict[str, int]] = {}
@@ -111,7 +117,10 @@ def base_training_config(arch: str) -> dict:
 def started_from_earlier_base(run: PruningRun) -> bool:
     """Whether ``run`` started from a base other than its network's chosen base in ``base_models.csv``
     (the base's training configuration differs): its numbers describe that earlier base, and the
-    study runs it again (``facelib.study.ensure_pruning``)."""
+    study runs it again (``facelib.study.ensure_pruning``). The pretrained MobileFaceNet has one base,
+    the shared ONNX weights."""
+    if run.arch == PRETRAINED:
+        return False
     then = TrainConfig.from_dict(run.info["base_training"]).to_dict()
     return then != TrainConfig.from_dict(base_training_config(run.arch)).to_dict()
 
@@ -157,7 +166,7 @@ def late_gain(history: list[dict], share: float = 0.2) -> float:
 def available_runs() -> list[tuple[str, str]]:
     """(network, run name) of every pruning run with tables in the results folder (names:
     ``runs.PRUNING_RUNS``)."""
-    return [(a, c) for a in ARCHS for c in PRUNING_RUNS
+    return [(a, c) for a in NETWORKS for c in (PRETRAINED_RUNS if a == PRETRAINED else PRUNING_RUNS)
             if (layout.pruning_results_dir(a, c) / "steps.csv").exists()]
 
 
@@ -171,15 +180,18 @@ def load_run(arch: str, criterion: str) -> PruningRun:
                       io.read_csv(d / "layers.csv", numeric=True), info)
 
 
-def removable_share(run: PruningRun, tolerance: float = 0.01, finetuned: bool = False) -> tuple[float, int]:
+def removable_share(run: PruningRun, tolerance: float = 0.01, finetuned: bool = False,
+                    by: str = "params") -> tuple[float, int]:
     """(share removed, step) at the last step before the EER first exceeds the unpruned EER by more
     than ``tolerance``: of the pruned networks (every step), or of the pruned + fine-tuned ones
-    (the fine-tuned steps only, with step 0 as the start)."""
+    (the fine-tuned steps only, with step 0 as the start). ``by``: the share of trunk parameters
+    (``params``) or of multiply-accumulates (``macs``) removed."""
     rows = [r for r in run.steps if r["step"] == 0 or (finetuned and not math.isnan(r["eer_finetuned"]))] \
         if finetuned else run.steps
     key = "eer_finetuned" if finetuned else "eer_pruned"
     eer = np.array([r["eer_pruned"] if r["step"] == 0 else r[key] for r in rows])
-    share = 1 - np.array([r["trunk_params"] for r in rows]) / run.steps[0]["trunk_params"]
+    column = {"params": "trunk_params", "macs": "macs"}[by]
+    share = 1 - np.array([r[column] for r in rows]) / run.steps[0][column]
     over = np.nonzero(eer > eer[0] + tolerance)[0]
     last = (over[0] - 1) if len(over) else len(eer) - 1
     return float(share[last]), int(rows[last]["step"])
@@ -262,6 +274,32 @@ def headline() -> list[dict]:
             "first_under_1m_params": under_1m[0]["params"] if under_1m else float("nan"),
             "earlier_base": started_from_earlier_base(run),
         })
+    return rows
+
+
+# The pretrained MobileFaceNet's question (issue 16): how many MACs go at <= 0.5 points of View 2 EER lost
+PRETRAINED_TOLERANCE = 0.005
+
+
+def pretrained_summary() -> list[dict]:
+    """One row per pruning run of the pretrained MobileFaceNet, on all of LFW View 2: the unpruned
+    network's EER (95 % interval) and 10-fold accuracy; the share of MACs removed, pruned + fine-tuned,
+    before the EER first rises more than ``PRETRAINED_TOLERANCE`` (and that step's figures); the
+    last step's; the size / loss correlation."""
+    rows = []
+    for arch, name in available_runs():
+        if arch != PRETRAINED:
+            continue
+        run = load_run(arch, name)
+        share, step = removable_share(run, PRETRAINED_TOLERANCE, finetuned=True, by="macs")
+        at, first, last = next(r for r in run.steps if r["step"] == step), run.steps[0], run.steps[-1]
+        kind = "pruned" if step == 0 else "finetuned"
+        figures = lambda r, k, p: {f"{p}{m}": r.get(f"{m}_{k}", math.nan)  # noqa: E731
+                                   for m in ("eer", "eer_low", "eer_high", "accuracy")}
+        rows.append({"run": name, **figures(first, "pruned", "base_"), "macs_removed": share, "step": step,
+                     **figures(at, kind, ""), "macs_removed_end": 1 - float(run.macs_ratio[-1]),
+                     "step_end": int(last["step"]), **figures(last, "finetuned", "end_"),
+                     "size_loss_rho": size_loss_correlation(run)[0]})
     return rows
 
 

@@ -157,6 +157,8 @@ PRUNE_HELP = {
                 "such as ONNX Runtime's work in; 1: free counts)",
     "refit_head": "first fit a new identity classifier on the frozen base's embeddings of the training faces "
                   "(a shipped base from models/ has none) (1/0)",
+    "identity_weight": "weight of the identity loss (0, with --distill-weight above 0 and --score-loss combined: "
+                       "distillation alone trains and scores)",
 }
 
 
@@ -167,9 +169,9 @@ def cmd_prune(args: argparse.Namespace) -> None:
     cfg.base_model = str(cfg.base_model)
     rows = prune(cfg, args.out, progress=not args.quiet)
     first, last = rows[0], rows[-1]
+    eer = (f", EER {first['eer_pruned']:.2%} -> {last['eer_pruned']:.2%}" if "eer_pruned" in last else "")
     print(f"pruned {cfg.base_model} for {last['step']} steps into {args.out}: parameters {first['params']:,} -> "
-          f"{last['params']:,}, MACs {first['macs']:,} -> {last['macs']:,}, dev EER {first['eer_pruned']:.2%} -> "
-          f"{last['eer_pruned']:.2%}")
+          f"{last['params']:,}, MACs {first['macs']:,} -> {last['macs']:,}{eer}")
 
 
 def cmd_export(args: argparse.Namespace) -> None:

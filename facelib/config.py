@@ -138,6 +138,7 @@ class PruneConfig(_Config):
     precision: str = "fp32"  # bf16: training and scoring between steps under bfloat16 autocast
     round_to: int = 1  # keep every group's filter count a multiple of this (scores.select_to_remove)
     refit_head: bool = False  # first fit a new identity classifier on the frozen base (pruning.head)
+    identity_weight: float = 1.0  # 0 with distill_weight > 0: distillation alone trains and scores
 
     def check(self) -> None:
         from facelib.pruning.scores import CRITERIA
@@ -148,8 +149,10 @@ class PruneConfig(_Config):
             raise FacelibError(f"unknown precision {self.precision!r}; choose fp32 or bf16")
         if self.score_loss not in ("identity", "combined"):
             raise FacelibError(f"unknown --score-loss {self.score_loss!r}; choose identity or combined")
-        if self.distill_weight < 0:
-            raise FacelibError("--distill-weight must not be negative")
+        if self.distill_weight < 0 or self.identity_weight < 0:
+            raise FacelibError("--distill-weight and --identity-weight must not be negative")
+        if self.identity_weight == 0 and (self.distill_weight == 0 or self.score_loss == "identity"):
+            raise FacelibError("--identity-weight 0 needs --distill-weight above 0 and --score-loss combined")
         if self.criterion not in CRITERIA:
             raise FacelibError(f"unknown criterion {self.criterion!r}; choose one of {', '.join(CRITERIA)}")
         if self.filters_per_step < 1 or self.steps < 1 or self.batches_per_step < 1 or self.min_channels < 1:

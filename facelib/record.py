@@ -16,7 +16,7 @@ from facelib.analysis import base_training_config, chosen_way, widths_by_step
 from facelib.layout import BASE_COLUMNS, LATENCY_COLUMNS, MODEL_COLUMNS, RECIPE_COLUMNS, REFERENCE_COLUMNS
 from facelib.pruning import shrink_to
 from facelib.pruning.loop import STEP_COLUMNS
-from facelib.runs import ARCHS, LONG_RECIPES, RECIPES, WAYS
+from facelib.runs import ARCHS, LONG_RECIPES, NETWORKS, PRETRAINED, RECIPES, WAYS
 
 
 def record_base(arch: str, way: str, pairs: list[data.Pair], larger: list[data.Pair]) -> dict:
@@ -131,7 +131,8 @@ def record_pruning(arch: str, criterion: str, ship_every: int | None = None) -> 
     io.save_json({"config": cfg, "seed": cfg["seed"], "base_training": base_cfg,
                   "seconds": sum(float(r["seconds"]) for r in steps), "commit": layout.started_commit(run),
                   "profile": layout.profile().name,
-                  "base_way": "distill" if base_cfg["distill_weight"] > 0 else "plain"},
+                  "base_way": ("pretrained" if arch == PRETRAINED
+                               else "distill" if base_cfg["distill_weight"] > 0 else "plain")},
                  dest / "run.json")
     shipped = []
     for row in steps:
@@ -153,7 +154,7 @@ def update_models_table(prefix: str, rows: list[dict]) -> None:
     """Replace the rows of ``models.csv`` whose file name starts with ``prefix`` by ``rows``."""
     path = layout.results_dir() / "models.csv"
     keep = [r for r in io.read_csv(path, missing_ok=True) if not r["file"].startswith(prefix)]
-    rows = sorted(keep + rows, key=lambda r: (ARCHS.index(r["arch"]), r["file"]))
+    rows = sorted(keep + rows, key=lambda r: (NETWORKS.index(r["arch"]), r["file"]))
     io.save_csv(rows, MODEL_COLUMNS, path)
 
 

@@ -15,14 +15,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
-from facelib import analysis, data, io, layout, record, train
+from facelib import analysis, data, io, layout, paths, record, train
 from facelib.analysis import base_training_config, chosen_way
 from facelib.config import PruneConfig, TrainConfig
 from facelib.errors import FacelibError
-from facelib.models import count_macs, load_model
+from facelib.backbones import MobileFaceNet
+from facelib.models import build, count_macs, load_model, save_model
 from facelib.pruning import loop
 from facelib.runs import (ARCHS, BASE_RECIPE, BASE_RECIPES, DEPLOY_ARCHS, DEPLOY_MACS, DISTILL_WEIGHT, PRECISION, PRUNING_RUNS,
-                          LONG_RECIPES, RECIPE_ARCH, RECIPES, WAYS)
+                          LONG_RECIPES, NETWORKS, PRETRAINED, PRETRAINED_MACS, PRETRAINED_RUNS, RECIPE_ARCH, RECIPES, WAYS)
 
 
 def base_config(arch: str, way: str) -> TrainConfig:
@@ -59,16 +60,40 @@ def recipe_config(name: str) -> TrainConfig:
                           "max_pairs": p.max_pairs, **RECIPES[name]})
 
 
+def pretrained_base_file() -> Path:
+    """Where the pretrained MobileFaceNet's base file lies (``pretrained_base`` writes it)."""
+    return layout.base_run_dir(PRETRAINED, "pretrained") / "model.pt"
+
+
+def pretrained_base() -> Path:
+    """The pretrained MobileFaceNet as the base file its pruning runs start from, written once from
+    the shared ONNX weights (nothing trained). Its saved configuration is the split its fine-tuning
+    uses, people outside LFW View 2, and View 2 as its evaluation pairs (all 6,000; the fast
+    profile's ``max_pairs`` of them, evenly spaced)."""
+    path = pretrained_base_file()
+    if not path.exists():
+        p = layout.profile()
+        cfg = TrainConfig(arch=PRETRAINED, held_out="view2", eval_pairs="view2", max_identities=p.max_identities,
+                          max_pairs=p.max_pairs)
+        save_model(MobileFaceNet.from_onnx(paths.reference_model()), path, config=json.dumps(cfg.to_dict()))
+    return path
+
+
 def prune_config(arch: str, criterion: str) -> PruneConfig:
-    """The pruning run ``criterion`` (a name of ``runs.PRUNING_RUNS``) of ``arch``'s chosen base
-    model; every run of a network has the same steps, filters per step and fine-tuning. Runs that
-    refit the identity head start from the shipped base (``models/``) and stop at ``DEPLOY_MACS``
-    of its MACs."""
-    if criterion not in PRUNING_RUNS:
-        raise FacelibError(f"unknown criterion {criterion!r}; choose one of {', '.join(PRUNING_RUNS)}")
+    """The pruning run ``criterion`` (a name of ``runs.PRUNING_RUNS``, or of ``runs.PRETRAINED_RUNS``
+    for the pretrained MobileFaceNet) of ``arch``'s chosen base model; every run of a network has
+    the same steps, filters per step and fine-tuning. Runs that refit the identity head start from
+    the shipped base (``models/``) and stop at ``DEPLOY_MACS`` of its MACs; MobileFaceNet's start
+    from its ONNX weights (``pretrained_base``) and stop at ``PRETRAINED_MACS``."""
+    runs = PRETRAINED_RUNS if arch == PRETRAINED else PRUNING_RUNS
+    if criterion not in runs:
+        raise FacelibError(f"unknown criterion {criterion!r}; choose one of {', '.join(runs)}")
     p, schedule = layout.profile(), layout.profile().networks[arch]
-    run = PRUNING_RUNS[criterion]
-    if run.get("refit_head"):
+    run = runs[criterion]
+    if arch == PRETRAINED:
+        base = pretrained_base_file()
+        run = {**run, "target_macs": round(PRETRAINED_MACS * count_macs(build(PRETRAINED, 1)))}
+    elif run.get("refit_head"):
         base = layout.models_dir() / f"{arch}-{chosen_way(arch)}-base.pt"
         if not base.exists():
             raise FacelibError(f"the shipped base {base.relative_to(layout.ROOT)} is missing; "
@@ -90,6 +115,12 @@ def deploy_runs() -> dict[str, tuple[str, ...]]:
 def dev_pairs() -> list[data.Pair]:
     """The development pairs the profile evaluates on (all 1,000; 60 evenly spaced when fast)."""
     return data.every_nth_pair(data.lfw_pairs("dev"), layout.profile().max_pairs)
+
+
+def pretrained_pairs() -> list[data.Pair]:
+    """The pairs the pretrained MobileFaceNet is evaluated on: all of LFW View 2 (as many, evenly
+    spaced, as the profile evaluates of the development pairs when fast)."""
+    return data.every_nth_pair(data.lfw_pairs("view2"), layout.profile().max_pairs)
 
 
 def larger_pairs() -> list[data.Pair]:
@@ -114,13 +145,15 @@ def _train_run(cfg: TrainConfig, out: Path, progress: bool) -> Path:
 def run_pruning(arch: str, criterion: str, progress: bool = True) -> Path:
     """Run (or resume, or find finished) the pruning run; return its folder."""
     cfg = prune_config(arch, criterion)
+    if arch == PRETRAINED:
+        pretrained_base()
     if not (layout.ROOT / cfg.base_model).exists():
         raise FacelibError(f"the base model {cfg.base_model} is not here (only its tables are committed); "
                            f"run notebooks/{layout.notebook_for(arch)}.ipynb with FACELIB_RERUN=1 first")
     out = layout.prune_run_dir(arch, criterion)
     layout.started_commit(out)
     td = None
-    if cfg.refit_head:  # a shipped base: its training split from base_models.csv
+    if cfg.refit_head and arch != PRETRAINED:  # a shipped base: its training split from base_models.csv
         base_cfg = TrainConfig.from_dict({**base_training_config(arch), "distill_weight": 0.0})
         td = train.TrainData.load(base_cfg, progress=progress)
     cwd = os.getcwd()
@@ -230,7 +263,8 @@ def rerun_note(notebook: str) -> str:
         minutes = sum(r["train_seconds"] for r in rows) / 60
         return (f"Re-running: this notebook reads its {len(rows)} base trainings from the results folder; "
                 f"to train them again: {how}. Recorded training time: {minutes:.0f} min in all.")
-    made = [(a, c) for a in ARCHS for c in PRUNING_RUNS if layout.notebook_for(a, c) == notebook]
+    made = [(a, c) for a in NETWORKS for c in (PRETRAINED_RUNS if a == PRETRAINED else PRUNING_RUNS)
+            if layout.notebook_for(a, c) == notebook]
     recorded = [(a, c) for a, c in made if (layout.pruning_results_dir(a, c) / "run.json").exists()]
     if not made:
         return "This notebook trains and prunes nothing: every run of it computes everything it shows."
@@ -238,10 +272,13 @@ def rerun_note(notebook: str) -> str:
         return f"No run of this notebook is recorded yet: running it prunes ({how})."
     minutes = sum(json.loads((layout.pruning_results_dir(a, c) / "run.json").read_text())["seconds"]
                   for a, c in recorded) / 60
-    shipped = {c for _, c in made if PRUNING_RUNS[c].get("refit_head")}
+    shipped = {c for a, c in made if a != PRETRAINED and PRUNING_RUNS[c].get("refit_head")}
     bases = (f"The runs {', '.join(sorted(shipped))} start from the bases shipped in models/; the others from "
              if shipped else "Pruning starts from ")
+    start = ("Pruning starts from the pretrained weights in the shared ONNX file; nothing needs training first."
+             if all(a == PRETRAINED for a, _ in made) else
+             f"{bases}the base checkpoints in runs/, which are not committed: notebooks/"
+             f"{layout.notebook_for(ARCHS[0])}.ipynb with FACELIB_RERUN=1 trains them first.")
     return (f"Re-running: this notebook reads its {len(recorded)} pruning run(s) from the results folder; to prune "
             f"again: {how}. Recorded time: at least {minutes:.0f} min (the training, scoring and removal of its steps; "
-            f"each step's evaluation on the development pairs comes on top). {bases}the base checkpoints in runs/, "
-            f"which are not committed: notebooks/{layout.notebook_for(ARCHS[0])}.ipynb with FACELIB_RERUN=1 trains them first.")
+            f"each step's evaluation on the pairs comes on top). {start}")

@@ -20,7 +20,7 @@ def faces():
     return lfw_batch(16)
 
 
-@pytest.mark.parametrize("file", ["squeezenet-distill-base.pt", "squeezenet-taylor-step012-finetuned.pt",
+@pytest.mark.parametrize("file", ["squeezenet-distill-base.pt", "squeezenet-taylor-step016-finetuned.pt",
                                   "mobilenetv2-taylor-step016-finetuned.pt", "resnet50-taylor-step016-finetuned.pt"])
 def test_onnx_runtime_embeds_as_pytorch_does(tmp_path, faces, file):
     """Unpruned and pruned + fine-tuned networks of all three kinds: ONNX Runtime's fp32 embeddings
@@ -37,7 +37,7 @@ def test_onnx_runtime_embeds_as_pytorch_does(tmp_path, faces, file):
 
 
 def test_int8_model_is_smaller_and_agrees_with_fp32_on_real_faces(tmp_path, faces):
-    model = models.load_model(SHIPPED / "squeezenet-taylor-step012-finetuned.pt")
+    model = models.load_model(SHIPPED / "squeezenet-taylor-step016-finetuned.pt")
     fp32 = export.export_onnx(model, tmp_path / "fp32.onnx")
     calibration = export.calibration_faces(64)
     int8 = export.quantize_int8(fp32, tmp_path / "int8.onnx", calibration)
@@ -59,7 +59,7 @@ def test_calibration_faces_hold_no_development_person():
 
 def test_exported_model_evaluates_like_the_network(tmp_path):
     """``evaluate`` treats an exported file as the network itself: same crop, same scores."""
-    model = models.load_model(SHIPPED / "squeezenet-taylor-step012-finetuned.pt")
+    model = models.load_model(SHIPPED / "squeezenet-taylor-step016-finetuned.pt")
     path = export.export_onnx(model, tmp_path / "m.onnx")
     pairs = data.every_nth_pair(study.dev_pairs(), 60)
     native, onnx = evaluate.evaluate_model(model, pairs), evaluate.OnnxFaceModel(path).evaluate(pairs)
@@ -72,7 +72,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_export_command_writes_fp32_and_int8_and_evaluate_reads_them(tmp_path):
-    model = SHIPPED / "squeezenet-taylor-step012-finetuned.pt"
+    model = SHIPPED / "squeezenet-taylor-step016-finetuned.pt"
     out = run("export", str(model), "--out", str(tmp_path / "sq.onnx"))
     assert out.returncode == 0 and "fp32" in out.stdout, out.stderr
     out = run("export", str(model), "--out", str(tmp_path / "sq-int8.onnx"), "--int8", "--calibration-faces", "32")

@@ -149,3 +149,57 @@ def test_pruning_loop_runs_on_the_pretrained_network_from_its_onnx_weights(tmp_p
     assert rows[-1]["macs"] < rows[0]["macs"] and rows[0]["eer_pruned"] < 0.1  # the unpruned network is strong
     small = models.load_model(tmp_path / "run" / "models" / "step_002_finetuned.pt")
     assert isinstance(small, MobileFaceNet) and models.count_macs(small) == rows[-1]["macs"]
+
+
+def test_taylor_tracks_real_loss_change_on_the_pretrained_network(lfw_people, pretrained):
+    """The Taylor score of each channel of an expansion group and of a residual stream against the real
+    change of the identity loss when the channel is zeroed, on real aligned faces of 8 LFW people (a
+    new head fitted on the frozen network, as the pruning runs fit one)."""
+    from facelib import alignment, preprocessing
+    from facelib.metrics import spearman
+    from facelib.pruning import head
+    from facelib.pruning.scores import taylor_scores_on_batch, zeroing_loss_change
+
+    people = [p for p in lfw_people.values() if sum(f.landmarks is not None for f in p) >= 6][:8]
+    faces = [f for p in people for f in [f for f in p if f.landmarks][:6]]
+    images = alignment.load_faces(faces, "aligned112")
+    x, y = preprocessing.network_input("aligned112", images), torch.tensor([k for k in range(8) for _ in range(6)])
+    model = copy.deepcopy(pretrained)
+    fitted, _ = head.fit_head(model, images, y, len(people))
+    head.install_head(model, fitted)
+    groups = {g.name: g for g in channel_groups(model)}
+    for name in ("features.1.expand", "stream2"):
+        taylor = taylor_scores_on_batch(model, groups[name], x, y)
+        real = zeroing_loss_change(model, groups[name], x, y)
+        assert spearman(taylor.numpy(), real.numpy()) > 0.5, name
+
+
+def test_pruning_the_pretrained_network_resumes_to_the_same_result(tmp_path, pretrained):
+    """The study's MobileFaceNet run (refitted head, identity + distillation towards the unpruned
+    network, combined scores, bf16) stopped after one step and taken up again ends where an
+    uninterrupted run ends: same removals, same tables, same weights."""
+    import json
+
+    from facelib.config import PruneConfig, TrainConfig
+    from facelib.io import load_torch
+    from facelib.pruning.loop import prune
+    from facelib.runs import PRETRAINED_RUN
+    from facelib.train import TrainData
+
+    cfg = TrainConfig(arch="mobilefacenet", held_out="view2", eval_pairs=None, max_identities=12)
+    td = TrainData.load(cfg, progress=False)
+    models.save_model(pretrained, tmp_path / "base.pt", config=json.dumps(cfg.to_dict()))
+    run = PruneConfig(base_model=str(tmp_path / "base.pt"), **PRETRAINED_RUN, steps=3, filters_per_step=96,
+                      batches_per_step=2, batch_size=16, finetune_every=2, finetune_batches=2, eval_pairs=None)
+    prune(run, tmp_path / "a", td, progress=False)
+    prune(run, tmp_path / "b", td, stop_after=1, progress=False)
+    prune(run, tmp_path / "b", td, progress=False)
+    for table in ("layers.csv", "removed.csv"):
+        assert (tmp_path / "a" / table).read_text() == (tmp_path / "b" / table).read_text()
+    strip = lambda t: [line.rsplit(",", 1)[0] for line in t.split()]  # noqa: E731 - drop the seconds column
+    assert strip((tmp_path / "a" / "steps.csv").read_text()) == strip((tmp_path / "b" / "steps.csv").read_text())
+    removed = (tmp_path / "a" / "removed.csv").read_text().splitlines()
+    assert len(removed) == 1 + 3 * 96
+    for f in ("step_003_pruned.pt", "step_003_finetuned.pt"):
+        wa, wb = (load_torch(tmp_path / r / "models" / f)["state_dict"] for r in "ab")
+        assert all(torch.equal(wa[k], wb[k]) for k in wa), f

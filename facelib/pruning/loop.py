@@ -17,9 +17,12 @@ order and random numbers from (seed, step) alone and the optimizer restarts afte
 
 Columns:
 - steps.csv: step, params (whole network), trunk_params (without the identity classifier),
-  macs (at 113x113), filters (all groups), removed, loss (mean training loss of the step),
+  macs (at the network's input size), filters (all groups), removed, loss (mean training loss of the step),
   eer_pruned, eer_finetuned (empty where not fine-tuned), tar_1e3_pruned, tar_1e3_finetuned,
-  threshold_pruned, threshold_finetuned, seconds
+  threshold_pruned, threshold_finetuned, eer_low_pruned, eer_high_pruned, eer_low_finetuned,
+  eer_high_finetuned (the EER's 95 % interval, people resampled: ``metrics.eer_interval``),
+  accuracy_pruned, accuracy_finetuned (mean accuracy over the pairs' folds, a threshold chosen on
+  the other folds each time: LFW's 10-fold protocol on View 2, ``metrics.kfold_accuracy``), seconds
 - layers.csv: step, group, kind, filters, initial_filters
 - removed.csv: step, group, index (filter number in the unpruned network), score
 """
@@ -48,7 +51,9 @@ from facelib.pruning.surgery import remove_channels
 from facelib.train import TrainData, autocast, batch_order, memory_format
 
 STEP_COLUMNS = ["step", "params", "trunk_params", "macs", "filters", "removed", "loss", "eer_pruned", "eer_finetuned",
-                "tar_1e3_pruned", "tar_1e3_finetuned", "threshold_pruned", "threshold_finetuned", "seconds"]
+                "tar_1e3_pruned", "tar_1e3_finetuned", "threshold_pruned", "threshold_finetuned",
+                "eer_low_pruned", "eer_high_pruned", "eer_low_finetuned", "eer_high_finetuned",
+                "accuracy_pruned", "accuracy_finetuned", "seconds"]
 LAYER_COLUMNS = ["step", "group", "kind", "filters", "initial_filters"]
 REMOVED_COLUMNS = ["step", "group", "index", "score"]
 
@@ -66,7 +71,8 @@ def train_batches(model, td: TrainData, batches: list[torch.Tensor], cfg: PruneC
     ``cfg.precision="bf16"`` runs the forward passes under bfloat16 autocast in channels-last
     layout, as base training does (``train.autocast``); weights, optimizer and losses stay fp32,
     and the model leaves in the contiguous layout that surgery and saving expect.
-    With ``cfg.distill_weight > 0`` the loss is identity + W * distillation, through a projection
+    With ``cfg.distill_weight > 0`` the loss is ``identity_weight`` * identity + W * distillation
+    (``identity_weight=0``: distillation alone, scored as the combined loss), through a projection
     refitted to the current embeddings (``distill.fit_projection``); the scores then come from the
     identity loss alone (``score_loss="identity"``, a separate backward pass that is scored, the
     distillation term's is not) or from the combined loss (``"combined"``).
@@ -84,7 +90,7 @@ def train_batches(model, td: TrainData, batches: list[torch.Tensor], cfg: PruneC
         with autocast(cfg.precision):
             emb = model.embed(x)
             logits = model.classify(emb)
-        emb, loss = emb.float(), F.cross_entropy(logits.float(), td.train_labels[idx])
+        emb, loss = emb.float(), cfg.identity_weight * F.cross_entropy(logits.float(), td.train_labels[idx])
         optimizer.zero_grad(set_to_none=True)
         if proj is None:
             loss.backward()
@@ -116,11 +122,14 @@ def _projection(model, td: TrainData, cfg: PruneConfig, faces: int = 1024) -> to
     return distill.fit_projection(head.embeddings(model, td.train_images[pick]), td.reference[pick])
 
 
-def _verify(model, pairs) -> tuple[float, float, float]:
+def _verify(model, pairs, suffix: str) -> dict:
+    """The verification columns of ``steps.csv`` for ``model`` on ``pairs``, named ``<metric>_<suffix>``."""
     if not pairs:
-        return float("nan"), float("nan"), float("nan")
+        return {}
     v = evaluate.evaluate_model(model, pairs)
-    return v.eer, v.tar_at_far_1e3, v.threshold
+    found = {"eer": v.eer, "eer_low": v.eer_low, "eer_high": v.eer_high, "tar_1e3": v.tar_at_far_1e3,
+             "threshold": v.threshold, "accuracy": v.accuracy}
+    return {f"{k}_{suffix}": x for k, x in found.items()}
 
 
 def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: int | None = None,
@@ -172,13 +181,12 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
         return {"params": count_parameters(model), "macs": count_macs(model)}
 
     def record(step: int, removed: int, loss: float, seconds: float, shape: dict, tuned=None) -> None:
-        eer_p, tar_p, thr_p = _verify(model, td.dev_pairs)
-        eer_f, tar_f, thr_f = _verify(tuned, td.dev_pairs) if tuned is not None else ("", "", "")
+        # cells left empty where not measured (no pairs; no fine-tuned copy at this step)
         log["steps"].append({"step": step, **shape, "trunk_params": model.trunk_parameters(),
-                             "filters": sum(size(model, g) for g in groups),
-                             "removed": removed, "loss": loss, "eer_pruned": eer_p, "eer_finetuned": eer_f,
-                             "tar_1e3_pruned": tar_p, "tar_1e3_finetuned": tar_f, "threshold_pruned": thr_p,
-                             "threshold_finetuned": thr_f, "seconds": seconds})
+                             "filters": sum(size(model, g) for g in groups), "removed": removed, "loss": loss,
+                             **_verify(model, td.dev_pairs, "pruned"),
+                             **(_verify(tuned, td.dev_pairs, "finetuned") if tuned is not None else {}),
+                             "seconds": seconds})
         log["layers"] += [{"step": step, "group": g.name, "kind": g.kind, "filters": size(model, g),
                            "initial_filters": initial[g.name]} for g in groups]
 
