@@ -15,6 +15,7 @@ from facelib import (alignment, analysis, data, evaluate, export, faces, figures
                      preprocessing, study)
 from facelib.backbones import MobileFaceNet
 from facelib.errors import FacelibError
+from facelib.runs import PRETRAINED
 
 PAGES = ("Overview", "Filters per layer", "EER per step", "Compare two faces")
 # Where a shipped model runs on the compare page: PyTorch, or its ONNX export in ONNX Runtime
@@ -58,8 +59,12 @@ def runtime_model(file: str, runtime: str = "torch"):
 
 @st.cache_data(show_spinner=False)
 def dev_verification(file: str, runtime: str = "torch") -> dict:
-    """A shipped model on the development pairs: scores, labels, EER, its 95 % interval and threshold."""
-    v = evaluate.evaluate_model(runtime_model(file, runtime), study.dev_pairs())
+    """A shipped model on its network's evaluation pairs (the development pairs; LFW View 2 for the
+    pretrained MobileFaceNet's, whose fine-tuning may include development people): scores, labels, EER, its
+    95 % interval and threshold."""
+    model = runtime_model(file, runtime)
+    pairs = study.pretrained_pairs() if isinstance(model, MobileFaceNet) else study.dev_pairs()
+    v = evaluate.evaluate_model(model, pairs)
     return {"scores": v.scores, "labels": v.labels, "eer": v.eer, "low": v.eer_low, "high": v.eer_high,
             "threshold": v.threshold}
 
@@ -98,12 +103,18 @@ def overview() -> None:
                    help="the same over the fine-tuned copies (every few steps)")
         col.metric("smallest model", f"{int(r['params_end']):,} parameters", f"EER {r['eer_end']:.1%}",
                    delta_color="off")
-    note = analysis.earlier_base_note([analysis.load_run(r["network"], "taylor") for r in rows])
-    if note:
-        st.warning(note)
+    if any(r["earlier_base"] for r in rows):  # the note names the runs; headline() already flagged them
+        st.warning(analysis.earlier_base_note([analysis.load_run(r["network"], "taylor") for r in rows]))
     table = pd.DataFrame(rows)
     st.dataframe(table[["network", "base", "base_eer", "reference_eer", "removable_share", "removable_share_finetuned",
                         "params_start", "params_end", "eer_end", "size_loss_rho"]], hide_index=True)
+    pretrained = analysis.pretrained_summary()
+    if pretrained:
+        st.subheader("The pretrained MobileFaceNet, pruned (EER and accuracy on LFW View 2)")
+        st.dataframe(pd.DataFrame(pretrained), hide_index=True)
+        st.caption(f"macs_removed: share of multiply-accumulates removed, pruned + fine-tuned, before the View 2 EER "
+                   f"rises more than {analysis.PRETRAINED_TOLERANCE:.1%} above the unpruned network's (eer, with its "
+                   "95 % interval eer_low - eer_high, and 10-fold accuracy at that step); *_end: the last step.")
     st.markdown(
         "**How to read the rest.** *Filters per layer*: which layers lose filters as the steps go (the papers "
         "find the layers with the most output channels lose filters first). *EER per step*: what pruning costs in "
@@ -131,16 +142,21 @@ def choose_run(key: str) -> analysis.PruningRun | None:
 
 @st.cache_data(show_spinner=False)
 def pretrained_rows() -> list[dict]:
-    """The pretrained MobileFaceNet as a row like those of ``models.csv`` (its threshold: the EER
-    threshold on the development pairs in ``reference.csv``), where its ONNX file and that row are here."""
-    rows = [r for r in io.read_csv(layout.results_dir() / "reference.csv", missing_ok=True, numeric=True)
-            if r["align"] == "landmarks"]
+    """The pretrained MobileFaceNet as a row like those of ``models.csv``, where its ONNX file is here.
+    Its threshold: the EER threshold on LFW View 2 at step 0 of its Taylor run, the pairs its pruned
+    copies' thresholds come from; before that run exists, the one on the development pairs in
+    ``reference.csv``."""
     try:
         paths.reference_model()
     except FacelibError:
         return []
-    return [{"file": "", "arch": "mobilefacenet", "criterion": "", "step": 0, "kind": "pretrained",
-             "threshold": r["threshold"]} for r in rows[:1]]
+    if (PRETRAINED, "taylor") in analysis.available_runs():
+        found = [analysis.load_run(PRETRAINED, "taylor").steps[0]["threshold_pruned"]]
+    else:
+        found = [r["threshold"] for r in io.read_csv(layout.results_dir() / "reference.csv", missing_ok=True,
+                                                     numeric=True) if r["align"] == "landmarks"]
+    return [{"file": "", "arch": PRETRAINED, "criterion": "", "step": 0, "kind": "pretrained",
+             "threshold": t} for t in found[:1]]
 
 
 @st.cache_resource(show_spinner=False)
@@ -181,18 +197,18 @@ def eer_per_step() -> None:
         return
     criterion = st.selectbox("Criterion", list(dict.fromkeys(c for _, c in runs)), key="eer-criterion")
     x = st.radio("Against", list(figures.X_AXES), format_func=figures.X_AXES.get, horizontal=True, key="eer-axis")
-    archs = [a for a, c in runs if c == criterion]
-    note = analysis.earlier_base_note([analysis.load_run(arch, criterion) for arch in archs])
+    chosen = [analysis.load_run(arch, criterion) for arch, c in runs if c == criterion]
+    note = analysis.earlier_base_note(chosen)
     if note:
         st.warning(note)
-    cols = st.columns(len(archs))
-    for col, arch in zip(cols, archs):
-        col.plotly_chart(figures.eer_per_step([analysis.load_run(arch, criterion)], x), width="stretch")
+    cols = st.columns(len(chosen))
+    for col, run in zip(cols, chosen):
+        col.plotly_chart(figures.eer_per_step([run], x), width="stretch")
     st.subheader("Batch-1 CPU latency against MACs")
     st.caption("Each step's network timed one face at a time against the unpruned one, the two in turn "
                "(latency_ratio in results/pruning/*/steps.csv). Above the dotted line, latency falls more slowly "
                "than the multiply-accumulates.")
-    st.plotly_chart(figures.latency_vs_macs([analysis.load_run(arch, criterion) for arch in archs]), width="stretch")
+    st.plotly_chart(figures.latency_vs_macs(chosen), width="stretch")
     st.subheader("DET curve of a shipped step against the unpruned model")
     rows = choose_shipped_network("det")
     if rows is None:
@@ -201,17 +217,17 @@ def eer_per_step() -> None:
     chosen = st.multiselect("Models", list(names), default=list(names)[:1] + list(names)[-1:], key="det-models")
     if chosen:
         try:
-            with st.spinner("Scoring the development pairs..."):
+            with st.spinner("Scoring the pairs (MobileFaceNet: LFW View 2, up to 2 min a model)..."):
                 found = {name: dev_verification(names[name]) for name in chosen}
         except FacelibError as exc:
             st.error(f"{exc} (the DET curves need LFW; the tables above do not).")
             return
         st.plotly_chart(figures.det_curves({n: (v["scores"], v["labels"]) for n, v in found.items()}), width="stretch")
-        st.table(pd.DataFrame([{"model": n, "development EER": f"{v['eer']:.1%}",
+        st.table(pd.DataFrame([{"model": n, "EER": f"{v['eer']:.1%}",
                                 "95 % interval (people resampled)": f"{v['low']:.1%} - {v['high']:.1%}"}
                                for n, v in found.items()]).set_index("model"))
-        st.caption("A difference between two models smaller than these intervals is no difference the 1,000 "
-                   "development pairs can show.")
+        st.caption("A difference between two models smaller than these intervals is no difference these "
+                   "pairs can show (the development pairs; LFW View 2 for MobileFaceNet).")
 
 
 def photo_input(label: str, key: str):
@@ -274,8 +290,10 @@ def compare_faces() -> None:
     if rows is None:
         return
     runtime = RUNTIMES[st.radio("Runtime", list(RUNTIMES), horizontal=True, key="cmp-runtime")]
-    if runtime != "torch" and any(r["kind"] == "pretrained" for r in rows):
-        st.info("The pretrained MobileFaceNet runs in PyTorch here; its pruned copies can be exported.")
+    if runtime != "torch" and rows[0]["arch"] == PRETRAINED:
+        st.info("MobileFaceNet and its pruned copies run in PyTorch here (their ONNX export is not wired "
+                "to the 5-point alignment they need).")
+        runtime = "torch"
     source = st.radio("Faces", ["upload two photos", "an LFW development pair"], horizontal=True, key="cmp-source")
     if source == "upload two photos":
         cols = st.columns(2)

@@ -91,7 +91,6 @@ def load_aligned(faces: list[Face], size: int = 112) -> torch.Tensor:
     return torch.from_numpy(arr)
 
 
-
 def load_faces(faces: list[Face], input_kind: str, progress: bool = False) -> torch.Tensor:
     """The cached uint8 form of ``faces`` a network of ``input_kind`` takes its input from: the
     papers' 129x129 crops (``crop113``, ``data.load_images``) or 112x112 aligned faces (``aligned112``)."""

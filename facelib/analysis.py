@@ -256,7 +256,7 @@ def headline() -> list[dict]:
                                                     numeric=True)}
     rows = []
     for arch, criterion in available_runs():
-        if criterion != "taylor":
+        if criterion != "taylor" or arch == PRETRAINED:  # its own table: pretrained_summary, on View 2
             continue
         run = load_run(arch, criterion)
         share, step = removable_share(run)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from facelib.alignment import warp
 from facelib.errors import FacelibError
 
 MESH_SIZE = 192  # the mesh model's input side
@@ -66,11 +67,8 @@ def _square(center: np.ndarray, side: float) -> np.ndarray:
 def mesh(img: Image.Image, center: np.ndarray, side: float) -> tuple[np.ndarray, float]:
     """The 468 mesh points ([468, 2], photo pixels) of the face in the square of ``side`` pixels
     around ``center``, and the model's face-presence probability."""
-    import cv2
-
     m = _square(center, side)
-    crop = cv2.warpAffine(np.asarray(img.convert("RGB")), m, (MESH_SIZE, MESH_SIZE), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    crop = warp(np.asarray(img.convert("RGB")), m, MESH_SIZE)
     interpreter = _interpreter()
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], (crop[None] / 255.0).astype(np.float32))
     interpreter.invoke()

@@ -222,13 +222,13 @@ def ensure_pruning(arch: str, criterion: str, progress: bool = True) -> Path:
     wanted = asdict(cfg)
     # saved configurations are read through from_dict, so a field added since (at its default) still matches
     same = lambda saved: asdict(PruneConfig.from_dict(saved)) == wanted  # noqa: E731
-    recorded = (dest / "run.json").exists()
+    recorded = analysis.load_run(arch, criterion) if (dest / "run.json").exists() else None
     # results from a base since replaced in base_models.csv are stale, and so is a run folder beside them
-    earlier = recorded and analysis.started_from_earlier_base(analysis.load_run(arch, criterion))
-    current = recorded and same(json.loads((dest / "run.json").read_text())["config"])
+    earlier = recorded is not None and analysis.started_from_earlier_base(recorded)
+    current = recorded is not None and same(recorded.info["config"])
     if current and earlier and not layout.rerun() and not (layout.ROOT / cfg.base_model).exists():
         # the new base is recorded but its checkpoint is not here to prune from: the results, flagged
-        print(analysis.earlier_base_note([analysis.load_run(arch, criterion)]))
+        print(analysis.earlier_base_note([recorded]))
         return dest
     if not current or earlier or layout.rerun():
         _clear_if_stale(layout.prune_run_dir(arch, criterion), lambda saved: same(saved) and not earlier)

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from headless import free_port, start_browser, wait_for_http
 
+from facelib import io
+
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "test-output" / "browser"
 PAGES = ("Overview", "Filters per layer", "EER per step", "Compare two faces")
@@ -114,17 +116,28 @@ def test_pretrained_mobilefacenet_compares_uploaded_faces(app_url, browser, lfw_
                                                 if o.text == "mobilefacenet"])[0].click()
     wait_idle(browser)
 
-    def decision(a, b) -> str:
+    # the app runs the full profile: the committed results/ and models/
+    shipped = sorted(int(r["step"]) for r in io.read_csv(ROOT / "results" / "models.csv", numeric=True)
+                     if r["arch"] == "mobilefacenet")
+    assert len(shipped) >= 2, "several pruned MobileFaceNets are shipped"
+
+    def decisions(a, b) -> dict[str, str]:
+        """Each model's table row, by its label, for uploads ``a`` and ``b``."""
         for i, path in enumerate((a, b)):
             browser.find_elements(By.CSS_SELECTOR, "input[type='file']")[i].send_keys(str(path))
             wait_idle(browser)
         table = WebDriverWait(browser, 120).until(
             EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='stTable'] table")))
-        assert "unpruned (pretrained)" in table.text
         assert_no_error(browser)
-        return table.find_element(By.CSS_SELECTOR, "tbody tr").text
+        rows = {r.find_element(By.CSS_SELECTOR, "th").text: r.text
+                for r in table.find_elements(By.CSS_SELECTOR, "tbody tr")}
+        assert set(rows) == {"unpruned (pretrained)"} | {f"step {s} taylor + fine-tuned" for s in shipped}
+        return rows
 
     powell, blair = lfw_people["Colin_Powell"], lfw_people["Tony_Blair"]
-    assert "same" in decision(powell[0].path, powell[1].path)
-    assert "different" in decision(powell[0].path, blair[0].path)
+    least_pruned = f"step {shipped[0]} taylor + fine-tuned"
+    same = decisions(powell[0].path, powell[1].path)
+    assert "same" in same["unpruned (pretrained)"] and "same" in same[least_pruned]
+    different = decisions(powell[0].path, blair[0].path)
+    assert "different" in different["unpruned (pretrained)"] and "different" in different[least_pruned]
     browser.save_screenshot(str(SHOTS / "6_compare_pretrained_mobilefacenet.png"))

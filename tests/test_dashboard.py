@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from facelib import analysis, layout
+from facelib import analysis, io as tables, layout
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 pytest.importorskip("streamlit")
@@ -31,6 +31,11 @@ def assert_clean(at: AppTest) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
+def study_models() -> list[dict]:
+    """The rows of the committed ``models.csv`` (what the compare page offers)."""
+    return tables.read_csv(layout.results_dir() / "models.csv", numeric=True)
+
+
 def jpeg(path: Path) -> bytes:
     buf = io.BytesIO()
     Image.open(path).save(buf, "JPEG")
@@ -46,6 +51,9 @@ def test_overview_shows_the_headline_numbers():
     for r in rows:
         assert f"{r['removable_share']:.0%}" in shown and f"{r['removable_share_finetuned']:.0%}" in shown
         assert f"{int(r['params_end']):,} parameters" in shown
+    pretrained = analysis.pretrained_summary()
+    assert pretrained, "the repository ships the pruned MobileFaceNet's runs"
+    assert list(at.dataframe[1].value["run"]) == [p["run"] for p in pretrained]
 
 
 def test_filters_per_layer_every_run_and_step():
@@ -182,7 +190,7 @@ def test_det_models_show_their_eer_with_its_interval():
     assert_clean(at)
     table = at.table[0].value
     assert len(table) == len(at.multiselect(key="det-models").value)
-    for eer, interval in zip(table["development EER"], table["95 % interval (people resampled)"]):
+    for eer, interval in zip(table["EER"], table["95 % interval (people resampled)"]):
         low, high = (float(v.strip(" %")) for v in interval.split(" - "))
         assert low <= float(eer.strip(" %")) <= high and high - low > 0.5
 
@@ -208,8 +216,12 @@ def test_compare_runs_the_shipped_models_in_onnx_runtime_fp32_and_int8():
 
 
 def test_compare_with_the_pretrained_mobilefacenet(lfw_people):
-    """Uploaded photos reach the network that takes 5-point aligned faces: one person is called the
-    same, two people different; a photo without facial points gets one sentence."""
+    """Uploaded photos reach the network that takes 5-point aligned faces, unpruned and every shipped
+    pruned copy: one person is called the same and two people different by the unpruned network and
+    the least pruned copy; a photo without facial points gets one sentence."""
+    shipped = sorted((r for r in study_models() if r["arch"] == "mobilefacenet"), key=lambda r: r["step"])
+    assert len(shipped) >= 2, "several pruned MobileFaceNets are shipped"
+    labels = ["unpruned (pretrained)"] + [f"step {int(r['step'])} {r['criterion']} + fine-tuned" for r in shipped]
     at = start("Compare two faces")
     at.selectbox(key="cmp-arch").set_value("mobilefacenet").run()
     powell, blair = lfw_people["Colin_Powell"], lfw_people["Tony_Blair"]
@@ -217,10 +229,11 @@ def test_compare_with_the_pretrained_mobilefacenet(lfw_people):
     at.file_uploader(key="photo-b").set_value(("b.jpg", jpeg(powell[1].path), "image/jpeg")).run()
     assert_clean(at)
     table = at.table[0].value
-    assert list(table.index) == ["unpruned (pretrained)"] and table["decision"].tolist() == ["same"]
+    assert sorted(table.index) == sorted(labels)
+    assert table.loc[labels[:2], "decision"].tolist() == ["same", "same"]
     at.file_uploader(key="photo-b").set_value(("c.jpg", jpeg(blair[0].path), "image/jpeg")).run()
     assert_clean(at)
-    assert at.table[0].value["decision"].tolist() == ["different"]
+    assert at.table[0].value.loc[labels[:2], "decision"].tolist() == ["different", "different"]
     blank = io.BytesIO()
     Image.new("RGB", (300, 300), (120, 120, 120)).save(blank, "PNG")
     at.file_uploader(key="photo-b").set_value(("wall.png", blank.getvalue(), "image/png")).run()

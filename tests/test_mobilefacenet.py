@@ -153,22 +153,23 @@ def test_pruning_loop_runs_on_the_pretrained_network_from_its_onnx_weights(tmp_p
 
 def test_taylor_tracks_real_loss_change_on_the_pretrained_network(lfw_people, pretrained):
     """The Taylor score of each channel of an expansion group and of a residual stream against the real
-    change of the identity loss when the channel is zeroed, on real aligned faces of 8 LFW people (a
-    new head fitted on the frozen network, as the pruning runs fit one)."""
+    change of the identity loss when the channel is zeroed (one forward pass per channel), on real
+    aligned faces of 8 LFW people, 4 each (a new head fitted on the frozen network, as the pruning
+    runs fit one)."""
     from facelib import alignment, preprocessing
     from facelib.metrics import spearman
     from facelib.pruning import head
     from facelib.pruning.scores import taylor_scores_on_batch, zeroing_loss_change
 
     people = [p for p in lfw_people.values() if sum(f.landmarks is not None for f in p) >= 6][:8]
-    faces = [f for p in people for f in [f for f in p if f.landmarks][:6]]
+    faces = [f for p in people for f in [f for f in p if f.landmarks][:4]]
     images = alignment.load_faces(faces, "aligned112")
-    x, y = preprocessing.network_input("aligned112", images), torch.tensor([k for k in range(8) for _ in range(6)])
+    x, y = preprocessing.network_input("aligned112", images), torch.tensor([k for k in range(8) for _ in range(4)])
     model = copy.deepcopy(pretrained)
     fitted, _ = head.fit_head(model, images, y, len(people))
     head.install_head(model, fitted)
     groups = {g.name: g for g in channel_groups(model)}
-    for name in ("features.1.expand", "stream2"):
+    for name in ("features.1.expand", "stream1"):
         taylor = taylor_scores_on_batch(model, groups[name], x, y)
         real = zeroing_loss_change(model, groups[name], x, y)
         assert spearman(taylor.numpy(), real.numpy()) > 0.5, name

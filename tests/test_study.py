@@ -100,3 +100,32 @@ def test_a_pruning_run_from_a_replaced_base_is_stale(monkeypatch, tmp_path):
     assert not analysis.started_from_earlier_base(run(old))
     assert analysis.earlier_base_note([run(now.to_dict())]) is None
     assert "squeezenet/taylor (base EER 15.2%)" in analysis.earlier_base_note([run(now.to_dict()), run(earlier.to_dict())])
+
+
+def test_pretrained_runs_start_from_the_onnx_weights_and_test_on_view2(monkeypatch, tmp_path):
+    """MobileFaceNet's runs need no training first: their base file is the ONNX weights, its saved
+    split keeps View 2's people out of training and names View 2 as the pairs; both score forms stop
+    at the same MACs budget; an unknown run name is one sentence."""
+    import torch
+
+    from facelib import data, models, paths
+    from facelib.backbones import MobileFaceNet
+    from facelib.config import TrainConfig
+
+    monkeypatch.setattr(layout, "ROOT", tmp_path)
+    monkeypatch.setenv("FACELIB_PROFILE", "fast")
+    raw, normalised = (study.prune_config(runs.PRETRAINED, n) for n in ("taylor", "taylor_normalised"))
+    assert (raw.normalise, normalised.normalise) == (False, True) and raw.refit_head and raw.distill_weight > 0
+    assert raw.target_macs == normalised.target_macs == round(
+        runs.PRETRAINED_MACS * models.count_macs(models.build("mobilefacenet", 1)))
+    base = study.pretrained_base()
+    assert base == tmp_path / raw.base_model
+    saved = TrainConfig.from_dict(json.loads(models.load_model(base).meta["config"]))
+    assert (saved.held_out, saved.eval_pairs, saved.max_pairs) == ("view2", "view2", 60)
+    x = torch.randn(2, 3, 112, 112)
+    with torch.no_grad():
+        assert torch.equal(models.load_model(base).embed(x), MobileFaceNet.from_onnx(paths.reference_model()).embed(x))
+    assert len(study.pretrained_pairs()) == 60 and {p.fold for p in study.pretrained_pairs()} == set(range(10))
+    assert {p.a for p in study.pretrained_pairs()} <= {f for p in data.lfw_pairs("view2") for f in (p.a, p.b)}
+    with pytest.raises(FacelibError, match="unknown criterion"):
+        study.prune_config(runs.PRETRAINED, "l1")
