@@ -294,11 +294,11 @@ def pretrained_summary() -> list[dict]:
         share, step = removable_share(run, PRETRAINED_TOLERANCE, finetuned=True, by="macs")
         at, first, last = next(r for r in run.steps if r["step"] == step), run.steps[0], run.steps[-1]
         kind = "pruned" if step == 0 else "finetuned"
-        figures = lambda r, k, p: {f"{p}{m}": r.get(f"{m}_{k}", math.nan)  # noqa: E731
-                                   for m in ("eer", "eer_low", "eer_high", "accuracy")}
-        rows.append({"run": name, **figures(first, "pruned", "base_"), "macs_removed": share, "step": step,
-                     **figures(at, kind, ""), "macs_removed_end": 1 - float(run.macs_ratio[-1]),
-                     "step_end": int(last["step"]), **figures(last, "finetuned", "end_"),
+        cells = lambda r, k, p: {f"{p}{m}": r.get(f"{m}_{k}", math.nan)  # noqa: E731
+                                 for m in ("eer", "eer_low", "eer_high", "accuracy")}
+        rows.append({"run": name, **cells(first, "pruned", "base_"), "macs_removed": share, "step": step,
+                     **cells(at, kind, ""), "macs_removed_end": 1 - float(run.macs_ratio[-1]),
+                     "step_end": int(last["step"]), **cells(last, "finetuned", "end_"),
                      "size_loss_rho": size_loss_correlation(run)[0]})
     return rows
 

@@ -114,6 +114,11 @@ PRETRAINED_RUNS = {
     "taylor_normalised": dict(PRETRAINED_RUN, normalise=True),  # each group's scores over their L2 norm
 }
 PRETRAINED_MACS = 0.25  # pruning stops once the MACs are at most this share of the unpruned network's
+# The run whose fine-tuned models each network ships (models/): the papers' Taylor run, and for
+# MobileFaceNet the layer-normalised one: with raw scores its fourth step cut the 56x56 stem from
+# 56 to 14 filters (eq. 8's mean over positions scores high-resolution layers low), taking its View 2
+# EER from 0.9 to 17.8 % (2.97 % fine-tuned), so its copies would show that collapse, not pruning.
+SHIPPED_RUNS = {**{arch: "taylor" for arch in ARCHS}, PRETRAINED: "taylor_normalised"}
 NETWORKS = ARCHS + (PRETRAINED,)  # every network with results, in table order
 
 # The notebook that makes each network's Taylor run (the other runs: 07_comparison; bases: 02;

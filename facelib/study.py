@@ -23,7 +23,7 @@ from facelib.backbones import MobileFaceNet
 from facelib.models import build, count_macs, load_model, save_model
 from facelib.pruning import loop
 from facelib.runs import (ARCHS, BASE_RECIPE, BASE_RECIPES, DEPLOY_ARCHS, DEPLOY_MACS, DISTILL_WEIGHT, PRECISION, PRUNING_RUNS,
-                          LONG_RECIPES, NETWORKS, PRETRAINED, PRETRAINED_MACS, PRETRAINED_RUNS, RECIPE_ARCH, RECIPES, WAYS)
+                          LONG_RECIPES, NETWORKS, PRETRAINED, PRETRAINED_MACS, PRETRAINED_RUNS, RECIPE_ARCH, RECIPES, SHIPPED_RUNS, WAYS)
 
 
 def base_config(arch: str, way: str) -> TrainConfig:
@@ -216,8 +216,8 @@ def ensure_pruning(arch: str, criterion: str, progress: bool = True) -> Path:
     """The results folder of a pruning run, running it first unless the results hold it with today's
     configuration, started from the network's chosen base as ``base_models.csv`` has it now (results
     from an earlier base are run again where the new base's checkpoint is here, and otherwise
-    returned with a printed note saying so). The Taylor run of each network ships its fine-tuned
-    models every ``ship_every`` steps."""
+    returned with a printed note saying so). One run of each network (``runs.SHIPPED_RUNS``) ships
+    its fine-tuned models every ``ship_every`` steps."""
     dest, cfg = layout.pruning_results_dir(arch, criterion), prune_config(arch, criterion)
     wanted = asdict(cfg)
     # saved configurations are read through from_dict, so a field added since (at its default) still matches
@@ -233,7 +233,7 @@ def ensure_pruning(arch: str, criterion: str, progress: bool = True) -> Path:
     if not current or earlier or layout.rerun():
         _clear_if_stale(layout.prune_run_dir(arch, criterion), lambda saved: same(saved) and not earlier)
         run_pruning(arch, criterion, progress=progress)
-        ship_every = layout.profile().networks[arch].ship_every if criterion == "taylor" else None
+        ship_every = layout.profile().networks[arch].ship_every if criterion == SHIPPED_RUNS[arch] else None
         record.record_pruning(arch, criterion, ship_every=ship_every)
     return dest
 

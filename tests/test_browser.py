@@ -117,8 +117,8 @@ def test_pretrained_mobilefacenet_compares_uploaded_faces(app_url, browser, lfw_
     wait_idle(browser)
 
     # the app runs the full profile: the committed results/ and models/
-    shipped = sorted(int(r["step"]) for r in io.read_csv(ROOT / "results" / "models.csv", numeric=True)
-                     if r["arch"] == "mobilefacenet")
+    shipped = sorted(f"step {int(r['step'])} {r['criterion']} + fine-tuned"
+                     for r in io.read_csv(ROOT / "results" / "models.csv", numeric=True) if r["arch"] == "mobilefacenet")
     assert len(shipped) >= 2, "several pruned MobileFaceNets are shipped"
 
     def decisions(a, b) -> dict[str, str]:
@@ -131,11 +131,11 @@ def test_pretrained_mobilefacenet_compares_uploaded_faces(app_url, browser, lfw_
         assert_no_error(browser)
         rows = {r.find_element(By.CSS_SELECTOR, "th").text: r.text
                 for r in table.find_elements(By.CSS_SELECTOR, "tbody tr")}
-        assert set(rows) == {"unpruned (pretrained)"} | {f"step {s} taylor + fine-tuned" for s in shipped}
+        assert set(rows) == {"unpruned (pretrained)", *shipped}
         return rows
 
     powell, blair = lfw_people["Colin_Powell"], lfw_people["Tony_Blair"]
-    least_pruned = f"step {shipped[0]} taylor + fine-tuned"
+    least_pruned = min(shipped, key=lambda label: int(label.split()[1]))
     same = decisions(powell[0].path, powell[1].path)
     assert "same" in same["unpruned (pretrained)"] and "same" in same[least_pruned]
     different = decisions(powell[0].path, blair[0].path)
