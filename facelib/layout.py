@@ -87,6 +87,13 @@ def prune_run_dir(arch: str, criterion: str) -> Path:
     return runs_dir() / "pruning" / f"{arch}-{criterion}"
 
 
+def checkpoint_dir(arch: str, criterion: str) -> Path:
+    """A committed resumable checkpoint of an unfinished pruning run (``facelib.checkpoint``):
+    ``checkpoints/<arch>-<criterion>/`` for the full profile, under ``runs/fast/`` otherwise."""
+    root = ROOT / "checkpoints" if profile().name == "full" else runs_dir() / "checkpoints"
+    return root / f"{arch}-{criterion}"
+
+
 def pruning_results_dir(arch: str, criterion: str) -> Path:
     """A recorded pruning run's tables: ``<results>/pruning/<arch>-<criterion>/``."""
     return results_dir() / "pruning" / f"{arch}-{criterion}"

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
-from facelib import analysis, data, io, layout, paths, record, train
+from facelib import analysis, checkpoint, data, io, layout, paths, record, train
 from facelib.analysis import base_training_config, chosen_way
 from facelib.config import PruneConfig, TrainConfig
 from facelib.errors import FacelibError
@@ -151,6 +151,9 @@ def run_pruning(arch: str, criterion: str, progress: bool = True) -> Path:
         raise FacelibError(f"the base model {cfg.base_model} is not here (only its tables are committed); "
                            f"run notebooks/{layout.notebook_for(arch)}.ipynb with FACELIB_RERUN=1 first")
     out = layout.prune_run_dir(arch, criterion)
+    saved = layout.checkpoint_dir(arch, criterion)
+    if (saved / "config.json").exists() and PruneConfig.from_dict(json.loads((saved / "config.json").read_text())) == cfg:
+        checkpoint.restore(saved, out)  # a run too long for one session, taken up where it was committed
     layout.started_commit(out)
     td = None
     if cfg.refit_head and arch != PRETRAINED:  # a shipped base: its training split from base_models.csv
@@ -235,7 +238,15 @@ def ensure_pruning(arch: str, criterion: str, progress: bool = True) -> Path:
         run_pruning(arch, criterion, progress=progress)
         ship_every = layout.profile().networks[arch].ship_every if criterion == SHIPPED_RUNS[arch] else None
         record.record_pruning(arch, criterion, ship_every=ship_every)
+        checkpoint.discard(layout.checkpoint_dir(arch, criterion))
     return dest
+
+
+def save_checkpoint(arch: str, criterion: str) -> list[Path]:
+    """Commit-ready checkpoint of an unfinished pruning run (``facelib.checkpoint``), for a run that
+    cannot finish in one session; ``run_pruning`` takes it up on a fresh clone."""
+    ship_every = layout.profile().networks[arch].ship_every if criterion == SHIPPED_RUNS[arch] else None
+    return checkpoint.save(layout.prune_run_dir(arch, criterion), layout.checkpoint_dir(arch, criterion), ship_every)
 
 
 def _clear_if_stale(out: Path, same: Callable[[dict], bool]) -> None:

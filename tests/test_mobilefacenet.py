@@ -177,8 +177,13 @@ def test_taylor_tracks_real_loss_change_on_the_pretrained_network(lfw_people, pr
 
 def test_pruning_the_pretrained_network_resumes_to_the_same_result(tmp_path, pretrained):
     """The study's MobileFaceNet run (refitted head, identity + distillation towards the unpruned
-    network, combined scores, bf16) stopped after one step and taken up again ends where an
-    uninterrupted run ends: same removals, same tables, same weights."""
+    network, combined scores, bf16) stopped after one step and taken up again, then stopped after
+    its second, saved as a committed checkpoint (``facelib.checkpoint``), its run folder deleted, and
+    taken up from the checkpoint alone, ends where an uninterrupted run ends: same removals, same
+    tables, same weights."""
+    import shutil
+
+    from facelib import checkpoint
     import json
 
     from facelib.config import PruneConfig, TrainConfig
@@ -194,6 +199,13 @@ def test_pruning_the_pretrained_network_resumes_to_the_same_result(tmp_path, pre
                       batches_per_step=2, batch_size=16, finetune_every=2, finetune_batches=2, eval_pairs=None)
     prune(run, tmp_path / "a", td, progress=False)
     prune(run, tmp_path / "b", td, stop_after=1, progress=False)
+    prune(run, tmp_path / "b", td, stop_after=1, progress=False)
+    saved = checkpoint.save(tmp_path / "b", tmp_path / "checkpoint", ship_every=2)
+    assert sorted(p.name for p in saved if p.suffix == ".pt") == ["state.pt", "step_002_finetuned.pt",
+                                                                    "step_002_pruned.pt"]
+    shutil.rmtree(tmp_path / "b")
+    assert checkpoint.restore(tmp_path / "checkpoint", tmp_path / "b")
+    assert not checkpoint.restore(tmp_path / "checkpoint", tmp_path / "b")  # the folder has come as far
     prune(run, tmp_path / "b", td, progress=False)
     for table in ("layers.csv", "removed.csv"):
         assert (tmp_path / "a" / table).read_text() == (tmp_path / "b" / table).read_text()
@@ -201,6 +213,6 @@ def test_pruning_the_pretrained_network_resumes_to_the_same_result(tmp_path, pre
     assert strip((tmp_path / "a" / "steps.csv").read_text()) == strip((tmp_path / "b" / "steps.csv").read_text())
     removed = (tmp_path / "a" / "removed.csv").read_text().splitlines()
     assert len(removed) == 1 + 3 * 96
-    for f in ("step_003_pruned.pt", "step_003_finetuned.pt"):
+    for f in ("step_002_finetuned.pt", "step_003_pruned.pt", "step_003_finetuned.pt"):
         wa, wb = (load_torch(tmp_path / r / "models" / f)["state_dict"] for r in "ab")
         assert all(torch.equal(wa[k], wb[k]) for k in wa), f

@@ -173,3 +173,21 @@ def test_bases_of_searched_recipes_carry_both_intervals():
         assert r["devpeople_eer_low"] < r["devpeople_eer"] < r["devpeople_eer_high"], r["arch"]
         assert r["devpeople_eer_high"] - r["devpeople_eer_low"] < r["dev_eer_high"] - r["dev_eer_low"]
         assert r["epochs"] == len(io.read_csv(layout.history_csv(r["arch"], r["way"])))
+
+
+def test_committed_checkpoints_are_unfinished_runs_of_todays_configuration():
+    """A run in checkpoints/ (too long for one session) is one the study would take up as it is: its
+    configuration is today's, and it is not recorded yet (a recorded run's checkpoint is deleted)."""
+    from dataclasses import asdict
+
+    from facelib import checkpoint
+    from facelib.config import PruneConfig
+
+    for folder in sorted((layout.ROOT / "checkpoints").glob("*")):
+        arch, criterion = folder.name.split("-", 1)
+        assert folder == layout.checkpoint_dir(arch, criterion)
+        saved = PruneConfig.from_dict(json.loads((folder / "config.json").read_text()))
+        assert asdict(saved) == asdict(study.prune_config(arch, criterion)), folder.name
+        assert not (layout.pruning_results_dir(arch, criterion) / "run.json").exists(), folder.name
+        last = checkpoint.step(folder)
+        assert (folder / "models" / f"step_{last:03d}_pruned.pt").exists()
