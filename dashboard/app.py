@@ -12,7 +12,7 @@ import streamlit as st
 import torch
 
 from facelib import (alignment, analysis, data, evaluate, export, faces, figures, io, layout, models, paths,
-                     preprocessing, study)
+                     preprocessing, pretrained, study)
 from facelib.backbones import MobileFaceNet
 from facelib.errors import FacelibError
 from facelib.runs import PRETRAINED
@@ -108,12 +108,12 @@ def overview() -> None:
     table = pd.DataFrame(rows)
     st.dataframe(table[["network", "base", "base_eer", "reference_eer", "removable_share", "removable_share_finetuned",
                         "params_start", "params_end", "eer_end", "size_loss_rho"]], hide_index=True)
-    pretrained = analysis.pretrained_summary()
-    if pretrained:
+    found = pretrained.summary()
+    if found:
         st.subheader("The pretrained MobileFaceNet, pruned (EER and accuracy on LFW View 2)")
-        st.dataframe(pd.DataFrame(pretrained), hide_index=True)
+        st.dataframe(pd.DataFrame(found), hide_index=True)
         st.caption(f"macs_removed: share of multiply-accumulates removed, pruned + fine-tuned, before the View 2 EER "
-                   f"rises more than {analysis.PRETRAINED_TOLERANCE:.1%} above the unpruned network's (eer, with its "
+                   f"rises more than {pretrained.TOLERANCE:.1%} above the unpruned network's (eer, with its "
                    "95 % interval eer_low - eer_high, and 10-fold accuracy at that step); *_end: the last step.")
     st.markdown(
         "**How to read the rest.** *Filters per layer*: which layers lose filters as the steps go (the papers "

@@ -277,32 +277,6 @@ def headline() -> list[dict]:
     return rows
 
 
-# The pretrained MobileFaceNet's question (issue 16): how many MACs go at <= 0.5 points of View 2 EER lost
-PRETRAINED_TOLERANCE = 0.005
-
-
-def pretrained_summary() -> list[dict]:
-    """One row per pruning run of the pretrained MobileFaceNet, on all of LFW View 2: the unpruned
-    network's EER (95 % interval) and 10-fold accuracy; the share of MACs removed, pruned + fine-tuned,
-    before the EER first rises more than ``PRETRAINED_TOLERANCE`` (and that step's figures); the
-    last step's; the size / loss correlation."""
-    rows = []
-    for arch, name in available_runs():
-        if arch != PRETRAINED:
-            continue
-        run = load_run(arch, name)
-        share, step = removable_share(run, PRETRAINED_TOLERANCE, finetuned=True, by="macs")
-        at, first, last = next(r for r in run.steps if r["step"] == step), run.steps[0], run.steps[-1]
-        kind = "pruned" if step == 0 else "finetuned"
-        cells = lambda r, k, p: {f"{p}{m}": r.get(f"{m}_{k}", math.nan)  # noqa: E731
-                                 for m in ("eer", "eer_low", "eer_high", "accuracy")}
-        rows.append({"run": name, **cells(first, "pruned", "base_"), "macs_removed": share, "step": step,
-                     **cells(at, kind, ""), "macs_removed_end": 1 - float(run.macs_ratio[-1]),
-                     "step_end": int(last["step"]), **cells(last, "finetuned", "end_"),
-                     "size_loss_rho": size_loss_correlation(run)[0]})
-    return rows
-
-
 def deploy_rows() -> list[dict]:
     """The rows of ``deploy.csv`` (``bench/bench_deploy.py``; none where it has not run)."""
     return io.read_csv(layout.results_dir() / "deploy.csv", missing_ok=True, numeric=True)

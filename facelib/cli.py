@@ -169,9 +169,9 @@ def cmd_prune(args: argparse.Namespace) -> None:
     cfg.base_model = str(cfg.base_model)
     rows = prune(cfg, args.out, progress=not args.quiet)
     first, last = rows[0], rows[-1]
-    eer = (f", EER {first['eer_pruned']:.2%} -> {last['eer_pruned']:.2%}" if "eer_pruned" in last else "")
     print(f"pruned {cfg.base_model} for {last['step']} steps into {args.out}: parameters {first['params']:,} -> "
-          f"{last['params']:,}, MACs {first['macs']:,} -> {last['macs']:,}{eer}")
+          f"{last['params']:,}, MACs {first['macs']:,} -> {last['macs']:,}, EER {first['eer_pruned']:.2%} -> "
+          f"{last['eer_pruned']:.2%}")
 
 
 def cmd_export(args: argparse.Namespace) -> None:

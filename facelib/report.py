@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from facelib import analysis, io, layout
+from facelib import analysis, io, layout, pretrained
 from facelib.errors import FacelibError
 
 START, END = "<!-- headline:start (python -m facelib report) -->", "<!-- headline:end -->"
@@ -38,9 +38,9 @@ def headline_markdown() -> str:
     if any(r["earlier_base"] for r in rows):
         lines += ["", "(earlier base): the run started from a base since replaced by the one in the table below; "
                   "its figures describe that earlier base until the run is made again."]
-    pretrained = analysis.pretrained_summary()
-    if pretrained:
-        goal = f"{100 * analysis.PRETRAINED_TOLERANCE:.1f}"
+    found = pretrained.summary()
+    if found:
+        goal = f"{100 * pretrained.TOLERANCE:.1f}"
         lines += ["", f"| MobileFaceNet (pretrained), LFW View 2 | unpruned EER [95 %] | 10-fold accuracy "
                   f"| MACs removed at <= {goal} point EER loss, pruned + fine-tuned | its EER [95 %] | its accuracy "
                   "| last step: MACs removed | its EER [95 %] | its accuracy | filters lost vs layer size (Spearman) |",
@@ -48,7 +48,7 @@ def headline_markdown() -> str:
         lines += [f"| {p['run']} | {_interval(p, 'base_eer')} | {_pct(p['base_accuracy'])} "
                   f"| {_pct(p['macs_removed'])} (step {p['step']}) | {_interval(p, 'eer')} | {_pct(p['accuracy'])} "
                   f"| {_pct(p['macs_removed_end'])} (step {p['step_end']}) | {_interval(p, 'end_eer')} "
-                  f"| {_pct(p['end_accuracy'])} | {p['size_loss_rho']:.2f} |" for p in pretrained]
+                  f"| {_pct(p['end_accuracy'])} | {p['size_loss_rho']:.2f} |" for p in found]
     base = io.read_csv(layout.results_dir() / "base_models.csv", missing_ok=True, numeric=True)
     if base:
         lines += ["", "| network | trained | epochs | development EER [95 %] | larger development set EER [95 %] "

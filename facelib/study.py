@@ -61,8 +61,9 @@ def recipe_config(name: str) -> TrainConfig:
 
 
 def pretrained_base_file() -> Path:
-    """Where the pretrained MobileFaceNet's base file lies (``pretrained_base`` writes it)."""
-    return layout.base_run_dir(PRETRAINED, "pretrained") / "model.pt"
+    """Where the pretrained MobileFaceNet's base file lies (``pretrained_base`` writes it); named after
+    the network, since the pruning loop keys the identity heads it fits by the base file's name."""
+    return layout.base_run_dir(PRETRAINED, "pretrained") / f"{PRETRAINED}-pretrained.pt"
 
 
 def pretrained_base() -> Path:

@@ -123,13 +123,14 @@ def _projection(model, td: TrainData, cfg: PruneConfig, faces: int = 1024) -> to
 
 
 def _verify(model, pairs, suffix: str) -> dict:
-    """The verification columns of ``steps.csv`` for ``model`` on ``pairs``, named ``<metric>_<suffix>``."""
+    """The verification columns of ``steps.csv`` for ``model`` on ``pairs``, named ``<metric>_<suffix>``
+    (NaN without pairs, so that a fine-tuned step stays told apart from one that was not: empty)."""
+    names = ("eer", "eer_low", "eer_high", "tar_1e3", "threshold", "accuracy")
     if not pairs:
-        return {}
+        return {f"{k}_{suffix}": float("nan") for k in names}
     v = evaluate.evaluate_model(model, pairs)
-    found = {"eer": v.eer, "eer_low": v.eer_low, "eer_high": v.eer_high, "tar_1e3": v.tar_at_far_1e3,
-             "threshold": v.threshold, "accuracy": v.accuracy}
-    return {f"{k}_{suffix}": x for k, x in found.items()}
+    found = (v.eer, v.eer_low, v.eer_high, v.tar_at_far_1e3, v.threshold, v.accuracy)
+    return {f"{k}_{suffix}": x for k, x in zip(names, found)}
 
 
 def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: int | None = None,
@@ -181,7 +182,7 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
         return {"params": count_parameters(model), "macs": count_macs(model)}
 
     def record(step: int, removed: int, loss: float, seconds: float, shape: dict, tuned=None) -> None:
-        # cells left empty where not measured (no pairs; no fine-tuned copy at this step)
+        # the fine-tuned cells are left empty where this step has no fine-tuned copy
         log["steps"].append({"step": step, **shape, "trunk_params": model.trunk_parameters(),
                              "filters": sum(size(model, g) for g in groups), "removed": removed, "loss": loss,
                              **_verify(model, td.dev_pairs, "pruned"),
