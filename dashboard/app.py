@@ -15,7 +15,7 @@ from facelib import (alignment, analysis, data, evaluate, export, faces, figures
                      preprocessing, pretrained, study)
 from facelib.backbones import MobileFaceNet
 from facelib.errors import FacelibError
-from facelib.runs import PRETRAINED
+from facelib.runs import PRETRAINED, SHIPPED_RUNS
 
 PAGES = ("Overview", "Filters per layer", "EER per step", "Compare two faces")
 # Where a shipped model runs on the compare page: PyTorch, or its ONNX export in ONNX Runtime
@@ -143,15 +143,15 @@ def choose_run(key: str) -> analysis.PruningRun | None:
 @st.cache_data(show_spinner=False)
 def pretrained_rows() -> list[dict]:
     """The pretrained MobileFaceNet as a row like those of ``models.csv``, where its ONNX file is here.
-    Its threshold: the EER threshold on LFW View 2 at step 0 of its Taylor run, the pairs its pruned
-    copies' thresholds come from; before that run exists, the one on the development pairs in
+    Its threshold: the EER threshold on LFW View 2 at step 0 of its shipped run (``runs.SHIPPED_RUNS``),
+    the pairs its pruned copies' thresholds come from; before that run exists, the one on the development pairs in
     ``reference.csv``."""
     try:
         paths.reference_model()
     except FacelibError:
         return []
-    if (PRETRAINED, "taylor") in analysis.available_runs():
-        found = [analysis.load_run(PRETRAINED, "taylor").steps[0]["threshold_pruned"]]
+    if (PRETRAINED, SHIPPED_RUNS[PRETRAINED]) in analysis.available_runs():
+        found = [analysis.load_run(PRETRAINED, SHIPPED_RUNS[PRETRAINED]).steps[0]["threshold_pruned"]]
     else:
         found = [r["threshold"] for r in io.read_csv(layout.results_dir() / "reference.csv", missing_ok=True,
                                                      numeric=True) if r["align"] == "landmarks"]

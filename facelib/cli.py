@@ -145,8 +145,9 @@ PRUNE_HELP = {
     "finetune_batches": "mini-batches of each such fine-tuning",
     "distill_weight": "weight of the distillation term towards the reference model in all training between and "
                       "after pruning steps (0: identity loss only, the papers)",
-    "score_loss": "loss the Taylor and weight-Taylor scores come from: identity (the papers) or combined "
-                  "(identity + distillation)",
+    "score_loss": "loss the Taylor and weight-Taylor scores come from: identity (the papers), combined "
+                  "(identity + distillation) or reference (distillation towards the cached reference embeddings, "
+                  "which does not train)",
     "eval_pairs": "LFW pairs for the per-step EER: dev, devtrain, view2, devpeople or none",
     "seed": "random seed for batch order, augmentation and the random criterion",
     "threads": "CPU threads for torch (default: torch's choice)",
@@ -159,6 +160,9 @@ PRUNE_HELP = {
                   "(a shipped base from models/ has none) (1/0)",
     "identity_weight": "weight of the identity loss (0, with --distill-weight above 0 and --score-loss combined: "
                        "distillation alone trains and scores)",
+    "optimizer": "sgd (with --momentum) or adamw, made afresh every step",
+    "teacher": "what distillation pulls towards: reference (the reference model's cached embedding of the "
+               "unaugmented face) or unpruned (the base network, frozen, on the student's own augmented view)",
 }
 
 

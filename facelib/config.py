@@ -126,6 +126,7 @@ class PruneConfig(_Config):
     lr: float = 0.001
     momentum: float = 0.9
     weight_decay: float = 5e-4
+    optimizer: str = "sgd"  # or "adamw" (momentum unused): a fresh optimizer every step either way
     normalise: bool = False
     min_channels: int = 1
     finetune_every: int = 5
@@ -139,6 +140,9 @@ class PruneConfig(_Config):
     round_to: int = 1  # keep every group's filter count a multiple of this (scores.select_to_remove)
     refit_head: bool = False  # first fit a new identity classifier on the frozen base (pruning.head)
     identity_weight: float = 1.0  # 0 with distill_weight > 0: distillation alone trains and scores
+    # what distillation pulls towards: "reference" (the ONNX reference's cached embedding of the
+    # unaugmented face) or "unpruned" (the base network, frozen, run on the student's own view)
+    teacher: str = "reference"
 
     def check(self) -> None:
         from facelib.pruning.scores import CRITERIA
@@ -147,12 +151,18 @@ class PruneConfig(_Config):
             raise FacelibError("--round-to must be at least 1")
         if self.precision not in PRECISIONS:
             raise FacelibError(f"unknown precision {self.precision!r}; choose fp32 or bf16")
-        if self.score_loss not in ("identity", "combined"):
-            raise FacelibError(f"unknown --score-loss {self.score_loss!r}; choose identity or combined")
+        if self.score_loss not in ("identity", "combined", "reference"):
+            raise FacelibError(f"unknown --score-loss {self.score_loss!r}; choose identity, combined or reference")
+        if self.optimizer not in OPTIMIZERS:
+            raise FacelibError(f"unknown optimizer {self.optimizer!r}; choose sgd or adamw")
+        if self.teacher not in ("reference", "unpruned"):
+            raise FacelibError(f"unknown --teacher {self.teacher!r}; choose reference or unpruned")
         if self.distill_weight < 0 or self.identity_weight < 0:
             raise FacelibError("--distill-weight and --identity-weight must not be negative")
+        if self.distill_weight == 0 and (self.teacher != "reference" or self.score_loss == "reference"):
+            raise FacelibError("--teacher unpruned and --score-loss reference need --distill-weight above 0")
         if self.identity_weight == 0 and (self.distill_weight == 0 or self.score_loss == "identity"):
-            raise FacelibError("--identity-weight 0 needs --distill-weight above 0 and --score-loss combined")
+            raise FacelibError("--identity-weight 0 needs --distill-weight above 0 and --score-loss combined or reference")
         if self.criterion not in CRITERIA:
             raise FacelibError(f"unknown criterion {self.criterion!r}; choose one of {', '.join(CRITERIA)}")
         if self.filters_per_step < 1 or self.steps < 1 or self.batches_per_step < 1 or self.min_channels < 1:

@@ -104,8 +104,9 @@ def prune_config(arch: str, criterion: str) -> PruneConfig:
         base = layout.base_run_dir(arch, chosen_way(arch)) / "model.pt"
     return PruneConfig(base_model=str(base.relative_to(layout.ROOT)), **run,
                        filters_per_step=schedule.filters_per_step, steps=schedule.prune_steps,
-                       batches_per_step=p.batches_per_step, batch_size=p.prune_batch_size,
-                       finetune_every=p.finetune_every, finetune_batches=p.finetune_batches)
+                       batches_per_step=schedule.batches_per_step or p.batches_per_step,
+                       batch_size=p.prune_batch_size, finetune_every=p.finetune_every,
+                       finetune_batches=schedule.finetune_batches or p.finetune_batches)
 
 
 def deploy_runs() -> dict[str, tuple[str, ...]]:
@@ -237,8 +238,7 @@ def ensure_pruning(arch: str, criterion: str, progress: bool = True) -> Path:
     if not current or earlier or layout.rerun():
         _clear_if_stale(layout.prune_run_dir(arch, criterion), lambda saved: same(saved) and not earlier)
         run_pruning(arch, criterion, progress=progress)
-        ship_every = layout.profile().networks[arch].ship_every if criterion == SHIPPED_RUNS[arch] else None
-        record.record_pruning(arch, criterion, ship_every=ship_every)
+        record.record_pruning(arch, criterion, ship_every=_ship_every(arch, criterion))
         checkpoint.discard(layout.checkpoint_dir(arch, criterion))
     return dest
 
@@ -246,8 +246,13 @@ def ensure_pruning(arch: str, criterion: str, progress: bool = True) -> Path:
 def save_checkpoint(arch: str, criterion: str) -> list[Path]:
     """Commit-ready checkpoint of an unfinished pruning run (``facelib.checkpoint``), for a run that
     cannot finish in one session; ``run_pruning`` takes it up on a fresh clone."""
-    ship_every = layout.profile().networks[arch].ship_every if criterion == SHIPPED_RUNS[arch] else None
-    return checkpoint.save(layout.prune_run_dir(arch, criterion), layout.checkpoint_dir(arch, criterion), ship_every)
+    return checkpoint.save(layout.prune_run_dir(arch, criterion), layout.checkpoint_dir(arch, criterion),
+                           _ship_every(arch, criterion))
+
+
+def _ship_every(arch: str, criterion: str) -> int | None:
+    """Every how many steps the run ships fine-tuned models (``runs.SHIPPED_RUNS``), or None."""
+    return layout.profile().networks[arch].ship_every if criterion == SHIPPED_RUNS[arch] else None
 
 
 def _clear_if_stale(out: Path, same: Callable[[dict], bool]) -> None:

@@ -328,3 +328,17 @@ def test_shipped_base_prunes_with_a_refitted_head_to_rounded_counts(tmp_path):
     same_run(tmp_path / "a", tmp_path / "b")
     with pytest.raises(FacelibError, match="prune with --refit-head 1"):
         prune(run_cfg(shipped), tmp_path / "c", td, progress=False)
+
+
+def test_bad_distillation_options_of_a_pruning_run_are_one_sentence():
+    from facelib.config import PruneConfig
+
+    cases = {"unknown --teacher 'live'": dict(teacher="live", distill_weight=1.0),
+             "unknown optimizer 'adam'": dict(optimizer="adam"),
+             "--teacher unpruned and --score-loss reference need --distill-weight": dict(teacher="unpruned"),
+             "unknown --score-loss 'both'": dict(score_loss="both")}
+    for message, options in cases.items():
+        with pytest.raises(FacelibError, match=message):
+            PruneConfig(base_model="base.pt", **options).check()
+    PruneConfig(base_model="base.pt", teacher="unpruned", score_loss="reference", distill_weight=1.0,
+                identity_weight=0.0, optimizer="adamw").check()

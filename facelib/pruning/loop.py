@@ -65,21 +65,29 @@ def _batches(n: int, count: int, batch_size: int, seed: int, step: int) -> list[
 
 
 def train_batches(model, td: TrainData, batches: list[torch.Tensor], cfg: PruneConfig, step: int,
-                  collector: ScoreCollector | None = None) -> float:
-    """SGD on the given mini-batches (fresh optimizer); scores accumulate if a collector is given.
+                  collector: ScoreCollector | None = None, teacher=None) -> float:
+    """SGD (or AdamW: ``cfg.optimizer``) on the given mini-batches (fresh optimizer); scores accumulate if a collector is given.
 
     ``cfg.precision="bf16"`` runs the forward passes under bfloat16 autocast in channels-last
     layout, as base training does (``train.autocast``); weights, optimizer and losses stay fp32,
     and the model leaves in the contiguous layout that surgery and saving expect.
     With ``cfg.distill_weight > 0`` the loss is ``identity_weight`` * identity + W * distillation
-    (``identity_weight=0``: distillation alone, scored as the combined loss), through a projection
-    refitted to the current embeddings (``distill.fit_projection``); the scores then come from the
-    identity loss alone (``score_loss="identity"``, a separate backward pass that is scored, the
-    distillation term's is not) or from the combined loss (``"combined"``).
+    (``distill.distillation_loss``), through a projection refitted to the current embeddings
+    (``distill.fit_projection``) towards ``cfg.teacher``: the reference's cached embedding of the
+    unaugmented face, or (``"unpruned"``) ``teacher``, the frozen base network run on the student's
+    own augmented batch, a target that leaves the unpruned network where it is (zero loss).
+    The scores come from the identity loss (``score_loss="identity"``, a separate scored
+    backward pass), from the loss that trains (``"combined"``), or (``"reference"``) from the
+    distillation loss towards the cached reference, scored and not trained on: a loss whose
+    gradient is not zero at the unpruned network, unlike the ``"unpruned"`` target's.
     """
+    online = cfg.distill_weight > 0 and cfg.teacher == "unpruned"
     proj = _projection(model, td, cfg) if cfg.distill_weight > 0 else None
-    params = list(model.parameters()) + (list(proj.parameters()) if proj is not None else [])
-    optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    proj_online = _projection(model, td, cfg, teacher) if online else None
+    trained = proj_online if online else proj
+    params = list(model.parameters()) + (list(trained.parameters()) if trained is not None else [])
+    optimizer = (torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay) if cfg.optimizer == "adamw"
+                 else torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay))
     augment = torch.Generator().manual_seed(cfg.seed * 7919 + step)
     fmt = memory_format(cfg.precision)
     model.train().to(memory_format=fmt)
@@ -90,6 +98,9 @@ def train_batches(model, td: TrainData, batches: list[torch.Tensor], cfg: PruneC
         with autocast(cfg.precision):
             emb = model.embed(x)
             logits = model.classify(emb)
+            if online:
+                with torch.no_grad():
+                    target = teacher.embed(x).float()
         emb, loss = emb.float(), cfg.identity_weight * F.cross_entropy(logits.float(), td.train_labels[idx])
         optimizer.zero_grad(set_to_none=True)
         if proj is None:
@@ -97,17 +108,23 @@ def train_batches(model, td: TrainData, batches: list[torch.Tensor], cfg: PruneC
             if collector is not None:
                 collector.after_backward()
         else:
-            d = cfg.distill_weight * distill.distillation_loss(proj(emb), td.reference[idx], td.reference_usable[idx])
-            if collector is not None and cfg.score_loss == "identity":
-                loss.backward(retain_graph=True)
+            usable = td.reference_usable[idx]
+            to_reference = cfg.distill_weight * distill.distillation_loss(proj(emb), td.reference[idx], usable)
+            d = (cfg.distill_weight * distill.distillation_loss(proj_online(emb), target, torch.ones_like(usable))
+                 if online else to_reference)
+            if collector is None:
+                (loss + d).backward()
+            elif cfg.score_loss == "combined":
+                (loss + d).backward()
+                collector.after_backward()
+            else:  # a scored backward pass, then the unscored rest of the training loss
+                (loss if cfg.score_loss == "identity" else to_reference).backward(retain_graph=True)
                 collector.after_backward()
                 collector.active = False
-                d.backward()
+                if cfg.score_loss == "reference":
+                    optimizer.zero_grad(set_to_none=True)
+                (d if cfg.score_loss == "identity" else loss + d).backward()
                 collector.active = True
-            else:
-                (loss + d).backward()
-                if collector is not None:
-                    collector.after_backward()
             loss = loss + d
         optimizer.step()
         total += loss.item()
@@ -115,11 +132,13 @@ def train_batches(model, td: TrainData, batches: list[torch.Tensor], cfg: PruneC
     return total / max(len(batches), 1)
 
 
-def _projection(model, td: TrainData, cfg: PruneConfig, faces: int = 1024) -> torch.nn.Linear:
-    """The distillation projection for the model as it is now, fitted on a fixed set of faces."""
+def _projection(model, td: TrainData, cfg: PruneConfig, teacher=None, faces: int = 1024) -> torch.nn.Linear:
+    """The distillation projection for the model as it is now, fitted on a fixed set of faces
+    towards the cached reference, or towards ``teacher``'s embeddings where one is given."""
     usable = torch.nonzero(td.reference_usable).flatten()
     pick = usable[torch.randperm(len(usable), generator=torch.Generator().manual_seed(cfg.seed))[:faces]]
-    return distill.fit_projection(head.embeddings(model, td.train_images[pick]), td.reference[pick])
+    target = td.reference[pick] if teacher is None else head.embeddings(teacher, td.train_images[pick])
+    return distill.fit_projection(head.embeddings(model, td.train_images[pick]), target)
 
 
 def _verify(model, pairs, suffix: str) -> dict:
@@ -172,6 +191,10 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
     if len(td.split.classes) != model.head.out_features:
         raise FacelibError("the base model's classifier does not match its training split (a shipped base has "
                            "none): retrain it with this facelib, or prune with --refit-head 1")
+    teacher = None
+    if cfg.distill_weight > 0 and cfg.teacher == "unpruned":  # frozen, on the student's own batches
+        teacher = load_model(Path(cfg.base_model)).eval().requires_grad_(False)
+        teacher.to(memory_format=memory_format(cfg.precision))
     groups = channel_groups(model)
     by_name = {g.name: g for g in groups}
     initial = {g.name: size(base, g) for g in groups}
@@ -219,7 +242,7 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
         collector = ScoreCollector(model, groups, cfg.criterion,
                                    generator=torch.Generator().manual_seed(cfg.seed * 31 + step))
         batches = _batches(len(td.train_images), cfg.batches_per_step, cfg.batch_size, cfg.seed, step)
-        loss = train_batches(model, td, batches, cfg, step, collector)
+        loss = train_batches(model, td, batches, cfg, step, collector, teacher)
         collector.remove()
         scores = collector.scores(cfg.normalise)
         chosen = select_to_remove(scores, cfg.filters_per_step, cfg.min_channels, cfg.round_to)
@@ -238,7 +261,7 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
             tuned = copy.deepcopy(model)
             torch.manual_seed(cfg.seed * 1_000_033 + step)
             train_batches(tuned, td, _batches(len(td.train_images), cfg.finetune_batches, cfg.batch_size,
-                                              cfg.seed + 1, step), cfg, -step)
+                                              cfg.seed + 1, step), cfg, -step, teacher=teacher)
         removed = sum(len(v) for v in chosen.values())
         record(step, removed, loss, time.perf_counter() - start, shape, tuned)
         commit(step, tuned)
