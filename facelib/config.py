@@ -26,6 +26,10 @@ class _Config:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
+    def _check_optimizer(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise FacelibError(f"unknown optimizer {self.optimizer!r}; choose sgd or adamw")
+
     def _check_pairs(self) -> None:
         if self.eval_pairs is not None and self.eval_pairs not in PAIR_SETS:
             raise FacelibError(f"unknown pairs set {self.eval_pairs!r}; choose dev, devtrain, view2, devpeople or none")
@@ -78,8 +82,7 @@ class TrainConfig(_Config):
         if self.arch == "mobilefacenet":
             raise FacelibError("mobilefacenet is pretrained (its weights come from the shared ONNX file): it is pruned "
                                "and fine-tuned, not trained from scratch")
-        if self.optimizer not in OPTIMIZERS:
-            raise FacelibError(f"unknown optimizer {self.optimizer!r}; choose sgd or adamw")
+        self._check_optimizer()
         if self.precision not in PRECISIONS:
             raise FacelibError(f"unknown precision {self.precision!r}; choose fp32 or bf16")
         if self.held_out not in ("dev", "view2"):
@@ -153,8 +156,7 @@ class PruneConfig(_Config):
             raise FacelibError(f"unknown precision {self.precision!r}; choose fp32 or bf16")
         if self.score_loss not in ("identity", "combined", "reference"):
             raise FacelibError(f"unknown --score-loss {self.score_loss!r}; choose identity, combined or reference")
-        if self.optimizer not in OPTIMIZERS:
-            raise FacelibError(f"unknown optimizer {self.optimizer!r}; choose sgd or adamw")
+        self._check_optimizer()
         if self.teacher not in ("reference", "unpruned"):
             raise FacelibError(f"unknown --teacher {self.teacher!r}; choose reference or unpruned")
         if self.distill_weight < 0 or self.identity_weight < 0:

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from facelib import alignment, data, distill, evaluate, paths, preprocessing, teacher
 from facelib.allocator import hold_freed_memory
-from facelib.config import TrainConfig
+from facelib.config import PruneConfig, TrainConfig
 from facelib.errors import FacelibError
 from facelib.io import load_torch, remove_partial_writes, save_csv, save_json, save_torch
 from facelib.models import ARCHS, build, save_model
@@ -90,8 +90,9 @@ def validate(model, images: torch.Tensor, labels: torch.Tensor, device: str, bat
     return loss / len(images), correct / len(images)
 
 
-def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """SGD with momentum (the papers) or AdamW, with the configuration's learning rate and weight decay."""
+def make_optimizer(params, cfg: TrainConfig | PruneConfig) -> torch.optim.Optimizer:
+    """SGD with momentum (the papers) or AdamW, with the configuration's learning rate and weight decay
+    (base training, and the training between pruning steps)."""
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)

@@ -48,7 +48,7 @@ from facelib.pruning import head
 from facelib.pruning.groups import channel_groups, size
 from facelib.pruning.scores import ScoreCollector, select_to_remove
 from facelib.pruning.surgery import remove_channels
-from facelib.train import TrainData, autocast, batch_order, memory_format
+from facelib.train import TrainData, autocast, batch_order, make_optimizer, memory_format
 
 STEP_COLUMNS = ["step", "params", "trunk_params", "macs", "filters", "removed", "loss", "eer_pruned", "eer_finetuned",
                 "tar_1e3_pruned", "tar_1e3_finetuned", "threshold_pruned", "threshold_finetuned",
@@ -66,7 +66,8 @@ def _batches(n: int, count: int, batch_size: int, seed: int, step: int) -> list[
 
 def train_batches(model, td: TrainData, batches: list[torch.Tensor], cfg: PruneConfig, step: int,
                   collector: ScoreCollector | None = None, teacher=None) -> float:
-    """SGD (or AdamW: ``cfg.optimizer``) on the given mini-batches (fresh optimizer); scores accumulate if a collector is given.
+    """SGD or AdamW (``train.make_optimizer``, made afresh) on the given mini-batches; scores
+    accumulate if a collector is given.
 
     ``cfg.precision="bf16"`` runs the forward passes under bfloat16 autocast in channels-last
     layout, as base training does (``train.autocast``); weights, optimizer and losses stay fp32,
@@ -82,12 +83,13 @@ def train_batches(model, td: TrainData, batches: list[torch.Tensor], cfg: PruneC
     gradient is not zero at the unpruned network, unlike the ``"unpruned"`` target's.
     """
     online = cfg.distill_weight > 0 and cfg.teacher == "unpruned"
-    proj = _projection(model, td, cfg) if cfg.distill_weight > 0 else None
+    # the projection towards the cached reference, where that loss trains or is scored
+    scored_on_reference = collector is not None and cfg.score_loss == "reference"
+    proj = _projection(model, td, cfg) if cfg.distill_weight > 0 and (not online or scored_on_reference) else None
     proj_online = _projection(model, td, cfg, teacher) if online else None
     trained = proj_online if online else proj
     params = list(model.parameters()) + (list(trained.parameters()) if trained is not None else [])
-    optimizer = (torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay) if cfg.optimizer == "adamw"
-                 else torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay))
+    optimizer = make_optimizer(params, cfg)
     augment = torch.Generator().manual_seed(cfg.seed * 7919 + step)
     fmt = memory_format(cfg.precision)
     model.train().to(memory_format=fmt)
@@ -103,13 +105,14 @@ def train_batches(model, td: TrainData, batches: list[torch.Tensor], cfg: PruneC
                     target = teacher.embed(x).float()
         emb, loss = emb.float(), cfg.identity_weight * F.cross_entropy(logits.float(), td.train_labels[idx])
         optimizer.zero_grad(set_to_none=True)
-        if proj is None:
+        if trained is None:
             loss.backward()
             if collector is not None:
                 collector.after_backward()
         else:
             usable = td.reference_usable[idx]
-            to_reference = cfg.distill_weight * distill.distillation_loss(proj(emb), td.reference[idx], usable)
+            to_reference = (cfg.distill_weight * distill.distillation_loss(proj(emb), td.reference[idx], usable)
+                            if proj is not None else None)
             d = (cfg.distill_weight * distill.distillation_loss(proj_online(emb), target, torch.ones_like(usable))
                  if online else to_reference)
             if collector is None:
