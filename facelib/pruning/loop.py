@@ -47,7 +47,7 @@ from facelib.models import count_macs, count_parameters, load_model, save_model
 from facelib.pruning import head
 from facelib.pruning.groups import channel_groups, size
 from facelib.pruning.scores import ScoreCollector, select_to_remove
-from facelib.pruning.surgery import remove_channels
+from facelib.pruning.surgery import remove_chosen
 from facelib.train import TrainData, autocast, batch_order, make_optimizer, memory_format
 
 STEP_COLUMNS = ["step", "params", "trunk_params", "macs", "filters", "removed", "loss", "eer_pruned", "eer_finetuned",
@@ -249,13 +249,10 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
         collector.remove()
         scores = collector.scores(cfg.normalise)
         chosen = select_to_remove(scores, cfg.filters_per_step, cfg.min_channels, cfg.round_to)
-        for name, drop in chosen.items():
+        for name, keep in remove_chosen(model, chosen, by_name).items():
             ids = log["ids"][name]
             log["removed"] += [{"step": step, "group": name, "index": ids[i], "score": float(scores[name][i])}
-                               for i in sorted(drop)]
-            dropped = set(drop)
-            keep = [i for i in range(len(ids)) if i not in dropped]
-            remove_channels(model, by_name[name], torch.tensor(keep), by_name)
+                               for i in sorted(chosen[name])]
             log["ids"][name] = [ids[i] for i in keep]
         tuned = None
         shape = counts()

@@ -11,7 +11,9 @@ iteration. It is measured at each tap of a group and the taps' scores are summed
 per-group L2 normalisation (Molchanov eq. 9): ``Theta(k) / ||Theta||_2`` over the group.
 
 Baselines on the same loop:
-- ``l1``: sum of |w| over each filter's weights in the group's convolutions (Li et al. 2017);
+- ``l1``: group L1 (Li et al. 2017's filter L1 norm, made comparable across layers as the
+  Torch-Pruning library's group magnitude importance does): per channel, the mean over the
+  group's weight slices of sum |w|, divided by the group's mean (``l1_scores``);
 - ``weight_taylor``: sum of |w * dL/dw| over every weight of the channel in the group
   (filters, batch norm, depthwise filters, and the consumers' input slices), the criterion of
   the Torch-Pruning library's group Taylor importance;
@@ -90,7 +92,8 @@ class ScoreCollector:
     def scores(self, normalise: bool = False) -> dict[str, torch.Tensor]:
         """Average score per channel of each group (higher = more important)."""
         if self.criterion == "l1":
-            out = {g.name: l1_scores(self.model, g) for g in self.groups}
+            by_name = {g.name: g for g in self.groups}
+            out = {g.name: l1_scores(self.model, g, by_name) for g in self.groups}
         elif self.criterion == "random":
             out = {g.name: torch.rand(size(self.model, g), generator=self.generator, dtype=torch.float64)
                    for g in self.groups}
@@ -113,15 +116,32 @@ def taylor_of_feature_map(z: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def l1_scores(model: nn.Module, group: Group) -> torch.Tensor:
-    """Sum of |w| of each channel's filters over the group's non-depthwise convolutions."""
+def l1_scores(model: nn.Module, group: Group, by_name: dict[str, Group]) -> torch.Tensor:
+    """Group L1 of each channel: ``s(k) = mean_j sum |w_j[k]|`` over the group's weight slices j
+    (each output convolution's filter k, each batch norm's scale k, each consumer's input slice
+    k; biases left out), then ``s(k) / mean_k s(k)``.
+
+    Li et al. 2017 rank filters by L1 within one layer. Ranked across layers, raw sums compare
+    filters of different fan-in (a SqueezeNet expand1x1 filter sums 16 weights, an expand3x3 one
+    144), so the narrowest-fan-in layers empty first: the first study's L1 runs lost half of
+    ``features.3.expand1x1`` in one step and fell to chance. Dividing by the group's mean leaves
+    each group's ranking as it is and makes a score of 1 mean "average for its group", as
+    Torch-Pruning's ``GroupMagnitudeImportance(p=1)`` (mean reduction, mean normaliser) does.
+
+    Worked example, a group of 3 channels with one 1x1 output conv over 2 inputs and one consumer
+    reading them: filters [[1, 1], [2, 2], [0, 3]] give sums 2, 4, 3; the consumer's columns
+    [1, 0, 1] give 1, 0, 1; means 1.5, 2, 2; over their mean (11/6): 0.82, 1.09, 1.09.
+    """
     n = size(model, group)
-    total = torch.zeros(n, dtype=torch.float64)
+    slices: list[torch.Tensor] = []
     for name in group.outputs:
+        slices.append(model.get_submodule(name).weight.detach().abs().reshape(n, -1).sum(1))
+    for name, before in group.consumers:
         m = model.get_submodule(name)
-        if isinstance(m, nn.Conv2d) and not (m.groups > 1 and m.groups == m.in_channels):
-            total += m.weight.abs().reshape(n, -1).sum(1).double()
-    return total
+        off = sum(size(model, by_name[b]) for b in before)  # the groups concatenated ahead
+        slices.append(m.weight.detach().abs().transpose(0, 1)[off:off + n].reshape(n, -1).sum(1))
+    s = torch.stack(slices).double().mean(0)
+    return s / s.mean().clamp_min(1e-12)
 
 
 def select_to_remove(scores: dict[str, torch.Tensor], count: int, min_channels: int = 1,
