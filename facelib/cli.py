@@ -28,6 +28,8 @@ HELP = {
     "warmup_epochs": "cosine schedule: epochs of linear warm-up from 0 to --lr",
     "seed": "random seed for the split, initialisation, batch order and augmentation",
     "augment": "random 113x113 crop and horizontal flip of each training image (1/0)",
+    "jitter": "contrast and brightness of each training face scaled by U(1 - j, 1 + j) (0: off)",
+    "erase": "probability of erasing a random rectangle of each training face, an occlusion (0: off)",
     "batch_norm": "squeezenet only: train with a batch norm after every Fire convolution, folded into the "
                   "convolutions when the model is saved, so the saved network is plain SqueezeNet 1.1 (1/0)",
     "identity_weight": "weight of the softmax identity loss",

@@ -55,6 +55,8 @@ class TrainConfig(_Config):
     warmup_epochs: float = 0.0
     seed: int = 0
     augment: bool = True
+    jitter: float = 0.0  # > 0: contrast and brightness jitter of each training face (preprocessing.jitter_and_erase)
+    erase: float = 0.0  # > 0: the probability of erasing a random rectangle of each training face (the same)
     batch_norm: bool = False  # SqueezeNet only: train with batch norms, folded into the convs when saved
     identity_weight: float = 1.0
     distill_weight: float = 0.0
@@ -93,6 +95,10 @@ class TrainConfig(_Config):
             raise FacelibError(f"unknown distillation form {self.distill_form!r}; choose embedding or similarity")
         if self.teacher not in ("cached", "online"):
             raise FacelibError(f"unknown teacher {self.teacher!r}; choose cached or online")
+        if not (0 <= self.jitter < 1 and 0 <= self.erase <= 1) or ((self.jitter or self.erase) and not self.augment):
+            raise FacelibError("--jitter must be in [0, 1) and --erase in [0, 1], both with --augment 1")
+        if (self.jitter or self.erase) and self.teacher == "online":
+            raise FacelibError("--jitter and --erase are for the cached teacher (the online teacher draws its own views)")
         if self.mixup_alpha < 0 or (self.mixup_alpha > 0 and self.teacher != "online"):
             raise FacelibError("--mixup-alpha must not be negative, and mixup needs --teacher online")
         if self.schedule not in SCHEDULES:

@@ -108,14 +108,48 @@ def normalise(views: torch.Tensor) -> torch.Tensor:
     return (views.float() - MEAN) / STD
 
 
-def to_input(images: torch.Tensor, train: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+def jitter_and_erase(views: torch.Tensor, jitter: float, erase: float,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """Stronger training augmentation of 0-255 views [N, 3, H, W] (float), drawn from ``generator``:
+
+    - ``jitter`` > 0: per face, contrast ``c`` and brightness ``b`` from U(1 - jitter, 1 + jitter),
+      ``v' = (v - m) * c + m * b`` with ``m`` the face's mean value, clipped to 0-255;
+    - ``erase`` > 0: with that probability per face, one rectangle (2-20 % of the area, aspect
+      1/3-3, random position) set to the ImageNet mean, i.e. 0 after ``normalise`` (random erasing,
+      Zhong et al. 2020: an occluded face).
+    Both zero: ``views`` unchanged and nothing drawn, so the runs without them repeat exactly.
+    """
+    n, _, h, w = views.shape
+    if jitter > 0:
+        c, b = (1 + jitter * (2 * torch.rand(2, n, 1, 1, 1, generator=generator) - 1)).unbind(0)
+        m = views.mean(dim=(1, 2, 3), keepdim=True)
+        views = ((views - m) * c + m * b).clamp(0, 255)
+    if erase > 0:
+        on, area, aspect, y, x = torch.rand(5, n, generator=generator)
+        area = (0.02 + 0.18 * area) * h * w
+        aspect = torch.exp((2 * aspect - 1) * np.log(3.0))
+        eh = (area * aspect).sqrt().round().clamp(1, h).long()
+        ew = (area / aspect).sqrt().round().clamp(1, w).long()
+        top, left = (y * (h - eh + 1)).long(), (x * (w - ew + 1)).long()
+        rows, cols = torch.arange(h).view(1, h, 1), torch.arange(w).view(1, 1, w)
+        box = ((rows >= top.view(n, 1, 1)) & (rows < (top + eh).view(n, 1, 1))
+               & (cols >= left.view(n, 1, 1)) & (cols < (left + ew).view(n, 1, 1)) & (on < erase).view(n, 1, 1))
+        views = torch.where(box[:, None], MEAN.to(views.dtype), views)
+    return views
+
+
+def to_input(images: torch.Tensor, train: bool = False, generator: torch.Generator | None = None,
+             jitter: float = 0.0, erase: float = 0.0) -> torch.Tensor:
     """uint8 [N, 3, 129, 129] -> normalised float [N, 3, 113, 113].
 
     Test: the centre crop. Train: a random crop position and a random horizontal flip per
-    image, drawn from ``generator`` (so a seeded run is repeatable).
+    image, drawn from ``generator`` (so a seeded run is repeatable), then ``jitter_and_erase``.
     """
     if train:
-        return normalise(cut_views(images, *draw_views(images.shape[0], generator)))
+        views = cut_views(images, *draw_views(images.shape[0], generator))
+        if jitter > 0 or erase > 0:
+            views = jitter_and_erase(views.float(), jitter, erase, generator)
+        return normalise(views)
     m = (images.shape[-1] - CROP) // 2
     return normalise(images[:, :, m:m + CROP, m:m + CROP])
 

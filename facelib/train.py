@@ -185,7 +185,7 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
                 b = teacher.make_batch(td.train_images[idx], td.points[idx], online, augment, cfg.augment, cfg.mixup_alpha)
                 x, ref, ok = b.x, b.reference, b.usable
             else:
-                x = preprocessing.to_input(td.train_images[idx], train=cfg.augment, generator=augment)
+                x = preprocessing.to_input(td.train_images[idx], cfg.augment, augment, cfg.jitter, cfg.erase)
                 if proj is not None:
                     ref, ok = td.reference[idx], td.reference_usable[idx]
             x = x.to(cfg.device, memory_format=memory_format(cfg.precision))

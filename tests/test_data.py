@@ -87,6 +87,24 @@ def test_to_input_train_and_test(lfw_people):
     assert torch.equal(a, b) and a.shape == test.shape
 
 
+def test_jitter_and_erase_on_real_faces(lfw_people):
+    """Off: exactly the plain crop and flip, same draws. On: each face's contrast and brightness within
+    the bound, and erased rectangles at the ImageNet mean (0 after normalising) of 2-20 % of the area."""
+    images = data.load_images(lfw_people["AJ_Cook"] + lfw_people["Aaron_Peirsol"], cache=False)
+    plain = preprocessing.to_input(images, True, torch.Generator().manual_seed(5))
+    assert torch.equal(plain, preprocessing.to_input(images, True, torch.Generator().manual_seed(5), 0.0, 0.0))
+    views = (plain * preprocessing.STD + preprocessing.MEAN).clamp(0, 255)
+    erased = preprocessing.jitter_and_erase(views, 0.0, 1.0, torch.Generator().manual_seed(5))
+    share = (erased != views).any(1).float().mean(dim=(1, 2))
+    assert ((share > 0.01) & (share <= 0.21)).all(), share
+    assert torch.allclose(preprocessing.normalise(erased)[(erased != views).any(1, keepdim=True).expand_as(erased)],
+                          torch.tensor(0.0), atol=1e-4)
+    jittered = preprocessing.jitter_and_erase(views, 0.3, 0.0, torch.Generator().manual_seed(5))
+    ratio = (jittered - jittered.mean(dim=(1, 2, 3), keepdim=True)).std(dim=(1, 2, 3)) / (
+        views - views.mean(dim=(1, 2, 3), keepdim=True)).std(dim=(1, 2, 3))
+    assert ((ratio > 0.6) & (ratio < 1.35)).all() and (ratio - 1).abs().max() > 0.02, ratio
+
+
 def test_load_images_cache_roundtrip(tmp_path, monkeypatch, lfw_people):
     monkeypatch.setenv("FACELIB_CACHE", str(tmp_path))
     faces = lfw_people["Aaron_Peirsol"]

@@ -76,6 +76,14 @@ def test_unknown_precision_is_one_sentence():
         TrainConfig(precision="fp16").check()
 
 
+def test_bad_augmentation_options_are_one_sentence():
+    for bad in (dict(jitter=1.5), dict(erase=-0.1), dict(erase=0.5, augment=False)):
+        with pytest.raises(FacelibError, match="--jitter must be in"):
+            TrainConfig(**bad).check()
+    with pytest.raises(FacelibError, match="for the cached teacher"):
+        TrainConfig(jitter=0.2, teacher="online").check()
+
+
 def test_cosine_schedule_warms_up_decays_to_zero_and_resumes_exactly(tmp_path, small_data):
     import math
 
