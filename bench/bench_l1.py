@@ -28,6 +28,7 @@ from torch import nn
 
 from facelib import data, evaluate, models
 from facelib.allocator import hold_freed_memory
+from facelib.errors import FacelibError
 from facelib.pruning import channel_groups, pruned_to, size
 from facelib.pruning.scores import l1_scores
 
@@ -97,4 +98,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except FacelibError as e:  # a missing or unreadable model file: one sentence
+        sys.exit(f"bench_l1: {e}")

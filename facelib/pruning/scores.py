@@ -18,13 +18,19 @@ Baselines on the same loop:
   (filters, batch norm, depthwise filters, and the consumers' input slices), the criterion of
   the Torch-Pruning library's group Taylor importance;
 - ``random``: uniform scores from the run's seeded generator.
+
+``select_to_remove`` picks the lowest-scoring filters across groups; ``pruned_to`` removes them in one
+shot until a network is down to a given size (the one-shot comparisons of ``bench/bench_l1.py``).
 """
 from __future__ import annotations
+
+import copy
 
 import torch
 from torch import nn
 
-from facelib.pruning.groups import Group, size
+from facelib.pruning.groups import Group, channel_groups, size
+from facelib.pruning.surgery import mask_channels, remove_chosen
 
 CRITERIA = ("taylor", "l1", "weight_taylor", "random")
 
@@ -188,6 +194,24 @@ def select_to_remove(scores: dict[str, torch.Tensor], count: int, min_channels: 
     return chosen
 
 
+def pruned_to(base: nn.Module, scores: dict[str, torch.Tensor], trunk_params: int) -> nn.Module:
+    """One-shot global pruning: a copy of ``base`` without its lowest-scoring filters across all
+    groups, the fewest that bring its trunk to ``trunk_params`` parameters or below (bisection on
+    the count: ``select_to_remove`` of a larger count chooses a superset)."""
+    by_name = {g.name: g for g in channel_groups(base)}
+
+    def removed(count: int) -> nn.Module:
+        model = copy.deepcopy(base)
+        remove_chosen(model, select_to_remove(scores, count), by_name)
+        return model
+
+    lo, hi = 0, sum(len(v) for v in scores.values())
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if removed(mid).trunk_parameters() > trunk_params else (lo, mid)
+    return removed(lo)
+
+
 def taylor_scores_on_batch(model: nn.Module, group: Group, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Taylor score (eq. 8) of each channel of ``group`` from one mini-batch, model in eval mode."""
     import torch.nn.functional as F
@@ -208,7 +232,6 @@ def zeroing_loss_change(model: nn.Module, group: Group, x: torch.Tensor, y: torc
     Taylor score estimates to first order (one forward pass per channel)."""
     import torch.nn.functional as F
 
-    from facelib.pruning.surgery import mask_channels
 
     model.eval()
     base = F.cross_entropy(model(x), y).item()

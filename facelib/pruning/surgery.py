@@ -3,18 +3,16 @@
 ``remove_channels(model, group, keep)`` keeps the channels ``keep`` (indices into the group's
 current channels) in every slice the group names (see ``groups``). ``mask_channels`` is the
 reference it must agree with: the same channels zeroed at the group's taps in the unpruned
-network. ``pruned_to`` removes, in one shot, the lowest-scoring filters of a whole network.
+network.
 """
 from __future__ import annotations
 
-import copy
 from contextlib import contextmanager
 
 import torch
 from torch import nn
 
 from facelib.pruning.groups import Group, channel_groups, size
-from facelib.pruning.scores import select_to_remove
 
 
 def _index_out(module: nn.Module, keep: torch.Tensor) -> None:
@@ -86,24 +84,6 @@ def shrink_to(model: nn.Module, widths: dict[str, int]) -> nn.Module:
                 raise ValueError(f"{g.name} has {size(model, g)} channels; cannot keep {widths[g.name]}")
             remove_channels(model, g, torch.arange(widths[g.name]), by_name)
     return model
-
-
-def pruned_to(base: nn.Module, scores: dict[str, torch.Tensor], trunk_params: int) -> nn.Module:
-    """One-shot global pruning: a copy of ``base`` without its lowest-scoring filters across all
-    groups, the fewest that bring its trunk to ``trunk_params`` parameters or below (bisection on
-    the count: ``select_to_remove`` of a larger count chooses a superset)."""
-    by_name = {g.name: g for g in channel_groups(base)}
-
-    def removed(count: int) -> nn.Module:
-        model = copy.deepcopy(base)
-        remove_chosen(model, select_to_remove(scores, count), by_name)
-        return model
-
-    lo, hi = 0, sum(len(v) for v in scores.values())
-    while lo < hi:
-        mid = (lo + hi) // 2
-        lo, hi = (mid + 1, hi) if removed(mid).trunk_parameters() > trunk_params else (lo, mid)
-    return removed(lo)
 
 
 @contextmanager
