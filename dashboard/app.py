@@ -114,7 +114,8 @@ def overview() -> None:
         st.dataframe(pd.DataFrame(found), hide_index=True)
         st.caption(f"macs_removed: share of multiply-accumulates removed, pruned + fine-tuned, before the View 2 EER "
                    f"rises more than {pretrained.TOLERANCE:.1%} above the unpruned network's (eer, with its "
-                   "95 % interval eer_low - eer_high, and 10-fold accuracy at that step); *_end: the last step.")
+                   "95 % interval eer_low - eer_high, and 10-fold accuracy at that step); macs_removed_pruned: the "
+                   "same over every step's pruned network; *_end: the last step.")
     st.markdown(
         "**How to read the rest.** *Filters per layer*: which layers lose filters as the steps go (the papers "
         "find the layers with the most output channels lose filters first). *EER per step*: what pruning costs in "

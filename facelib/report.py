@@ -42,10 +42,12 @@ def headline_markdown() -> str:
     if found:
         goal = f"{100 * pretrained.TOLERANCE:.1f}"
         lines += ["", f"| MobileFaceNet (pretrained), LFW View 2 | unpruned EER [95 %] | 10-fold accuracy "
-                  f"| MACs removed at <= {goal} point EER loss, pruned + fine-tuned | its EER [95 %] | its accuracy "
+                  f"| MACs removed at <= {goal} point EER loss: pruned | pruned + fine-tuned "
+                  "| that step's EER [95 %] | its accuracy "
                   "| last step: MACs removed | its EER [95 %] | its accuracy | filters lost vs layer size (Spearman) |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         lines += [f"| {p['run']} | {_interval(p, 'base_eer')} | {_pct(p['base_accuracy'])} "
+                  f"| {_pct(p['macs_removed_pruned'])} (step {p['step_pruned']}) "
                   f"| {_pct(p['macs_removed'])} (step {p['step']}) | {_interval(p, 'eer')} | {_pct(p['accuracy'])} "
                   f"| {_pct(p['macs_removed_end'])} (step {p['step_end']}) | {_interval(p, 'end_eer')} "
                   f"| {_pct(p['end_accuracy'])} | {p['size_loss_rho']:.2f} |" for p in found]
