@@ -92,7 +92,7 @@ def test_no_face_and_several_faces(photo, lfw_people):
 def test_shipped_models_score_the_same_person_higher(monkeypatch, lfw_people):
     """Two photos of one LFW person are clearly more similar than photos of two people, for the
     unpruned and the pruned shipped models (development pairs: people never trained on)."""
-    from facelib import data, io, layout, models
+    from facelib import alignment, data, io, layout, models
 
     monkeypatch.setenv("FACELIB_PROFILE", "full")
     rows = io.read_csv(layout.results_dir() / "models.csv", numeric=True)
@@ -101,12 +101,15 @@ def test_shipped_models_score_the_same_person_higher(monkeypatch, lfw_people):
     same = [p for p in pairs if p.same][:25]
     different = [p for p in pairs if not p.same][:25]
     crops = {p: data.load_images([p.a, p.b]).numpy() for p in same + different}
+    aligned = {p: alignment.load_aligned([p.a, p.b]).numpy() for p in same + different}  # MobileFaceNet's input
     loaded = {r["file"]: (models.load_model(layout.models_dir() / r["file"]), r["threshold"]) for r in rows}
     sims = {name: {True: [], False: []} for name in loaded}
     for p in same + different:
-        for c in faces.compare(loaded, {"crop113": crops[p][0]}, {"crop113": crops[p][1]}):
+        a, b = ({"crop113": crops[p][i], "aligned112": aligned[p][i]} for i in (0, 1))
+        for c in faces.compare(loaded, a, b):
             sims[c.model][p.same].append(c.similarity)
     for name, s in sims.items():
+        assert len(s[True]) == len(same) and len(s[False]) == len(different), name  # every model answered
         spread = np.std(s[True] + s[False])  # cosines of ReLU features crowd near 1: judge in their spread
         assert np.mean(s[True]) - np.mean(s[False]) > 0.8 * spread, name
         assert np.median(s[True]) > np.quantile(s[False], 0.75), name
