@@ -70,6 +70,12 @@ def size(model: nn.Module, group: Group) -> int:
     return m.out_channels if isinstance(m, nn.Conv2d) else m.num_features
 
 
+def input_offset(model: nn.Module, before: tuple[str, ...], by_name: dict[str, Group]) -> int:
+    """Where a group's channels start among a consumer's input channels: the summed current sizes
+    of the groups ``before`` it in that consumer's concatenated input (0 for a plain consumer)."""
+    return sum(size(model, by_name[b]) for b in before)
+
+
 def squeezenet_groups(model: SqueezeNet) -> list[Group]:
     fires = [i for i, m in enumerate(model.features) if type(m).__name__ == "Fire"]
     groups = [Group("features.0", "conv", ("features.1",), ("features.0",), ((f"features.{fires[0]}.squeeze", ()),))]

@@ -27,9 +27,10 @@ from __future__ import annotations
 import copy
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from facelib.pruning.groups import Group, channel_groups, size
+from facelib.pruning.groups import Group, channel_groups, input_offset, size
 from facelib.pruning.surgery import mask_channels, remove_chosen
 
 CRITERIA = ("taylor", "l1", "weight_taylor", "random")
@@ -49,6 +50,7 @@ class ScoreCollector:
         if criterion not in CRITERIA:
             raise ValueError(f"unknown criterion {criterion!r}")
         self.model, self.groups, self.criterion, self.generator = model, groups, criterion, generator
+        self.by_name = {g.name: g for g in groups}
         self.sums = {g.name: torch.zeros(size(model, g), dtype=torch.float64) for g in groups}
         self.batches = 0
         self.active = True  # False while a backward pass must not be scored (e.g. an extra loss term)
@@ -78,7 +80,6 @@ class ScoreCollector:
         self.batches += 1
         if self.criterion != "weight_taylor":
             return
-        by_name = {g.name: g for g in self.groups}
         for g in self.groups:
             acc = self.sums[g.name]
             for name in g.outputs:
@@ -91,15 +92,14 @@ class ScoreCollector:
                 m = self.model.get_submodule(name)
                 if m.weight.grad is None:
                     continue
-                off = sum(size(self.model, by_name[b]) for b in before)
+                off = input_offset(self.model, before, self.by_name)
                 w = (m.weight * m.weight.grad).abs()[:, off:off + old]
                 acc += w.transpose(0, 1).reshape(old, -1).sum(1).double()
 
     def scores(self, normalise: bool = False) -> dict[str, torch.Tensor]:
         """Average score per channel of each group (higher = more important)."""
         if self.criterion == "l1":
-            by_name = {g.name: g for g in self.groups}
-            out = {g.name: l1_scores(self.model, g, by_name) for g in self.groups}
+            out = {g.name: l1_scores(self.model, g, self.by_name) for g in self.groups}
         elif self.criterion == "random":
             out = {g.name: torch.rand(size(self.model, g), generator=self.generator, dtype=torch.float64)
                    for g in self.groups}
@@ -144,7 +144,7 @@ def l1_scores(model: nn.Module, group: Group, by_name: dict[str, Group]) -> torc
         slices.append(model.get_submodule(name).weight.detach().abs().reshape(n, -1).sum(1))
     for name, before in group.consumers:
         m = model.get_submodule(name)
-        off = sum(size(model, by_name[b]) for b in before)  # the groups concatenated ahead
+        off = input_offset(model, before, by_name)
         slices.append(m.weight.detach().abs().transpose(0, 1)[off:off + n].reshape(n, -1).sum(1))
     s = torch.stack(slices).double().mean(0)
     return s / s.mean().clamp_min(1e-12)
@@ -214,8 +214,6 @@ def pruned_to(base: nn.Module, scores: dict[str, torch.Tensor], trunk_params: in
 
 def taylor_scores_on_batch(model: nn.Module, group: Group, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Taylor score (eq. 8) of each channel of ``group`` from one mini-batch, model in eval mode."""
-    import torch.nn.functional as F
-
     model.eval()
     collector = ScoreCollector(model, [group], "taylor")
     model.zero_grad()
@@ -230,9 +228,6 @@ def taylor_scores_on_batch(model: nn.Module, group: Group, x: torch.Tensor, y: t
 def zeroing_loss_change(model: nn.Module, group: Group, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """|L(channel k zeroed) - L| on one mini-batch for every channel k of ``group``: what the
     Taylor score estimates to first order (one forward pass per channel)."""
-    import torch.nn.functional as F
-
-
     model.eval()
     base = F.cross_entropy(model(x), y).item()
     change = []

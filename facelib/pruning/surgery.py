@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from facelib.pruning.groups import Group, channel_groups, size
+from facelib.pruning.groups import Group, channel_groups, input_offset, size
 
 
 def _index_out(module: nn.Module, keep: torch.Tensor) -> None:
@@ -48,7 +48,7 @@ def remove_channels(model: nn.Module, group: Group, keep: torch.Tensor, groups_b
     """Shrink every tensor of ``group`` to the channels ``keep`` (sorted current indices)."""
     keep = torch.as_tensor(keep, dtype=torch.long).sort().values
     old = size(model, group)
-    offsets = {name: sum(size(model, groups_by_name[g]) for g in before) for name, before in group.consumers}
+    offsets = {name: input_offset(model, before, groups_by_name) for name, before in group.consumers}
     for name in group.outputs:
         _index_out(model.get_submodule(name), keep)
     for name, _ in group.consumers:
