@@ -215,7 +215,8 @@ def eer_per_step() -> None:
     if rows is None:
         return
     names = {model_label(r): r["file"] for r in rows}
-    chosen = st.multiselect("Models", list(names), default=list(names)[:1] + list(names)[-1:], key="det-models")
+    ends = list(dict.fromkeys(list(names)[:1] + list(names)[-1:]))  # the least and most pruned, once each
+    chosen = st.multiselect("Models", list(names), default=ends, key="det-models")
     if chosen:
         try:
             with st.spinner("Scoring the pairs (MobileFaceNet: LFW View 2, up to 2 min a model)..."):

@@ -11,6 +11,7 @@ pruned, and ``torch.load(..., weights_only=True)`` suffices.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -120,6 +121,18 @@ def load_model(path: Path) -> FaceNet:
     model.load_state_dict(state)
     model.meta = ckpt.get("meta", {})
     return model.eval()
+
+
+def has_classifier(path: Path) -> bool:
+    """Whether the model file ``path`` keeps its identity classifier (``save_model`` without
+    ``embedding_only``); read once per version of the file."""
+    path = Path(path)
+    return path.exists() and _saved_classes(str(path), path.stat().st_mtime_ns) > 0
+
+
+@lru_cache(maxsize=32)
+def _saved_classes(path: str, _version: int) -> int:
+    return int(load_torch(Path(path))["num_classes"])
 
 
 def count_parameters(model: nn.Module) -> int:

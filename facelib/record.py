@@ -1,5 +1,6 @@
 """Finished runs into ``results/`` and ``models/``: each run's rows, its per-step latency, and the
-shipped (half-precision, embedding-only) copies of the models the dashboard compares.
+shipped half-precision copies of the models the dashboard compares (a base with its identity
+classifier, so that pruning can start from it; a pruned copy embedding-only).
 
 Nothing here trains or prunes: ``facelib.study`` calls these once a run folder is complete.
 Every table is written atomically (``facelib.io``), so a write cut short leaves the old one.
@@ -13,6 +14,7 @@ import torch
 
 from facelib import data, evaluate, io, layout, models, paths, speed
 from facelib.analysis import base_training_config, chosen_way, widths_by_step
+from facelib.config import TrainConfig
 from facelib.layout import BASE_COLUMNS, LATENCY_COLUMNS, MODEL_COLUMNS, RECIPE_COLUMNS, REFERENCE_COLUMNS
 from facelib.pruning import shrink_to
 from facelib.pruning.loop import STEP_COLUMNS
@@ -45,12 +47,15 @@ def record_base(arch: str, way: str, pairs: list[data.Pair], larger: list[data.P
     io.save_csv(rows, BASE_COLUMNS, layout.results_dir() / "base_models.csv")
     if chosen_way(arch) == way:
         name = f"{arch}-{way}-base.pt"
-        models.save_model(model, layout.models_dir() / name, half=True, embedding_only=True, dev_eer=v.eer,
-                          threshold=v.threshold)
+        # with its identity classifier and training configuration: what a pruning run needs to
+        # start from this file alone (study.prune_config), on a fresh clone without the run folder
+        models.save_model(model, layout.models_dir() / name, half=True, dev_eer=v.eer, threshold=v.threshold,
+                          config=model.meta["config"])
         update_models_table(name, [{"file": name, "arch": arch, "criterion": "", "step": 0, "kind": f"base-{way}",
                                     "trunk_params": row["trunk_params"], "macs": row["macs"], "dev_eer": v.eer,
                                     "threshold": v.threshold}])
     unship_other_bases(arch)
+    unship_pruned_of_other_bases(arch)
     return row
 
 
@@ -84,6 +89,21 @@ def unship_other_bases(arch: str) -> None:
             name = f"{arch}-{way}-base.pt"
             (layout.models_dir() / name).unlink(missing_ok=True)
             update_models_table(name, [])
+
+
+def unship_pruned_of_other_bases(arch: str) -> None:
+    """Pruned copies shipped from a base other than ``arch``'s chosen one (its pruning run's
+    ``base_training`` differs) leave ``models/``: beside a new base they would compare faces as a
+    network the study no longer has. Their run's tables stay, flagged (``analysis.earlier_base_note``)."""
+    chosen = TrainConfig.from_dict(base_training_config(arch)).to_dict()
+    for r in io.read_csv(layout.results_dir() / "models.csv", missing_ok=True):
+        if r["arch"] != arch or r["kind"].startswith("base"):
+            continue
+        info = layout.pruning_results_dir(arch, r["criterion"]) / "run.json"
+        then = json.loads(info.read_text()).get("base_training") if info.exists() else None
+        if then is None or TrainConfig.from_dict(then).to_dict() != chosen:
+            (layout.models_dir() / r["file"]).unlink(missing_ok=True)
+            update_models_table(r["file"], [])
 
 
 def with_latency(arch: str, steps: list[dict], layers: list[dict]) -> list[dict]:

@@ -20,7 +20,7 @@ from facelib.analysis import base_training_config, chosen_way
 from facelib.config import PruneConfig, TrainConfig
 from facelib.errors import FacelibError
 from facelib.backbones import MobileFaceNet
-from facelib.models import build, count_macs, load_model, save_model
+from facelib.models import build, count_macs, has_classifier, load_model, save_model
 from facelib.pruning import loop
 from facelib.runs import (ARCHS, BASE_RECIPE, BASE_RECIPES, DEPLOY_ARCHS, DEPLOY_MACS, DISTILL_WEIGHT, PRECISION, PRUNING_RUNS,
                           LONG_RECIPES, NETWORKS, PRETRAINED, PRETRAINED_MACS, PRETRAINED_RUNS, RECIPE_ARCH, RECIPES, SHIPPED_RUNS, WAYS)
@@ -80,11 +80,17 @@ def pretrained_base() -> Path:
     return path
 
 
+def shipped_base_file(arch: str) -> Path:
+    """The chosen base of ``arch`` as shipped (``models/``; the fast profile's under ``runs/fast``)."""
+    return layout.models_dir() / f"{arch}-{chosen_way(arch)}-base.pt"
+
+
 def prune_config(arch: str, criterion: str) -> PruneConfig:
     """The pruning run ``criterion`` (a name of ``runs.PRUNING_RUNS``, or of ``runs.PRETRAINED_RUNS``
     for the pretrained MobileFaceNet) of ``arch``'s chosen base model; every run of a network has
-    the same steps, filters per step and fine-tuning. Runs that refit the identity head start from
-    the shipped base (``models/``) and stop at ``DEPLOY_MACS`` of its MACs; MobileFaceNet's start
+    the same steps, filters per step and fine-tuning. They start from the shipped base (``models/``)
+    where it carries its identity classifier, and otherwise from the base's run folder; runs that
+    refit the identity head start from the shipped base and stop at ``DEPLOY_MACS`` of its MACs; MobileFaceNet's start
     from its ONNX weights (``pretrained_base``) and stop at ``PRETRAINED_MACS``."""
     runs = PRETRAINED_RUNS if arch == PRETRAINED else PRUNING_RUNS
     if criterion not in runs:
@@ -95,12 +101,14 @@ def prune_config(arch: str, criterion: str) -> PruneConfig:
         base = pretrained_base_file()
         run = {**run, "target_macs": round(PRETRAINED_MACS * count_macs(build(PRETRAINED, 1)))}
     elif run.get("refit_head"):
-        base = layout.models_dir() / f"{arch}-{chosen_way(arch)}-base.pt"
+        base = shipped_base_file(arch)
         if not base.exists():
             raise FacelibError(f"the shipped base {base.relative_to(layout.ROOT)} is missing; "
                                f"notebooks/{layout.notebook_for(arch)}.ipynb writes it")
         run = {**run, "target_macs": round(DEPLOY_MACS * count_macs(load_model(base)))}
-    else:
+    elif has_classifier(shipped_base_file(arch)):  # shipped with its classifier: a fresh clone can prune it
+        base = shipped_base_file(arch)
+    else:  # a base shipped embedding-only, before bases kept their classifier: its run folder
         base = layout.base_run_dir(arch, chosen_way(arch)) / "model.pt"
     return PruneConfig(base_model=str(base.relative_to(layout.ROOT)), **run,
                        filters_per_step=schedule.filters_per_step, steps=schedule.prune_steps,
@@ -289,13 +297,15 @@ def rerun_note(notebook: str) -> str:
         return f"No run of this notebook is recorded yet: running it prunes ({how})."
     minutes = sum(json.loads((layout.pruning_results_dir(a, c) / "run.json").read_text())["seconds"]
                   for a, c in recorded) / 60
-    shipped = {c for a, c in made if a != PRETRAINED and PRUNING_RUNS[c].get("refit_head")}
-    bases = (f"The runs {', '.join(sorted(shipped))} start from the bases shipped in models/; the others from "
-             if shipped else "Pruning starts from ")
-    start = ("Pruning starts from the pretrained weights in the shared ONNX file; nothing needs training first."
-             if all(a == PRETRAINED for a, _ in made) else
-             f"{bases}the base checkpoints in runs/, which are not committed: notebooks/"
-             f"{layout.notebook_for(ARCHS[0])}.ipynb with FACELIB_RERUN=1 trains them first.")
+    # a run needs the uncommitted run folder only where the shipped base has no classifier to keep
+    need_runs = sorted({a for a, c in made if a != PRETRAINED and not PRUNING_RUNS[c].get("refit_head")
+                        and not has_classifier(shipped_base_file(a))})
+    start = ("Every run starts from a file in the clone (a base shipped in models/ with its classifier, "
+             "or MobileFaceNet's shared ONNX weights): nothing needs training first." if not need_runs else
+             f"The {', '.join(need_runs)} runs not refitting a head start from the base checkpoints in runs/, "
+             f"which are not committed (their shipped bases predate shipping the classifier): notebooks/"
+             f"{layout.notebook_for(ARCHS[0])}.ipynb with FACELIB_RERUN=1 trains them first; the others start "
+             f"from the files shipped in models/.")
     return (f"Re-running: this notebook reads its {len(recorded)} pruning run(s) from the results folder; to prune "
             f"again: {how}. Recorded time: at least {minutes:.0f} min (the training, scoring and removal of its steps; "
             f"each step's evaluation on the pairs comes on top). {start}")

@@ -20,12 +20,25 @@ def faces():
     return lfw_batch(16)
 
 
-@pytest.mark.parametrize("file", ["squeezenet-distill-base.pt", "squeezenet-taylor-step016-finetuned.pt",
-                                  "mobilenetv2-taylor-step016-finetuned.pt", "resnet50-taylor-step016-finetuned.pt"])
-def test_onnx_runtime_embeds_as_pytorch_does(tmp_path, faces, file):
-    """Unpruned and pruned + fine-tuned networks of all three kinds: ONNX Runtime's fp32 embeddings
-    of real faces equal PyTorch's within 1e-4, at a batch size other than the exported one."""
-    model = models.load_model(SHIPPED / file)
+def pruned(arch: str, share: float = 0.4) -> models.FaceNet:
+    """The shipped base of ``arch`` with its lowest group-L1 filters removed until its trunk has
+    ``1 - share`` of its parameters: a pruned shape (uneven filter counts in every group kind)
+    built here, as shipped pruned copies come and go with their runs."""
+    from facelib.pruning import channel_groups, pruned_to
+    from facelib.pruning.scores import l1_scores
+
+    base = models.load_model(SHIPPED / f"{arch}-distill-base.pt")
+    by_name = {g.name: g for g in channel_groups(base)}
+    scores = {name: l1_scores(base, g, by_name) for name, g in by_name.items()}
+    return pruned_to(base, scores, int((1 - share) * base.trunk_parameters()))
+
+
+@pytest.mark.parametrize("arch, share", [("squeezenet", 0.0), ("squeezenet", 0.4), ("mobilenetv2", 0.4),
+                                         ("resnet50", 0.4)])
+def test_onnx_runtime_embeds_as_pytorch_does(tmp_path, faces, arch, share):
+    """Unpruned and pruned networks of all three kinds: ONNX Runtime's fp32 embeddings of real
+    faces equal PyTorch's within 1e-4, at a batch size other than the exported one."""
+    model = pruned(arch, share)
     path = export.export_onnx(model, tmp_path / "m.onnx")
     onnx_model = evaluate.OnnxFaceModel(path)
     assert onnx_model.align == "crop" and onnx_model.metadata["facelib.precision"] == "fp32"
@@ -37,7 +50,7 @@ def test_onnx_runtime_embeds_as_pytorch_does(tmp_path, faces, file):
 
 
 def test_int8_model_is_smaller_and_agrees_with_fp32_on_real_faces(tmp_path, faces):
-    model = models.load_model(SHIPPED / "squeezenet-taylor-step016-finetuned.pt")
+    model = pruned("squeezenet")
     fp32 = export.export_onnx(model, tmp_path / "fp32.onnx")
     calibration = export.calibration_faces(64)
     int8 = export.quantize_int8(fp32, tmp_path / "int8.onnx", calibration)
@@ -59,7 +72,7 @@ def test_calibration_faces_hold_no_development_person():
 
 def test_exported_model_evaluates_like_the_network(tmp_path):
     """``evaluate`` treats an exported file as the network itself: same crop, same scores."""
-    model = models.load_model(SHIPPED / "squeezenet-taylor-step016-finetuned.pt")
+    model = pruned("squeezenet")
     path = export.export_onnx(model, tmp_path / "m.onnx")
     pairs = data.every_nth_pair(study.dev_pairs(), 60)
     native, onnx = evaluate.evaluate_model(model, pairs), evaluate.OnnxFaceModel(path).evaluate(pairs)
@@ -72,7 +85,8 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_export_command_writes_fp32_and_int8_and_evaluate_reads_them(tmp_path):
-    model = SHIPPED / "squeezenet-taylor-step016-finetuned.pt"
+    model = tmp_path / "pruned.pt"
+    models.save_model(pruned("squeezenet"), model, half=True, embedding_only=True)
     out = run("export", str(model), "--out", str(tmp_path / "sq.onnx"))
     assert out.returncode == 0 and "fp32" in out.stdout, out.stderr
     out = run("export", str(model), "--out", str(tmp_path / "sq-int8.onnx"), "--int8", "--calibration-faces", "32")

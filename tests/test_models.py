@@ -98,7 +98,8 @@ def test_load_model_rejects_other_files(tmp_path):
 
 @pytest.mark.parametrize("arch", runs.ARCHS)
 def test_half_precision_embedding_only_files(tmp_path, arch, celeba):
-    """Shipped files: float16 without the classifier; on real faces the embeddings barely move."""
+    """Shipped pruned copies: float16 without the classifier; on real faces the embeddings barely
+    move. ``has_classifier`` tells the two kinds of file apart."""
     from facelib import data, preprocessing
 
     model = models.build(arch, num_classes=300).eval()
@@ -107,6 +108,8 @@ def test_half_precision_embedding_only_files(tmp_path, arch, celeba):
     models.save_model(model, tmp_path / "small.pt", half=True, embedding_only=True)
     small = models.load_model(tmp_path / "small.pt")
     assert small.head.out_features == 0 and small.trunk_parameters() == model.trunk_parameters()
+    assert models.has_classifier(tmp_path / "full.pt") and not models.has_classifier(tmp_path / "small.pt")
+    assert not models.has_classifier(tmp_path / "absent.pt")
     assert (tmp_path / "small.pt").stat().st_size < 0.55 * (tmp_path / "full.pt").stat().st_size
     with torch.no_grad():
         a, b = model.embed(x), small.embed(x)

@@ -130,3 +130,36 @@ def test_pretrained_runs_start_from_the_onnx_weights_and_test_on_view2(monkeypat
     assert {p.a for p in study.pretrained_pairs()} <= {f for p in data.lfw_pairs("view2") for f in (p.a, p.b)}
     with pytest.raises(FacelibError, match="unknown criterion"):
         study.prune_config(runs.PRETRAINED, "l1")
+
+
+def test_a_pruning_run_starts_from_a_shipped_base_alone(monkeypatch, tmp_path):
+    """What a fresh clone has: models/ and results/, no runs/. A network whose shipped base
+    carries its identity classifier prunes from that file: the study's run of it names the file,
+    the file's saved configuration gives the training split its classifier was trained on, and
+    the papers' loop takes a step from it with no head refitted (the classifier is the trained
+    one: its loss on the training faces is far below chance's ln(classes))."""
+    import dataclasses
+    import math
+
+    from facelib import models
+    from facelib.config import TrainConfig
+    from facelib.pruning import loop
+    from facelib.train import TrainData
+
+    monkeypatch.setenv("FACELIB_PROFILE", "full")
+    with_head = [a for a in runs.ARCHS if models.has_classifier(study.shipped_base_file(a))]
+    assert with_head, "no shipped base carries its identity classifier"
+    arch = with_head[0]
+    cfg = study.prune_config(arch, "taylor")
+    assert layout.ROOT / cfg.base_model == study.shipped_base_file(arch)
+    base = models.load_model(study.shipped_base_file(arch))
+    saved = TrainConfig.from_dict({**json.loads(base.meta["config"]), "distill_weight": 0.0, "max_pairs": 60})
+    td = TrainData.load(saved)
+    assert len(td.split.classes) == base.head.out_features
+    small = dataclasses.replace(cfg, base_model=str(study.shipped_base_file(arch)), steps=1, filters_per_step=16,
+                                batches_per_step=2, batch_size=16, finetune_every=1, finetune_batches=2)
+    rows = loop.prune(small, tmp_path / "run", td, progress=False)
+    assert [int(r["step"]) for r in rows] == [0, 1] and not (tmp_path / "run" / "head.json").exists()
+    assert rows[1]["trunk_params"] < rows[0]["trunk_params"]
+    assert rows[1]["loss"] < 0.5 * math.log(base.head.out_features)
+    assert rows[0]["eer_pruned"] < 0.25  # a base that recognises faces, on 60 development pairs
