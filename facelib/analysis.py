@@ -114,15 +114,20 @@ def base_training_config(arch: str) -> dict:
     return next(json.loads(r["config"]) for r in base_models() if (r["arch"], r["way"]) == (arch, way))
 
 
+def is_earlier_base(arch: str, base_training: dict | None) -> bool:
+    """Whether a pruning run whose base was trained by ``base_training`` (its ``run.json`` field;
+    None when unknown) started from a base other than ``arch``'s chosen one in ``base_models.csv``:
+    the two training configurations differ. An unknown base counts as an earlier one."""
+    if base_training is None:
+        return True
+    return TrainConfig.from_dict(base_training).to_dict() != TrainConfig.from_dict(base_training_config(arch)).to_dict()
+
+
 def started_from_earlier_base(run: PruningRun) -> bool:
-    """Whether ``run`` started from a base other than its network's chosen base in ``base_models.csv``
-    (the base's training configuration differs): its numbers describe that earlier base, and the
-    study runs it again (``facelib.study.ensure_pruning``). The pretrained MobileFaceNet has one base,
-    the shared ONNX weights."""
-    if run.arch == PRETRAINED:
-        return False
-    then = TrainConfig.from_dict(run.info["base_training"]).to_dict()
-    return then != TrainConfig.from_dict(base_training_config(run.arch)).to_dict()
+    """Whether ``run`` started from a base since replaced (``is_earlier_base``): its numbers describe
+    that earlier base, and the study runs it again (``facelib.study.ensure_pruning``). The pretrained
+    MobileFaceNet has one base, the shared ONNX weights."""
+    return run.arch != PRETRAINED and is_earlier_base(run.arch, run.info.get("base_training"))
 
 
 def earlier_base_note(runs: list[PruningRun]) -> str | None:

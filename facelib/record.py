@@ -13,8 +13,7 @@ import json
 import torch
 
 from facelib import data, evaluate, io, layout, models, paths, speed
-from facelib.analysis import base_training_config, chosen_way, widths_by_step
-from facelib.config import TrainConfig
+from facelib.analysis import base_training_config, chosen_way, is_earlier_base, widths_by_step
 from facelib.layout import BASE_COLUMNS, LATENCY_COLUMNS, MODEL_COLUMNS, RECIPE_COLUMNS, REFERENCE_COLUMNS
 from facelib.pruning import shrink_to
 from facelib.pruning.loop import STEP_COLUMNS
@@ -95,13 +94,11 @@ def unship_pruned_of_other_bases(arch: str) -> None:
     """Pruned copies shipped from a base other than ``arch``'s chosen one (its pruning run's
     ``base_training`` differs) leave ``models/``: beside a new base they would compare faces as a
     network the study no longer has. Their run's tables stay, flagged (``analysis.earlier_base_note``)."""
-    chosen = TrainConfig.from_dict(base_training_config(arch)).to_dict()
     for r in io.read_csv(layout.results_dir() / "models.csv", missing_ok=True):
         if r["arch"] != arch or r["kind"].startswith("base"):
             continue
         info = layout.pruning_results_dir(arch, r["criterion"]) / "run.json"
-        then = json.loads(info.read_text()).get("base_training") if info.exists() else None
-        if then is None or TrainConfig.from_dict(then).to_dict() != chosen:
+        if is_earlier_base(arch, json.loads(info.read_text()).get("base_training") if info.exists() else None):
             (layout.models_dir() / r["file"]).unlink(missing_ok=True)
             update_models_table(r["file"], [])
 

@@ -32,9 +32,10 @@ def base_config(arch: str, way: str) -> TrainConfig:
     ways, which differ only in the distillation term."""
     if arch not in ARCHS or way not in WAYS:
         raise FacelibError(f"unknown base run {arch}/{way}; networks: {', '.join(ARCHS)}; ways: plain, distill")
-    p = layout.profile()
-    return TrainConfig(arch=arch, epochs=p.networks[arch].epochs, **{**BASE_RECIPE, **BASE_RECIPES[arch]},
-                       distill_weight=DISTILL_WEIGHT if way == "distill" else 0.0,
+    p, recipe = layout.profile(), {**BASE_RECIPE, **BASE_RECIPES[arch]}
+    weight = recipe.pop("distill_weight", DISTILL_WEIGHT)
+    return TrainConfig(arch=arch, epochs=p.networks[arch].epochs, **recipe,
+                       distill_weight=weight if way == "distill" else 0.0,
                        max_identities=p.max_identities, max_pairs=p.max_pairs, precision=PRECISION[arch])
 
 

@@ -83,7 +83,7 @@ def test_each_network_has_its_base_recipe_and_both_ways_share_it(monkeypatch):
         for key, value in {**runs.BASE_RECIPE, **runs.BASE_RECIPES[arch]}.items():
             assert distill[key] == value, (arch, key)
     # SqueezeNet's distilled base is the long run of the recipe it takes, so that run can serve as it
-    assert study.base_config("squeezenet", "distill") == study.recipe_config("bn-cosine-3e-3-x4")
+    assert study.base_config("squeezenet", "distill") == study.recipe_config("bn-cosine-3e-3-distill30-x4")
 
 
 def test_a_pruning_run_from_a_replaced_base_is_stale(monkeypatch, tmp_path):
