@@ -70,6 +70,10 @@ class TrainConfig(_Config):
     use_celeba: bool = True
     held_out: str = "dev"  # LFW people never trained on: those of the "dev" pairs, or of "view2" (data.study_split)
     eval_pairs: str | None = "dev"
+    # a second, larger set of pairs (``data.lfw_pairs``: "devpeople") evaluated at every step beside
+    # the development pairs, and the most pairs of it kept, evenly spaced (None: all)
+    larger_pairs: str | None = None
+    max_pairs: int | None = None
     max_pairs: int | None = None
     checkpoint_every: int = 50
     threads: int | None = None
@@ -143,6 +147,10 @@ class PruneConfig(_Config):
     distill_weight: float = 0.0
     score_loss: str = "identity"
     eval_pairs: str | None = "dev"
+    # a second, larger set of pairs (``data.lfw_pairs``: "devpeople") evaluated at every step beside
+    # the development pairs, and the most pairs of it kept, evenly spaced (None: all)
+    larger_pairs: str | None = None
+    max_pairs: int | None = None
     seed: int = 0
     threads: int | None = None
     precision: str = "fp32"  # bf16: training and scoring between steps under bfloat16 autocast

@@ -157,9 +157,14 @@ def test_a_pruning_run_starts_from_a_shipped_base_alone(monkeypatch, tmp_path):
     td = TrainData.load(saved)
     assert len(td.split.classes) == base.head.out_features
     small = dataclasses.replace(cfg, base_model=str(study.shipped_base_file(arch)), steps=1, filters_per_step=16,
-                                batches_per_step=2, batch_size=16, finetune_every=1, finetune_batches=2)
+                                batches_per_step=2, batch_size=16, finetune_every=1, finetune_batches=2, max_pairs=60)
     rows = loop.prune(small, tmp_path / "run", td, progress=False)
     assert [int(r["step"]) for r in rows] == [0, 1] and not (tmp_path / "run" / "head.json").exists()
     assert rows[1]["trunk_params"] < rows[0]["trunk_params"]
     assert rows[1]["loss"] < 0.5 * math.log(base.head.out_features)
     assert rows[0]["eer_pruned"] < 0.25  # a base that recognises faces, on 60 development pairs
+    # every step is also evaluated on the larger set of the development people, with its interval
+    assert cfg.larger_pairs == "devpeople" and cfg.precision == runs.PRECISION[arch]
+    for r in rows:
+        assert r["devpeople_eer_low_pruned"] <= r["devpeople_eer_pruned"] <= r["devpeople_eer_high_pruned"] < 0.3
+    assert rows[1]["devpeople_eer_low_finetuned"] <= rows[1]["devpeople_eer_finetuned"]

@@ -3,7 +3,8 @@
     repeat for each step:
         train on ``batches_per_step`` mini-batches, accumulating every filter's score
         remove the ``filters_per_step`` lowest-scoring filters across the whole network
-        log filters per layer, parameters, MACs, loss and development-pairs EER ("pruned")
+        log filters per layer, parameters, MACs, loss and development-pairs EER ("pruned"), and the
+            EER on a larger set of the development people where the run names one (``larger_pairs``)
         every ``finetune_every`` steps, and at the last: fine-tune a copy for ``finetune_batches`` mini-batches
             and log its EER too ("pruned + fine-tuned"); the loop goes on from the pruned model
 
@@ -22,7 +23,9 @@ Columns:
   threshold_pruned, threshold_finetuned, eer_low_pruned, eer_high_pruned, eer_low_finetuned,
   eer_high_finetuned (the EER's 95 % interval, people resampled: ``metrics.eer_interval``),
   accuracy_pruned, accuracy_finetuned (mean accuracy over the pairs' folds, a threshold chosen on
-  the other folds each time: LFW's 10-fold protocol on View 2, ``metrics.kfold_accuracy``), seconds
+  the other folds each time: LFW's 10-fold protocol on View 2, ``metrics.kfold_accuracy``),
+  devpeople_eer_pruned, devpeople_eer_low_pruned, devpeople_eer_high_pruned and the same for the
+  fine-tuned copy: EER and interval on ``cfg.larger_pairs`` (empty without), seconds
 - layers.csv: step, group, kind, filters, initial_filters
 - removed.csv: step, group, index (filter number in the unpruned network), score
 """
@@ -38,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from facelib import distill, evaluate, preprocessing
+from facelib import data, distill, evaluate, preprocessing
 from facelib.allocator import hold_freed_memory
 from facelib.config import PruneConfig, TrainConfig
 from facelib.errors import FacelibError
@@ -53,7 +56,9 @@ from facelib.train import TrainData, autocast, batch_order, make_optimizer, memo
 STEP_COLUMNS = ["step", "params", "trunk_params", "macs", "filters", "removed", "loss", "eer_pruned", "eer_finetuned",
                 "tar_1e3_pruned", "tar_1e3_finetuned", "threshold_pruned", "threshold_finetuned",
                 "eer_low_pruned", "eer_high_pruned", "eer_low_finetuned", "eer_high_finetuned",
-                "accuracy_pruned", "accuracy_finetuned", "seconds"]
+                "accuracy_pruned", "accuracy_finetuned", "devpeople_eer_pruned", "devpeople_eer_low_pruned",
+                "devpeople_eer_high_pruned", "devpeople_eer_finetuned", "devpeople_eer_low_finetuned",
+                "devpeople_eer_high_finetuned", "seconds"]
 LAYER_COLUMNS = ["step", "group", "kind", "filters", "initial_filters"]
 REMOVED_COLUMNS = ["step", "group", "index", "score"]
 
@@ -144,15 +149,17 @@ def _projection(model, td: TrainData, cfg: PruneConfig, teacher=None, faces: int
     return distill.fit_projection(head.embeddings(model, td.train_images[pick]), target)
 
 
-def _verify(model, pairs, suffix: str) -> dict:
-    """The verification columns of ``steps.csv`` for ``model`` on ``pairs``, named ``<metric>_<suffix>``
+def _verify(model, pairs, larger, suffix: str) -> dict:
+    """The verification columns of ``steps.csv`` for ``model`` on the development ``pairs``, named
+    ``<metric>_<suffix>``, and its EER with interval on the ``larger`` set, ``devpeople_<metric>_<suffix>``
     (NaN without pairs, so that a fine-tuned step stays told apart from one that was not: empty)."""
     names = ("eer", "eer_low", "eer_high", "tar_1e3", "threshold", "accuracy")
-    if not pairs:
-        return {f"{k}_{suffix}": float("nan") for k in names}
-    v = evaluate.evaluate_model(model, pairs)
-    found = (v.eer, v.eer_low, v.eer_high, v.tar_at_far_1e3, v.threshold, v.accuracy)
-    return {f"{k}_{suffix}": x for k, x in zip(names, found)}
+    v = evaluate.evaluate_model(model, pairs) if pairs else None
+    found = (v.eer, v.eer_low, v.eer_high, v.tar_at_far_1e3, v.threshold, v.accuracy) if v else [float("nan")] * 6
+    big = evaluate.evaluate_model(model, larger) if larger else None
+    return {**{f"{k}_{suffix}": x for k, x in zip(names, found)},
+            **{f"devpeople_{k}_{suffix}": x for k, x in zip(names[:3], (big.eer, big.eer_low, big.eer_high)
+                                                            if big else [float("nan")] * 3)}}
 
 
 def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: int | None = None,
@@ -181,6 +188,7 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
     # a shipped base carries no training configuration: the study's default split is its own
     train_cfg = TrainConfig.from_dict({**json.loads(base.meta.get("config", "{}")), "distill_weight": 0.0})
     td = td or TrainData.load(train_cfg, progress=progress)
+    larger = data.every_nth_pair(data.lfw_pairs(cfg.larger_pairs), cfg.max_pairs) if cfg.larger_pairs else []
     if cfg.distill_weight > 0 and td.reference is None:
         td.reference, td.reference_usable = distill.reference_embeddings(td.split.train, progress=progress)
     if cfg.refit_head and step == 0 and not state_path.exists():
@@ -211,8 +219,8 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
         # the fine-tuned cells are left empty where this step has no fine-tuned copy
         log["steps"].append({"step": step, **shape, "trunk_params": model.trunk_parameters(),
                              "filters": sum(size(model, g) for g in groups), "removed": removed, "loss": loss,
-                             **_verify(model, td.dev_pairs, "pruned"),
-                             **(_verify(tuned, td.dev_pairs, "finetuned") if tuned is not None else {}),
+                             **_verify(model, td.dev_pairs, larger, "pruned"),
+                             **(_verify(tuned, td.dev_pairs, larger, "finetuned") if tuned is not None else {}),
                              "seconds": seconds})
         log["layers"] += [{"step": step, "group": g.name, "kind": g.kind, "filters": size(model, g),
                            "initial_filters": initial[g.name]} for g in groups]
