@@ -1,0 +1,129 @@
+"""The papers' claims, answered from a pruning run's tables with their uncertainty (issue 15).
+
+Alonso-Fernandez et al. (SqueezerFaceNet; "Deep network pruning: a comparative study on CNNs in
+face recognition", PRL 2025) claim that a large share of filters goes at <= 1 point EER, that
+SqueezeNet gets under 1M parameters without loss, that the layers with the most filters lose
+filters first, and that Taylor scoring beats the baselines. Each answer here reads the EER on the
+larger set of the development people (``steps.csv``'s ``devpeople_*`` columns: 5,104 pairs, 95 %
+interval with people resampled), not the 1,000 pairs, whose noise is the size of the tolerance.
+
+Uncertainty of a "removable" share. A step is *over* the tolerance when its EER exceeds the
+unpruned network's by more than ``tolerance``. The share is read at the last step before the first
+step over it (``Removable.share``); it is *at least* the share before the first step whose interval
+reaches over the line (upper bound over: possibly over) and *at most* the share before the first
+step whose whole interval lies over it (lower bound over: surely over). Worked example, base 8.0 %,
+tolerance 1 point (line at 9.0 %): steps at 10 / 20 / 30 % removed with EER 8.5 [7.5, 9.6],
+9.2 [8.1, 10.3], 10.4 [9.3, 11.5] give share 10 % (step 2 is over), range [0 %, 20 %] (step 1's
+interval reaches 9.6 %; step 3's lies wholly above 9.0 %).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from facelib.analysis import PruningRun, load_run, size_loss_correlation
+
+LARGER = "devpeople_eer"
+
+
+@dataclass(frozen=True)
+class Removable:
+    """A share removed at <= ``tolerance`` EER loss, with the range the EER intervals allow."""
+
+    share: float
+    low: float
+    high: float
+    step: int
+
+    def __str__(self) -> str:
+        return f"{self.share:.0%} [{self.low:.0%}, {self.high:.0%}] (step {self.step})"
+
+
+def has_larger_set(run: PruningRun) -> bool:
+    """Whether the run was evaluated on the larger development-people set at every step."""
+    return all(not math.isnan(r.get(f"{LARGER}_pruned", math.nan)) for r in run.steps)
+
+
+def larger_eer(run: PruningRun, finetuned: bool = False) -> tuple[list[dict], np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, EER, low, high) on the larger set: every step's pruned network, or the fine-tuned
+    copies with the unpruned network (step 0) as the start."""
+    suffix = "finetuned" if finetuned else "pruned"
+    rows = [r for r in run.steps if r["step"] == 0 or not finetuned or not math.isnan(r[f"{LARGER}_finetuned"])]
+
+    def col(name: str) -> np.ndarray:
+        return np.array([r[f"{name}_pruned"] if r["step"] == 0 else r[f"{name}_{suffix}"] for r in rows])
+    return rows, col(LARGER), col(f"{LARGER}_low"), col(f"{LARGER}_high")
+
+
+def removable(run: PruningRun, tolerance: float = 0.01, finetuned: bool = False, by: str = "params") -> Removable:
+    """The share of trunk parameters (``by="params"``) or of MACs (``"macs"``) removed at <= ``tolerance``
+    EER loss on the larger set, with its range (module docstring)."""
+    rows, eer, low, high = larger_eer(run, finetuned)
+    column = {"params": "trunk_params", "macs": "macs"}[by]
+    share = 1 - np.array([r[column] for r in rows]) / run.steps[0][column]
+    line = eer[0] + tolerance
+
+    def last_before(over: np.ndarray) -> int:
+        hits = np.nonzero(over)[0]
+        return int(hits[0] - 1) if len(hits) else len(rows) - 1
+    at, least, most = last_before(eer > line), last_before(high > line), last_before(low > line)
+    return Removable(float(share[at]), float(share[least]), float(share[most]), int(rows[at]["step"]))
+
+
+def filters_gone(run: PruningRun) -> np.ndarray:
+    """Each step's share of the network's prunable filters removed."""
+    filters = np.array([r["filters"] for r in run.steps])
+    return 1 - filters / filters[0]
+
+
+def size_loss_at(run: PruningRun, shares: tuple[float, ...] = (0.10, 0.25, 0.50)) -> list[dict]:
+    """Spearman rho between a group's initial filters and the fraction it lost, at the first step
+    where each of ``shares`` of the filters is gone (NaN where the run never got there): positive
+    when the widest layers lose filters first, the papers' finding."""
+    gone, out = filters_gone(run), []
+    for s in shares:
+        reached = np.nonzero(gone >= s - 1e-9)[0]
+        step = int(run.steps[reached[0]]["step"]) if len(reached) else None
+        rho = size_loss_correlation(run, step)[0] if step is not None else math.nan
+        out.append({"filters_gone": s, "step": step, "rho": rho})
+    return out
+
+
+def first_under(run: PruningRun, params: int = 1_000_000) -> dict | None:
+    """The first step whose whole network (classifier counted) has fewer than ``params`` parameters,
+    with its larger-set EER and interval, pruned and (at the nearest fine-tuned step at or after it)
+    fine-tuned, against the unpruned network's; None where the run never gets there."""
+    under = [i for i, r in enumerate(run.steps) if r["params"] < params]
+    if not under:
+        return None
+    r, base = run.steps[under[0]], run.steps[0]
+    tuned = next((t for t in run.steps[under[0]:] if not math.isnan(t[f"{LARGER}_finetuned"])), None)
+    return {"step": int(r["step"]), "params": int(r["params"]), "base_params": int(base["params"]),
+            **{f"base_{k}": base[f"{LARGER}{k}_pruned"] for k in ("", "_low", "_high")},
+            **{f"pruned_{k}": r[f"{LARGER}{k}_pruned"] for k in ("", "_low", "_high")},
+            "finetuned_step": int(tuned["step"]) if tuned else None,
+            **{f"finetuned_{k}": tuned[f"{LARGER}{k}_finetuned"] if tuned else math.nan for k in ("", "_low", "_high")}}
+
+
+def at_equal_params(arch: str, names: tuple[str, ...], shares: tuple[float, ...],
+                    finetuned: bool = False) -> list[dict]:
+    """Each run's larger-set EER and interval at the step nearest each share of trunk parameters
+    removed (steps of 1 % of the filters lie about a point of parameters apart), one row per run
+    and share, with ``best``: whether its interval overlaps the lowest EER's interval at that share
+    (several runs can be best: no difference is claimed between overlapping intervals)."""
+    runs = [load_run(arch, n) for n in names]
+    rows = []
+    for s in shares:
+        here = []
+        for run in runs:
+            steps, eer, low, high = larger_eer(run, finetuned)
+            removed = 1 - np.array([r["trunk_params"] for r in steps]) / run.steps[0]["trunk_params"]
+            i = int(np.argmin(np.abs(removed - s)))
+            here.append({"run": run.criterion, "share": s, "step": int(steps[i]["step"]),
+                         "params_removed": float(removed[i]), "eer": float(eer[i]), "low": float(low[i]),
+                         "high": float(high[i])})
+        lowest = min(here, key=lambda h: h["eer"])
+        rows += [{**h, "best": h["low"] <= lowest["high"]} for h in here]
+    return rows
