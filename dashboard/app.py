@@ -15,7 +15,7 @@ from facelib import (alignment, analysis, data, evaluate, export, faces, figures
                      preprocessing, pretrained, study)
 from facelib.backbones import MobileFaceNet
 from facelib.errors import FacelibError
-from facelib.runs import PRETRAINED, SHIPPED_RUNS
+from facelib.runs import PRETRAINED, SCORE_FORMS, SHIPPED_RUNS
 
 PAGES = ("Overview", "Filters per layer", "EER per step", "Compare two faces")
 # Where a shipped model runs on the compare page: PyTorch, or its ONNX export in ONNX Runtime
@@ -131,14 +131,27 @@ def choose_run(key: str) -> analysis.PruningRun | None:
         st.warning(NO_RUNS)
         return None
     archs = list(dict.fromkeys(a for a, _ in runs))
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
     arch = c1.selectbox("Network", archs, key=f"{key}-arch")
-    criterion = c2.selectbox("Criterion", [c for a, c in runs if a == arch], key=f"{key}-criterion")
-    run = analysis.load_run(arch, criterion)
+    run = analysis.load_run(arch, choose_criterion([c for a, c in runs if a == arch], key, c2, c3))
     note = analysis.earlier_base_note([run])
     if note:
         st.warning(note)
     return run
+
+
+def choose_criterion(names: list[str], key: str, left, right) -> str:
+    """One of the run ``names``, chosen as a criterion and, for Taylor, a score form (``runs.SCORE_FORMS``:
+    the papers' raw scores or layer-normalised ones), each in its column."""
+    shown = list(dict.fromkeys("taylor" if n in SCORE_FORMS.values() else n for n in names))
+    criterion = left.selectbox("Criterion", shown, key=f"{key}-criterion")
+    if criterion != "taylor":
+        return criterion
+    forms = [form for form, name in SCORE_FORMS.items() if name in names]
+    form = right.radio("Score form", forms, horizontal=True, key=f"{key}-form",
+                       help="raw: equation 8's mean of |activation x gradient| over positions, which scores "
+                            "high-resolution layers low; layer-normalised: each layer's scores over their L2 norm")
+    return SCORE_FORMS[form]
 
 
 @st.cache_data(show_spinner=False)
@@ -196,7 +209,8 @@ def eer_per_step() -> None:
     if not runs:
         st.warning(NO_RUNS)
         return
-    criterion = st.selectbox("Criterion", list(dict.fromkeys(c for _, c in runs)), key="eer-criterion")
+    c1, c2 = st.columns(2)
+    criterion = choose_criterion([c for _, c in runs], "eer", c1, c2)
     x = st.radio("Against", list(figures.X_AXES), format_func=figures.X_AXES.get, horizontal=True, key="eer-axis")
     chosen = [analysis.load_run(arch, criterion) for arch, c in runs if c == criterion]
     note = analysis.earlier_base_note(chosen)

@@ -95,6 +95,11 @@ PRUNING_RUNS = {
     "taylor_distill_combined": dict(criterion="taylor", distill_weight=DISTILL_WEIGHT, score_loss="combined"),
 }
 
+# The two forms of Taylor scores, each a run of every network (the pretrained one included), as the
+# dashboard and notebooks offer them: the papers' mean over positions, and each group's scores over
+# their L2 norm.
+SCORE_FORMS = {"raw (eq. 8)": "taylor", "layer-normalised (eq. 9)": "taylor_normalised"}
+
 # --- Runtime-friendly shapes (issue 17): Taylor pruning of each network's *shipped* base (models/),
 # with a new identity classifier fitted on its frozen embeddings first (refit_head: the shipped file
 # has none, so a fresh clone can re-run these), until the MACs fall to DEPLOY_MACS of the base's; once with free

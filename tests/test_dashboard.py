@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from facelib import analysis, io as tables, layout, pretrained
+from facelib import analysis, io as tables, layout, pretrained, runs
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 pytest.importorskip("streamlit")
@@ -60,9 +60,12 @@ def test_overview_shows_the_headline_numbers():
 def test_filters_per_layer_every_run_and_step():
     at = start("Filters per layer")
     assert_clean(at)
+    forms = {name: form for form, name in runs.SCORE_FORMS.items()}
     for arch, criterion in analysis.available_runs():
         at.selectbox(key="layers-arch").set_value(arch).run()
-        at.selectbox(key="layers-criterion").set_value(criterion).run()
+        at.selectbox(key="layers-criterion").set_value("taylor" if criterion in forms else criterion).run()
+        if criterion in forms:  # the two Taylor score forms are one criterion with a choice of form
+            at.radio(key="layers-form").set_value(forms[criterion]).run()
         run = analysis.load_run(arch, criterion)
         first = int(run.steps[0]["step"])
         at.slider[0].set_value(first).run()
@@ -76,11 +79,17 @@ def test_filters_per_layer_every_run_and_step():
 def test_eer_per_step_axes_criteria_and_det():
     at = start("EER per step")
     assert_clean(at)
+    assert not set(at.selectbox(key="eer-criterion").options) & {"taylor_normalised"}
     for criterion in at.selectbox(key="eer-criterion").options:
         at.selectbox(key="eer-criterion").set_value(criterion).run()
-        for axis in ("step", "params", "macs"):
-            at.radio(key="eer-axis").set_value(axis).run()
-            assert_clean(at)
+        for form in (at.radio(key="eer-form").options if criterion == "taylor" else [None]):
+            if form is not None:
+                at.radio(key="eer-form").set_value(form).run()
+            for axis in ("step", "params", "macs"):
+                at.radio(key="eer-axis").set_value(axis).run()
+                assert_clean(at)
+    at.selectbox(key="eer-criterion").set_value("taylor").run()
+    assert set(at.radio(key="eer-form").options) == set(runs.SCORE_FORMS)  # MobileFaceNet has both forms
     det_models = at.multiselect(key="det-models")
     assert len(det_models.value) >= 1
     det_models.set_value(det_models.options[:2]).run()
