@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facelib.analysis import PruningRun, load_run, size_loss_correlation
+from facelib.analysis import PruningRun, available_runs, load_run, size_loss_correlation, started_from_earlier_base
+from facelib.runs import ARCHS, SCORE_FORMS
 
 LARGER = "devpeople_eer"
 
@@ -126,4 +127,26 @@ def at_equal_params(arch: str, names: tuple[str, ...], shares: tuple[float, ...]
                          "high": float(high[i])})
         lowest = min(here, key=lambda h: h["eer"])
         rows += [{**h, "best": h["low"] <= lowest["high"]} for h in here]
+    return rows
+
+
+def current_runs(names: tuple[str, ...], archs: tuple[str, ...] = ARCHS) -> list[PruningRun]:
+    """The runs among ``names`` of ``archs`` that answer the claims: recorded, from the network's chosen
+    base, and evaluated on the larger set at every step."""
+    found = [load_run(a, n) for a in archs for n in names if (a, n) in available_runs()]
+    return [r for r in found if has_larger_set(r) and not started_from_earlier_base(r)]
+
+
+def removable_rows(tolerance: float = 0.01) -> list[dict]:
+    """Claims 1 and 3 per network and score form (``runs.SCORE_FORMS``): the share of trunk parameters
+    and of MACs removable at <= ``tolerance`` EER loss, pruned and pruned + fine-tuned, each with its
+    range, and the size/loss rank correlation where 10, 25 and 50 % of the filters are gone."""
+    form_of = {name: form for form, name in SCORE_FORMS.items()}
+    rows = []
+    for run in current_runs(tuple(form_of)):
+        rhos = {f"rho_{round(100 * r['filters_gone'])}": r["rho"] for r in size_loss_at(run)}
+        rows.append({"network": run.arch, "score_form": form_of[run.criterion],
+                     "base_eer": run.steps[0][f"{LARGER}_pruned"],
+                     **{f"{by}_{kind}": removable(run, tolerance, kind == "finetuned", by)
+                        for by in ("params", "macs") for kind in ("pruned", "finetuned")}, **rhos})
     return rows

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from facelib import analysis, io, layout, pretrained
+from facelib import analysis, claims, io, layout, pretrained
 from facelib.errors import FacelibError
 
 START, END = "<!-- headline:start (python -m facelib report) -->", "<!-- headline:end -->"
@@ -51,6 +51,7 @@ def headline_markdown() -> str:
                   f"| {_pct(p['macs_removed'])} (step {p['step']}) | {_interval(p, 'eer')} | {_pct(p['accuracy'])} "
                   f"| {_pct(p['macs_removed_end'])} (step {p['step_end']}) | {_interval(p, 'end_eer')} "
                   f"| {_pct(p['end_accuracy'])} | {p['size_loss_rho']:.2f} |" for p in found]
+    lines += claims_markdown()
     base = io.read_csv(layout.results_dir() / "base_models.csv", missing_ok=True, numeric=True)
     if base:
         lines += ["", "| network | trained | epochs | development EER [95 %] | larger development set EER [95 %] "
@@ -71,6 +72,23 @@ def headline_markdown() -> str:
                   f"| {_eer(d['eer_fp32'], d['eer_fp32_interval'])} | {_eer(d['eer_int8'], d['eer_int8_interval'])} |"
                   for d in deploy]
     return "\n".join(lines)
+
+
+def claims_markdown() -> list[str]:
+    """The papers' claims on the runs that answer them (``facelib.claims``: larger development-people
+    set, each share with the range its EER intervals allow); nothing before such runs exist."""
+    rows = claims.removable_rows()
+    if not rows:
+        return []
+    lines = ["", "| network | score form | base EER (larger set) | removable at <= 1 point: trunk parameters, pruned "
+             "| pruned + fine-tuned | MACs, pruned | pruned + fine-tuned | filters lost vs layer size (Spearman) "
+             "at 10 / 25 / 50 % of the filters gone |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['network']} | {r['score_form']} | {_pct(r['base_eer'])} | {r['params_pruned']} "
+              f"| {r['params_finetuned']} | {r['macs_pruned']} | {r['macs_finetuned']} "
+              f"| {' / '.join(f'{r[k]:.2f}' for k in ('rho_10', 'rho_25', 'rho_50'))} |" for r in rows]
+    lines += ["", "Shares: at the last step before the larger-set EER exceeds the unpruned network's by more than "
+              "1 point, [at least, at most] as the step EERs' 95 % intervals allow (`facelib.claims`)."]
+    return lines
 
 
 def _interval(row: dict, column: str) -> str:
