@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from facelib import (alignment, analysis, data, evaluate, export, faces, figures, io, layout, models, paths,
+from facelib import (alignment, analysis, claims, data, evaluate, export, faces, figures, io, layout, models, paths,
                      preprocessing, pretrained, study)
 from facelib.backbones import MobileFaceNet
 from facelib.errors import FacelibError
@@ -216,9 +216,15 @@ def eer_per_step() -> None:
     note = analysis.earlier_base_note(chosen)
     if note:
         st.warning(note)
-    cols = st.columns(len(chosen))
-    for col, run in zip(cols, chosen):
-        col.plotly_chart(figures.eer_per_step([run], x), width="stretch")
+    with_larger = [run for run in chosen if claims.has_larger_set(run)]
+    larger = bool(with_larger) and st.radio(
+        "Pairs", ["the larger development-people set", "the 1,000 development pairs"], horizontal=True,
+        key="eer-pairs", help="5,104 pairs of the development people, at every step of the runs made since; "
+                              "the 1,000 pairs are the figure comparable with earlier runs") != "the 1,000 development pairs"
+    shown = with_larger if larger else chosen
+    cols = st.columns(len(shown))
+    for col, run in zip(cols, shown):
+        col.plotly_chart(figures.eer_per_step([run], x, larger), width="stretch")
     st.subheader("Batch-1 CPU latency against MACs")
     st.caption("Each step's network timed one face at a time against the unpruned one, the two in turn "
                "(latency_ratio in results/pruning/*/steps.csv). Above the dotted line, latency falls more slowly "

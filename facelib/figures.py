@@ -74,34 +74,35 @@ def taylor_vs_real(taylor: np.ndarray, real: np.ndarray, title: str) -> go.Figur
 X_AXES = {"step": "step", "params": "trunk parameters", "macs": "multiply-accumulates (at the network's input size)"}
 
 
-def _error_bars(rows: list[dict], kind: str) -> dict:
-    """Plotly error bars from the ``eer_low_<kind>``/``eer_high_<kind>`` columns ({} where a run has none)."""
-    eer = np.array([r[f"eer_{kind}"] for r in rows], dtype=float)
-    low = np.array([r.get(f"eer_low_{kind}", np.nan) for r in rows], dtype=float)
-    high = np.array([r.get(f"eer_high_{kind}", np.nan) for r in rows], dtype=float)
+def _error_bars(rows: list[dict], kind: str, prefix: str = "") -> dict:
+    """Plotly error bars from the ``<prefix>eer_low_<kind>``/``<prefix>eer_high_<kind>`` columns ({} where a
+    run has none)."""
+    eer = np.array([r[f"{prefix}eer_{kind}"] for r in rows], dtype=float)
+    low = np.array([r.get(f"{prefix}eer_low_{kind}", np.nan) for r in rows], dtype=float)
+    high = np.array([r.get(f"{prefix}eer_high_{kind}", np.nan) for r in rows], dtype=float)
     if np.isnan(low).all():
         return {}
     return dict(error_y=dict(type="data", symmetric=False, array=high - eer, arrayminus=eer - low, thickness=1))
 
 
-def eer_per_step(runs: list[analysis.PruningRun], x: str = "step") -> go.Figure:
+def eer_per_step(runs: list[analysis.PruningRun], x: str = "step", larger: bool = False) -> go.Figure:
     """EER of the pruned (lines) and pruned + fine-tuned (markers) networks against step,
-    parameters or multiply-accumulates, with each EER's 95 % interval where the run measured it."""
+    parameters or multiply-accumulates, with each EER's 95 % interval where the run measured it:
+    on the development pairs, or (``larger``) on the larger set of the development people."""
     fig = go.Figure()
+    prefix = "devpeople_" if larger else ""
     for run in runs:
         label = f"{run.arch} / {run.criterion}"
         key = {"step": "step", "params": "trunk_params", "macs": "macs"}[x]
         xs = np.array([r[key] for r in run.steps])
-        fig.add_trace(go.Scatter(x=xs, y=run.eer_pruned, mode="lines", name=f"{label}: pruned",
-                                 **_error_bars(run.steps, "pruned")))
-        ft_steps, ft_eer = run.finetuned()
-        if len(ft_steps):
-            by_step = {int(r["step"]): r for r in run.steps}
-            tuned = [by_step[int(s)] for s in ft_steps]
-            fig.add_trace(go.Scatter(x=[r[key] for r in tuned], y=ft_eer, mode="markers",
-                                     name=f"{label}: pruned + fine-tuned", marker=dict(size=9, symbol="diamond"),
-                                     **_error_bars(tuned, "finetuned")))
-    pairs = {analysis.pairs_name(run) for run in runs}
+        fig.add_trace(go.Scatter(x=xs, y=[r.get(f"{prefix}eer_pruned", np.nan) for r in run.steps], mode="lines",
+                                 name=f"{label}: pruned", **_error_bars(run.steps, "pruned", prefix)))
+        tuned = [r for r in run.steps if not np.isnan(r.get(f"{prefix}eer_finetuned", np.nan))]
+        if tuned:
+            fig.add_trace(go.Scatter(x=[r[key] for r in tuned], y=[r[f"{prefix}eer_finetuned"] for r in tuned],
+                                     mode="markers", name=f"{label}: pruned + fine-tuned",
+                                     marker=dict(size=9, symbol="diamond"), **_error_bars(tuned, "finetuned", prefix)))
+    pairs = {"larger development-people set" if larger else analysis.pairs_name(run) for run in runs}
     fig.update_layout(xaxis_title=X_AXES[x], yaxis=dict(title=f"EER ({' / '.join(sorted(pairs))})", **PERCENT), height=460,
                       xaxis=dict(autorange="reversed") if x != "step" else {}, legend=LEGEND_BELOW)
     return fig

@@ -88,6 +88,10 @@ def test_eer_per_step_axes_criteria_and_det():
             for axis in ("step", "params", "macs"):
                 at.radio(key="eer-axis").set_value(axis).run()
                 assert_clean(at)
+            for pairs in [r for r in at.radio if r.key == "eer-pairs"][:1]:  # runs on the larger set: both sets
+                for option in pairs.options:
+                    at.radio(key="eer-pairs").set_value(option).run()
+                    assert_clean(at)
     at.selectbox(key="eer-criterion").set_value("taylor").run()
     assert set(at.radio(key="eer-form").options) == set(runs.SCORE_FORMS)  # MobileFaceNet has both forms
     det_models = at.multiselect(key="det-models")
