@@ -70,10 +70,6 @@ class TrainConfig(_Config):
     use_celeba: bool = True
     held_out: str = "dev"  # LFW people never trained on: those of the "dev" pairs, or of "view2" (data.study_split)
     eval_pairs: str | None = "dev"
-    # a second, larger set of pairs (``data.lfw_pairs``: "devpeople") evaluated at every step beside
-    # the development pairs, and the most pairs of it kept, evenly spaced (None: all)
-    larger_pairs: str | None = None
-    max_pairs: int | None = None
     max_pairs: int | None = None
     checkpoint_every: int = 50
     threads: int | None = None

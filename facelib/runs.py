@@ -77,6 +77,10 @@ RECIPES = {
     # budget in epochs (each of its epochs costs about four of SqueezeNet's)
     "mobilenetv2-cosine-1e-3": dict(arch="mobilenetv2", lr=1e-3, schedule="cosine", warmup_epochs=1),
     "mobilenetv2-cosine-3e-3": dict(arch="mobilenetv2", lr=3e-3, schedule="cosine", warmup_epochs=1),
+    # ResNet50 (batch norms too): the same two rates, at a quarter of SqueezeNet's budget in epochs (each of
+    # its epochs costs several of SqueezeNet's)
+    "resnet50-cosine-1e-3": dict(arch="resnet50", lr=1e-3, schedule="cosine", warmup_epochs=1),
+    "resnet50-cosine-3e-3": dict(arch="resnet50", lr=3e-3, schedule="cosine", warmup_epochs=1),
 }
 # Convergence runs: a recipe run for a multiple of the budget, to see where its EER levels off and so
 # how long a base run of that recipe needs (name: (recipe, multiple of recipe_epochs)).
