@@ -151,6 +151,8 @@ PRUNE_HELP = {
                   "(identity + distillation) or reference (distillation towards the cached reference embeddings, "
                   "which does not train)",
     "eval_pairs": "LFW pairs for the per-step EER: dev, devtrain, view2, devpeople or none",
+    "larger_pairs": "a second, larger set of LFW pairs evaluated at every step (devpeople), or none",
+    "max_pairs": "the most pairs of the larger set kept, evenly spaced (none: all)",
     "seed": "random seed for batch order, augmentation and the random criterion",
     "threads": "CPU threads for torch (default: torch's choice)",
     "precision": "fp32, or bf16: training and scoring between steps in mixed precision (bfloat16 autocast, "

@@ -31,8 +31,9 @@ class _Config:
             raise FacelibError(f"unknown optimizer {self.optimizer!r}; choose sgd or adamw")
 
     def _check_pairs(self) -> None:
-        if self.eval_pairs is not None and self.eval_pairs not in PAIR_SETS:
-            raise FacelibError(f"unknown pairs set {self.eval_pairs!r}; choose dev, devtrain, view2, devpeople or none")
+        for name in (self.eval_pairs, getattr(self, "larger_pairs", None)):
+            if name is not None and name not in PAIR_SETS:
+                raise FacelibError(f"unknown pairs set {name!r}; choose dev, devtrain, view2, devpeople or none")
 
 
 @dataclass
