@@ -11,7 +11,8 @@ Uncertainty of a "removable" share. A step is *over* the tolerance when its EER 
 unpruned network's by more than ``tolerance``. The share is read at the last step before the first
 step over it (``Removable.share``); it is *at least* the share before the first step whose interval
 reaches over the line (upper bound over: possibly over) and *at most* the share before the first
-step whose whole interval lies over it (lower bound over: surely over). Worked example, base 8.0 %,
+step whose whole interval lies over it (lower bound over: surely over); the unpruned network
+itself (step 0) is never over, though its own interval may reach over the line. Worked example, base 8.0 %,
 tolerance 1 point (line at 9.0 %): steps at 10 / 20 / 30 % removed with EER 8.5 [7.5, 9.6],
 9.2 [8.1, 10.3], 10.4 [9.3, 11.5] give share 10 % (step 2 is over), range [0 %, 20 %] (step 1's
 interval reaches 9.6 %; step 3's lies wholly above 9.0 %).
@@ -66,9 +67,9 @@ def removable(run: PruningRun, tolerance: float = 0.01, finetuned: bool = False,
     share = 1 - np.array([r[column] for r in rows]) / run.steps[0][column]
     line = eer[0] + tolerance
 
-    def last_before(over: np.ndarray) -> int:
-        hits = np.nonzero(over)[0]
-        return int(hits[0] - 1) if len(hits) else len(rows) - 1
+    def last_before(over: np.ndarray) -> int:  # step 0 is the line's own network: never "over"
+        hits = np.nonzero(over[1:])[0]
+        return int(hits[0]) if len(hits) else len(rows) - 1
     at, least, most = last_before(eer > line), last_before(high > line), last_before(low > line)
     return Removable(float(share[at]), float(share[least]), float(share[most]), int(rows[at]["step"]))
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from facelib import analysis, claims, io, layout, pretrained
 from facelib.errors import FacelibError
+from facelib.runs import DEPLOY_RUNS
 
 START, END = "<!-- headline:start (python -m facelib report) -->", "<!-- headline:end -->"
 
@@ -64,7 +65,8 @@ def headline_markdown() -> str:
         lines += ["", "| network | model (step) | MACs | batch-1 latency vs unpruned: PyTorch | ONNX Runtime fp32 "
                   "| ONNX Runtime int8 | int8 speed-up over unpruned fp32 (ONNX Runtime) | EER fp32 [95 %] "
                   "| EER int8 [95 %] |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-        earlier = {r["network"] for r in rows if r["earlier_base"]}  # its deploy runs started from that base too
+        earlier = {arch for arch, c in analysis.available_runs()  # the deploy runs' own bases
+                   if c in DEPLOY_RUNS and analysis.started_from_earlier_base(analysis.load_run(arch, c))}
         lines += [f"| {d['network']} | {d['model']} ({int(d['step'])}){' (earlier base)' * (d['network'] in earlier)} "
                   f"| {_pct(d['macs_ratio'])} "
                   f"| {d['latency_ratio_eager']:.2f} | {d['latency_ratio_onnx_fp32']:.2f} "

@@ -35,6 +35,12 @@ def test_removable_share_and_its_range_follow_the_worked_example():
     tuned = claims.removable(EXAMPLE, finetuned=True)
     assert (round(tuned.share, 6), tuned.low, round(tuned.high, 6), tuned.step) == (0.2, 0.0, 0.2, 2)
     assert claims.has_larger_set(EXAMPLE)
+    # an unpruned network whose own interval reaches over the line (intervals wider than the tolerance)
+    # is not "over": the range starts at step 0, never wraps to the end of the run
+    wide = run_of([(1000, 1500, 100, .080, .065, .095, NAN, NAN, NAN), *[(900 - 100 * i, 1400, 90, .085, .07, .1,
+                                                                          NAN, NAN, NAN) for i in range(3)]])
+    r = claims.removable(wide)
+    assert (round(r.share, 6), r.low, r.step) == (0.3, 0.0, 3) and r.low <= r.share <= r.high
 
 
 def test_first_under_a_size_takes_the_next_fine_tuned_step():
