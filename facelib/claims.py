@@ -134,7 +134,8 @@ def at_equal_params(arch: str, names: tuple[str, ...], shares: tuple[float, ...]
 def current_runs(names: tuple[str, ...], archs: tuple[str, ...] = ARCHS) -> list[PruningRun]:
     """The runs among ``names`` of ``archs`` that answer the claims: recorded, from the network's chosen
     base, and evaluated on the larger set at every step."""
-    found = [load_run(a, n) for a in archs for n in names if (a, n) in available_runs()]
+    recorded = set(available_runs())  # one look at the results folder, not one per run
+    found = [load_run(a, n) for a in archs for n in names if (a, n) in recorded]
     return [r for r in found if has_larger_set(r) and not started_from_earlier_base(r)]
 
 
