@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,72 +22,13 @@ from facelib import io, layout, metrics
 from facelib.config import TrainConfig
 from facelib.runs import ARCHS, CRITERIA, NETWORKS, PRETRAINED, PRETRAINED_RUNS, PRUNING_RUNS
 from facelib.errors import FacelibError
-
-
-@dataclass
-class PruningRun:
-    """One pruning run's tables: ``steps`` (one row per step), ``layers`` (step x group)."""
-
-    arch: str
-    criterion: str
-    steps: list[dict]
-    layers: list[dict]
-    info: dict
-
-    @property
-    def trunk_params(self) -> np.ndarray:
-        return np.array([r["trunk_params"] for r in self.steps])
-
-    @property
-    def share_removed(self) -> np.ndarray:
-        p = self.trunk_params
-        return 1 - p / p[0]
-
-    @property
-    def eer_pruned(self) -> np.ndarray:
-        return np.array([r["eer_pruned"] for r in self.steps])
-
-    @property
-    def macs_ratio(self) -> np.ndarray:
-        """Each step's multiply-accumulates as a share of the unpruned network's."""
-        macs = np.array([r["macs"] for r in self.steps])
-        return macs / macs[0]
-
-    @property
-    def latency_ratio(self) -> np.ndarray:
-        """Each step's batch-1 CPU latency as a ratio to the unpruned network's (NaN where the
-        run's table has no latency columns)."""
-        return np.array([r.get("latency_ratio", math.nan) for r in self.steps], dtype=float)
-
-    def latency_at_macs(self, ratio: float = 0.6) -> dict:
-        """Step, MACs ratio and latency ratio of the pruning step (not 0) whose MACs ratio is
-        nearest ``ratio`` (0.6: "about 40 % fewer multiply-accumulates")."""
-        i = 1 + int(np.argmin(np.abs(self.macs_ratio[1:] - ratio)))
-        return {"network": self.arch, "criterion": self.criterion, "step": int(self.steps[i]["step"]),
-                "macs_ratio": float(self.macs_ratio[i]), "latency_ratio": float(self.latency_ratio[i])}
-
-    def widths(self, step: int) -> dict[str, int]:
-        """Filters of every group after ``step`` (the shape ``pruning.shrink_to`` rebuilds)."""
-        return widths_by_step(self.layers)[step]
-
-    def finetuned(self) -> tuple[np.ndarray, np.ndarray]:
-        """(steps, EER) of the pruned + fine-tuned models, where fine-tuned."""
-        rows = [r for r in self.steps if not math.isnan(r["eer_finetuned"])]
-        return np.array([r["step"] for r in rows]), np.array([r["eer_finetuned"] for r in rows])
+from facelib.pruning_run import PruningRun, load_run, widths_by_step  # noqa: F401 (read through analysis)
 
 
 def pairs_name(run: PruningRun) -> str:
     """The pairs a run's EER is measured on, in words (its base's ``eval_pairs``)."""
     pairs = run.info.get("base_training", {}).get("eval_pairs", "dev")
     return {"view2": "LFW View 2 pairs", "dev": "development pairs"}.get(pairs, f"{pairs} pairs")
-
-
-def widths_by_step(layers: list[dict]) -> dict[int, dict[str, int]]:
-    """``{step: {group: filters}}`` from the rows of a run's ``layers.csv`` (read as text or numbers)."""
-    widths: dict[int, dict[str, int]] = {}
-    for r in layers:
-        widths.setdefault(int(float(r["step"])), {})[r["group"]] = int(float(r["filters"]))
-    return widths
 
 
 def base_models() -> list[dict]:
@@ -175,31 +115,17 @@ def available_runs() -> list[tuple[str, str]]:
             if (layout.pruning_results_dir(a, c) / "steps.csv").exists()]
 
 
-def load_run(arch: str, criterion: str) -> PruningRun:
-    d = layout.pruning_results_dir(arch, criterion)
-    if not (d / "steps.csv").exists():
-        raise FacelibError(f"no results for {arch} pruned by {criterion}; "
-                           f"run notebooks/{layout.notebook_for(arch, criterion)}.ipynb first")
-    info = json.loads((d / "run.json").read_text()) if (d / "run.json").exists() else {}
-    return PruningRun(arch, criterion, io.read_csv(d / "steps.csv", numeric=True),
-                      io.read_csv(d / "layers.csv", numeric=True), info)
-
-
 def removable_share(run: PruningRun, tolerance: float = 0.01, finetuned: bool = False,
                     by: str = "params") -> tuple[float, int]:
-    """(share removed, step) at the last step before the EER first exceeds the unpruned EER by more
-    than ``tolerance``: of the pruned networks (every step), or of the pruned + fine-tuned ones
-    (the fine-tuned steps only, with step 0 as the start). ``by``: the share of trunk parameters
+    """(share removed, step) at the last step before the EER on the development pairs first exceeds
+    the unpruned EER by more than ``tolerance``: of the pruned networks (every step), or of the
+    pruned + fine-tuned ones (``PruningRun.eer_series``). ``by``: the share of trunk parameters
     (``params``) or of multiply-accumulates (``macs``) removed."""
-    rows = [r for r in run.steps if r["step"] == 0 or (finetuned and not math.isnan(r["eer_finetuned"]))] \
-        if finetuned else run.steps
-    key = "eer_finetuned" if finetuned else "eer_pruned"
-    eer = np.array([r["eer_pruned"] if r["step"] == 0 else r[key] for r in rows])
-    column = {"params": "trunk_params", "macs": "macs"}[by]
-    share = 1 - np.array([r[column] for r in rows]) / run.steps[0][column]
-    over = np.nonzero(eer > eer[0] + tolerance)[0]
-    last = (over[0] - 1) if len(over) else len(eer) - 1
-    return float(share[last]), int(rows[last]["step"])
+    series = run.eer_series(finetuned)
+    share = series.share_removed(by)
+    over = np.nonzero(series.eer > series.eer[0] + tolerance)[0]
+    last = (over[0] - 1) if len(over) else len(share) - 1
+    return float(share[last]), int(series.steps[last])
 
 
 def layer_matrix(run: PruningRun) -> tuple[list[str], list[int], np.ndarray, np.ndarray]:
@@ -227,14 +153,11 @@ def size_loss_correlation(run: PruningRun, step: int | None = None) -> tuple[flo
 
 
 def eer_at_share(run: PruningRun, shares: np.ndarray, finetuned: bool = False) -> np.ndarray:
-    """EER linearly interpolated at the given shares of removed trunk parameters (NaN beyond the
-    run): of the pruned networks, or of the pruned + fine-tuned ones (step 0 as the start)."""
-    x, y = run.share_removed, run.eer_pruned
-    if finetuned:
-        steps, eer = run.finetuned()
-        rows = np.searchsorted([r["step"] for r in run.steps], steps)  # by step number, not position
-        x, y = np.concatenate([x[:1], x[rows]]), np.concatenate([y[:1], eer])
-    out = np.interp(shares, x, y)
+    """EER on the development pairs linearly interpolated at the given shares of removed trunk
+    parameters (NaN beyond the run): of the pruned networks, or of the pruned + fine-tuned ones."""
+    series = run.eer_series(finetuned)
+    x = series.share_removed()
+    out = np.interp(shares, x, series.eer)
     out[(shares < x[0]) | (shares > x[-1])] = np.nan
     return out
 

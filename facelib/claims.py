@@ -48,30 +48,18 @@ def has_larger_set(run: PruningRun) -> bool:
     return all(not math.isnan(r.get(f"{LARGER}_pruned", math.nan)) for r in run.steps)
 
 
-def larger_eer(run: PruningRun, finetuned: bool = False) -> tuple[list[dict], np.ndarray, np.ndarray, np.ndarray]:
-    """(rows, EER, low, high) on the larger set: every step's pruned network, or the fine-tuned
-    copies with the unpruned network (step 0) as the start."""
-    suffix = "finetuned" if finetuned else "pruned"
-    rows = [r for r in run.steps if r["step"] == 0 or not finetuned or not math.isnan(r[f"{LARGER}_finetuned"])]
-
-    def col(name: str) -> np.ndarray:
-        return np.array([r[f"{name}_pruned"] if r["step"] == 0 else r[f"{name}_{suffix}"] for r in rows])
-    return rows, col(LARGER), col(f"{LARGER}_low"), col(f"{LARGER}_high")
-
-
 def removable(run: PruningRun, tolerance: float = 0.01, finetuned: bool = False, by: str = "params") -> Removable:
     """The share of trunk parameters (``by="params"``) or of MACs (``"macs"``) removed at <= ``tolerance``
     EER loss on the larger set, with its range (module docstring)."""
-    rows, eer, low, high = larger_eer(run, finetuned)
-    column = {"params": "trunk_params", "macs": "macs"}[by]
-    share = 1 - np.array([r[column] for r in rows]) / run.steps[0][column]
-    line = eer[0] + tolerance
+    series = run.eer_series(finetuned, pairs="devpeople")
+    share, line = series.share_removed(by), series.eer[0] + tolerance
 
     def last_before(over: np.ndarray) -> int:  # step 0 is the line's own network: never "over"
         hits = np.nonzero(over[1:])[0]
-        return int(hits[0]) if len(hits) else len(rows) - 1
-    at, least, most = last_before(eer > line), last_before(high > line), last_before(low > line)
-    return Removable(float(share[at]), float(share[least]), float(share[most]), int(rows[at]["step"]))
+        return int(hits[0]) if len(hits) else len(share) - 1
+    at, least, most = (last_before(series.eer > line), last_before(series.high > line),
+                       last_before(series.low > line))
+    return Removable(float(share[at]), float(share[least]), float(share[most]), int(series.steps[at]))
 
 
 def filters_gone(run: PruningRun) -> np.ndarray:
@@ -120,12 +108,12 @@ def at_equal_params(arch: str, names: tuple[str, ...], shares: tuple[float, ...]
     for s in shares:
         here = []
         for run in runs:
-            steps, eer, low, high = larger_eer(run, finetuned)
-            removed = 1 - np.array([r["trunk_params"] for r in steps]) / run.steps[0]["trunk_params"]
+            series = run.eer_series(finetuned, pairs="devpeople")
+            removed = series.share_removed()
             i = int(np.argmin(np.abs(removed - s)))
-            here.append({"run": run.criterion, "share": s, "step": int(steps[i]["step"]),
-                         "params_removed": float(removed[i]), "eer": float(eer[i]), "low": float(low[i]),
-                         "high": float(high[i])})
+            here.append({"run": run.criterion, "share": s, "step": int(series.steps[i]),
+                         "params_removed": float(removed[i]), "eer": float(series.eer[i]),
+                         "low": float(series.low[i]), "high": float(series.high[i])})
         lowest = min(here, key=lambda h: h["eer"])
         rows += [{**h, "best": h["low"] <= lowest["high"]} for h in here]
     return rows

@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from facelib import analysis, metrics
+from facelib.pruning_run import EerSeries
 
 PERCENT = dict(tickformat=".0%")
 LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0)  # leaves narrow plots their width
@@ -74,15 +75,12 @@ def taylor_vs_real(taylor: np.ndarray, real: np.ndarray, title: str) -> go.Figur
 X_AXES = {"step": "step", "params": "trunk parameters", "macs": "multiply-accumulates (at the network's input size)"}
 
 
-def _error_bars(rows: list[dict], kind: str, prefix: str = "") -> dict:
-    """Plotly error bars from the ``<prefix>eer_low_<kind>``/``<prefix>eer_high_<kind>`` columns ({} where a
-    run has none)."""
-    eer = np.array([r[f"{prefix}eer_{kind}"] for r in rows], dtype=float)
-    low = np.array([r.get(f"{prefix}eer_low_{kind}", np.nan) for r in rows], dtype=float)
-    high = np.array([r.get(f"{prefix}eer_high_{kind}", np.nan) for r in rows], dtype=float)
-    if np.isnan(low).all():
+def _error_bars(series: EerSeries) -> dict:
+    """Plotly error bars from a series' 95 % intervals ({} where the run measured none)."""
+    if np.isnan(series.low).all():
         return {}
-    return dict(error_y=dict(type="data", symmetric=False, array=high - eer, arrayminus=eer - low, thickness=1))
+    return dict(error_y=dict(type="data", symmetric=False, array=series.high - series.eer,
+                             arrayminus=series.eer - series.low, thickness=1))
 
 
 def eer_per_step(runs: list[analysis.PruningRun], x: str = "step", larger: bool = False) -> go.Figure:
@@ -90,20 +88,20 @@ def eer_per_step(runs: list[analysis.PruningRun], x: str = "step", larger: bool 
     parameters or multiply-accumulates, with each EER's 95 % interval where the run measured it:
     on the development pairs, or (``larger``) on the larger set of the development people."""
     fig = go.Figure()
-    prefix = "devpeople_" if larger else ""
+    pairs = "devpeople" if larger else "dev"
+    key = {"step": "step", "params": "trunk_params", "macs": "macs"}[x]
     for run in runs:
         label = f"{run.arch} / {run.criterion}"
-        key = {"step": "step", "params": "trunk_params", "macs": "macs"}[x]
-        xs = np.array([r[key] for r in run.steps])
-        fig.add_trace(go.Scatter(x=xs, y=[r.get(f"{prefix}eer_pruned", np.nan) for r in run.steps], mode="lines",
-                                 name=f"{label}: pruned", **_error_bars(run.steps, "pruned", prefix)))
-        tuned = [r for r in run.steps if not np.isnan(r.get(f"{prefix}eer_finetuned", np.nan))]
-        if tuned:
-            fig.add_trace(go.Scatter(x=[r[key] for r in tuned], y=[r[f"{prefix}eer_finetuned"] for r in tuned],
-                                     mode="markers", name=f"{label}: pruned + fine-tuned",
-                                     marker=dict(size=9, symbol="diamond"), **_error_bars(tuned, "finetuned", prefix)))
-    pairs = {"larger development-people set" if larger else analysis.pairs_name(run) for run in runs}
-    fig.update_layout(xaxis_title=X_AXES[x], yaxis=dict(title=f"EER ({' / '.join(sorted(pairs))})", **PERCENT), height=460,
+        pruned = run.eer_series(pairs=pairs)
+        fig.add_trace(go.Scatter(x=[r[key] for r in pruned.rows], y=pruned.eer, mode="lines",
+                                 name=f"{label}: pruned", **_error_bars(pruned)))
+        tuned = run.eer_series(finetuned=True, pairs=pairs).without_start()
+        if tuned.rows:
+            fig.add_trace(go.Scatter(x=[r[key] for r in tuned.rows], y=tuned.eer, mode="markers",
+                                     name=f"{label}: pruned + fine-tuned",
+                                     marker=dict(size=9, symbol="diamond"), **_error_bars(tuned)))
+    names = {"larger development-people set" if larger else analysis.pairs_name(run) for run in runs}
+    fig.update_layout(xaxis_title=X_AXES[x], yaxis=dict(title=f"EER ({' / '.join(sorted(names))})", **PERCENT), height=460,
                       xaxis=dict(autorange="reversed") if x != "step" else {}, legend=LEGEND_BELOW)
     return fig
 

@@ -129,9 +129,9 @@ def test_comparison_at_equal_shares_reads_the_runs_own_rows():
         run = analysis.load_run(arch, criterion)
         shares = run.share_removed
         assert analysis.eer_at_share(run, shares) == pytest.approx(run.eer_pruned)
-        steps, eer = run.finetuned()
-        if len(steps):
-            assert analysis.eer_at_share(run, shares[steps.astype(int)], finetuned=True) == pytest.approx(eer)
+        tuned = run.eer_series(finetuned=True).without_start()
+        if tuned.rows:
+            assert analysis.eer_at_share(run, shares[tuned.steps], finetuned=True) == pytest.approx(tuned.eer)
 
 
 def test_recipe_rows_are_read_as_a_choice_by_their_intervals():

@@ -1,0 +1,127 @@
+"""One recorded pruning run, read from its tables in ``results/pruning/<network>-<run>/``
+(``steps.csv``: one row per step; ``layers.csv``: one row per step and group; ``run.json``).
+
+Every reader of a run's EERs (the claims, the headline, the figures) selects its rows here, by
+``PruningRun.eer_series``: on the development pairs (columns ``eer_pruned``, ``eer_low_pruned``,
+...) or on the larger set of the development people (the same names prefixed ``devpeople_``);
+of the pruned networks (every step) or of the pruned + fine-tuned ones (the steps that have a
+fine-tuned copy, with the unpruned network, step 0, as their start). Worked example: steps 0-3
+with fine-tuned copies at steps 2 and 3 give ``eer_series(finetuned=True)`` the rows of steps
+0, 2, 3 and the EERs ``eer_pruned`` of step 0, ``eer_finetuned`` of steps 2 and 3.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from facelib import io, layout
+from facelib.errors import FacelibError
+
+PREFIX = {"dev": "", "devpeople": "devpeople_"}  # pairs -> column prefix in steps.csv
+
+
+@dataclass(frozen=True)
+class EerSeries:
+    """A run's EER per selected step, with its 95 % interval (NaN where the run did not measure one)."""
+
+    rows: list[dict]
+    eer: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+    @property
+    def steps(self) -> np.ndarray:
+        return np.array([r["step"] for r in self.rows], dtype=int)
+
+    def without_start(self) -> EerSeries:
+        """The series without its first row (the unpruned network): the fine-tuned copies alone."""
+        return EerSeries(self.rows[1:], self.eer[1:], self.low[1:], self.high[1:])
+
+    def share_removed(self, by: str = "params") -> np.ndarray:
+        """Each selected step's share of trunk parameters (``params``) or multiply-accumulates (``macs``)
+        removed, against the first row (the unpruned network)."""
+        column = {"params": "trunk_params", "macs": "macs"}[by]
+        values = np.array([r[column] for r in self.rows], dtype=float)
+        return 1 - values / values[0]
+
+
+@dataclass
+class PruningRun:
+    """One pruning run's tables: ``steps`` (one row per step), ``layers`` (step x group)."""
+
+    arch: str
+    criterion: str
+    steps: list[dict]
+    layers: list[dict]
+    info: dict
+
+    @property
+    def trunk_params(self) -> np.ndarray:
+        return np.array([r["trunk_params"] for r in self.steps])
+
+    @property
+    def share_removed(self) -> np.ndarray:
+        p = self.trunk_params
+        return 1 - p / p[0]
+
+    @property
+    def eer_pruned(self) -> np.ndarray:
+        return np.array([r["eer_pruned"] for r in self.steps])
+
+    @property
+    def macs_ratio(self) -> np.ndarray:
+        """Each step's multiply-accumulates as a share of the unpruned network's."""
+        macs = np.array([r["macs"] for r in self.steps])
+        return macs / macs[0]
+
+    @property
+    def latency_ratio(self) -> np.ndarray:
+        """Each step's batch-1 CPU latency as a ratio to the unpruned network's (NaN where the
+        run's table has no latency columns)."""
+        return np.array([r.get("latency_ratio", math.nan) for r in self.steps], dtype=float)
+
+    def latency_at_macs(self, ratio: float = 0.6) -> dict:
+        """Step, MACs ratio and latency ratio of the pruning step (not 0) whose MACs ratio is
+        nearest ``ratio`` (0.6: "about 40 % fewer multiply-accumulates")."""
+        i = 1 + int(np.argmin(np.abs(self.macs_ratio[1:] - ratio)))
+        return {"network": self.arch, "criterion": self.criterion, "step": int(self.steps[i]["step"]),
+                "macs_ratio": float(self.macs_ratio[i]), "latency_ratio": float(self.latency_ratio[i])}
+
+    def widths(self, step: int) -> dict[str, int]:
+        """Filters of every group after ``step`` (the shape ``pruning.shrink_to`` rebuilds)."""
+        return widths_by_step(self.layers)[step]
+
+    def eer_series(self, finetuned: bool = False, pairs: str = "dev") -> EerSeries:
+        """EER with its interval on ``pairs`` (``dev``: the development pairs; ``devpeople``: the larger
+        set of the development people) of every pruned network, or (``finetuned``) of step 0 and the
+        fine-tuned copies (module docstring)."""
+        p, kind = PREFIX[pairs], "finetuned" if finetuned else "pruned"
+        rows = [r for r in self.steps
+                if r["step"] == 0 or not finetuned or not math.isnan(r.get(f"{p}eer_finetuned", math.nan))]
+
+        def column(name: str) -> np.ndarray:
+            return np.array([r.get(f"{name}_pruned" if r["step"] == 0 else f"{name}_{kind}", math.nan)
+                             for r in rows], dtype=float)
+        return EerSeries(rows, column(f"{p}eer"), column(f"{p}eer_low"), column(f"{p}eer_high"))
+
+
+def widths_by_step(layers: list[dict]) -> dict[int, dict[str, int]]:
+    """``{step: {group: filters}}`` from the rows of a run's ``layers.csv`` (read as text or numbers)."""
+    widths: dict[int, dict[str, int]] = {}
+    for r in layers:
+        widths.setdefault(int(float(r["step"])), {})[r["group"]] = int(float(r["filters"]))
+    return widths
+
+
+def load_run(arch: str, criterion: str) -> PruningRun:
+    """The recorded run ``criterion`` (a name of ``runs.PRUNING_RUNS``) of network ``arch``."""
+    d = layout.pruning_results_dir(arch, criterion)
+    if not (d / "steps.csv").exists():
+        raise FacelibError(f"no results for {arch} pruned by {criterion}; "
+                           f"run notebooks/{layout.notebook_for(arch, criterion)}.ipynb first")
+    info = json.loads((d / "run.json").read_text()) if (d / "run.json").exists() else {}
+    return PruningRun(arch, criterion, io.read_csv(d / "steps.csv", numeric=True),
+                      io.read_csv(d / "layers.csv", numeric=True), info)
