@@ -150,7 +150,6 @@ PRUNE_HELP = {
     "score_loss": "loss the Taylor and weight-Taylor scores come from: identity (the papers), combined "
                   "(identity + distillation) or reference (distillation towards the cached reference embeddings, "
                   "which does not train)",
-    "eval_pairs": "LFW pairs for the per-step EER: dev, devtrain, view2, devpeople or none",
     "larger_pairs": "a second, larger set of LFW pairs evaluated at every step (devpeople), or none",
     "max_pairs": "the most pairs of the larger set kept, evenly spaced (none: all)",
     "seed": "random seed for batch order, augmentation and the random criterion",

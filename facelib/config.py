@@ -31,7 +31,7 @@ class _Config:
             raise FacelibError(f"unknown optimizer {self.optimizer!r}; choose sgd or adamw")
 
     def _check_pairs(self) -> None:
-        for name in (self.eval_pairs, getattr(self, "larger_pairs", None)):
+        for name in (getattr(self, "eval_pairs", None), getattr(self, "larger_pairs", None)):
             if name is not None and name not in PAIR_SETS:
                 raise FacelibError(f"unknown pairs set {name!r}; choose dev, devtrain, view2, devpeople or none")
 
@@ -143,9 +143,10 @@ class PruneConfig(_Config):
     finetune_batches: int = 50
     distill_weight: float = 0.0
     score_loss: str = "identity"
-    eval_pairs: str | None = "dev"
-    # a second, larger set of pairs (``data.lfw_pairs``: "devpeople") evaluated at every step beside
-    # the development pairs, and the most pairs of it kept, evenly spaced (None: all)
+    # Each step is evaluated on the pairs its base was evaluated on in training (the base's own
+    # eval_pairs and max_pairs: the development pairs for the study's networks, View 2 for
+    # MobileFaceNet) and, where named, on a second, larger set (``data.lfw_pairs``: "devpeople"),
+    # of which the most pairs kept, evenly spaced, is max_pairs (None: all).
     larger_pairs: str | None = None
     max_pairs: int | None = None
     seed: int = 0

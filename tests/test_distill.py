@@ -79,7 +79,7 @@ def test_pruning_with_distillation_scores_from_the_identity_loss_alone(tmp_path)
 
     def scores(**kw):
         m = copy.deepcopy(model)
-        cfg = PruneConfig(base_model=str(base_dir / "model.pt"), batch_size=16, eval_pairs=None, **kw)
+        cfg = PruneConfig(base_model=str(base_dir / "model.pt"), batch_size=16, **kw)
         torch.manual_seed(0)
         collector = ScoreCollector(m, channel_groups(m), "taylor")
         train_batches(m, td, batch, cfg, 1, collector)
@@ -91,7 +91,7 @@ def test_pruning_with_distillation_scores_from_the_identity_loss_alone(tmp_path)
     assert all(torch.allclose(plain[k], identity[k], rtol=1e-5, atol=1e-12) for k in plain)
     assert not all(torch.allclose(plain[k], combined[k], rtol=1e-3) for k in plain)
     rows = prune(PruneConfig(base_model=str(base_dir / "model.pt"), steps=2, batches_per_step=2, batch_size=16,
-                             filters_per_step=24, finetune_every=1, finetune_batches=2, eval_pairs=None,
+                             filters_per_step=24, finetune_every=1, finetune_batches=2,
                              distill_weight=1.0), tmp_path / "pruned", td, progress=False)
     assert [r["removed"] for r in rows] == [0, 24, 24] and rows[-1]["eer_finetuned"] != ""
 

@@ -196,7 +196,7 @@ def test_pruning_the_pretrained_network_resumes_to_the_same_result(tmp_path, pre
     td = TrainData.load(cfg, progress=False)
     models.save_model(pretrained, tmp_path / "base.pt", config=json.dumps(cfg.to_dict()))
     run = PruneConfig(base_model=str(tmp_path / "base.pt"), **PRETRAINED_RUN, steps=3, filters_per_step=96,
-                      batches_per_step=2, batch_size=16, finetune_every=2, finetune_batches=2, eval_pairs=None)
+                      batches_per_step=2, batch_size=16, finetune_every=2, finetune_batches=2)
     prune(run, tmp_path / "a", td, progress=False)
     prune(run, tmp_path / "b", td, stop_after=1, progress=False)
     prune(run, tmp_path / "b", td, stop_after=1, progress=False)

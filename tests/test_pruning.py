@@ -197,7 +197,7 @@ def base(tmp_path_factory):
 
 def run_cfg(base, **kw) -> PruneConfig:
     return PruneConfig(**{**dict(base_model=str(base), steps=4, batches_per_step=2, batch_size=16,
-                                 filters_per_step=24, finetune_every=2, finetune_batches=2, eval_pairs=None), **kw})
+                                 filters_per_step=24, finetune_every=2, finetune_batches=2), **kw})
 
 
 def same_run(a, b) -> None:
@@ -228,7 +228,7 @@ def test_killed_process_resumes_to_the_same_result(tmp_path, base):
     """SIGKILL a real `python -m facelib prune` mid-run, run it again, compare with a clean run."""
     args = [sys.executable, "-m", "facelib", "prune", "--model", str(base), "--steps", "5", "--batches-per-step", "2",
             "--batch-size", "16", "--filters-per-step", "24", "--finetune-every", "2", "--finetune-batches", "2",
-            "--eval-pairs", "none", "--quiet", "--threads", "1"]
+            "--quiet", "--threads", "1"]
     subprocess.run(args + ["--out", str(tmp_path / "clean")], check=True, capture_output=True)
     victim = subprocess.Popen(args + ["--out", str(tmp_path / "killed")], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
