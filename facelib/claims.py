@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facelib import metrics
 from facelib.analysis import PruningRun, available_runs, load_run, size_loss_correlation, started_from_earlier_base
 from facelib.runs import ARCHS, SCORE_FORMS
 
@@ -70,14 +71,20 @@ def filters_gone(run: PruningRun) -> np.ndarray:
 
 def size_loss_at(run: PruningRun, shares: tuple[float, ...] = (0.10, 0.25, 0.50)) -> list[dict]:
     """Spearman rho between a group's initial filters and the fraction it lost, at the first step
-    where each of ``shares`` of the filters is gone (NaN where the run never got there): positive
-    when the widest layers lose filters first, the papers' finding."""
+    where each of ``shares`` of the filters is gone (NaN where the run never got there), with its
+    95 % interval (``metrics.spearman_interval``: the groups resampled): positive when the widest
+    layers lose filters first, the papers' finding."""
     gone, out = filters_gone(run), []
     for s in shares:
         reached = np.nonzero(gone >= s - 1e-9)[0]
         step = int(run.steps[reached[0]]["step"]) if len(reached) else None
-        rho = size_loss_correlation(run, step)[0] if step is not None else math.nan
-        out.append({"filters_gone": s, "step": step, "rho": rho})
+        rho, low, high = math.nan, math.nan, math.nan
+        if step is not None:
+            rho, rows = size_loss_correlation(run, step)
+            if not math.isnan(rho):
+                low, high = metrics.spearman_interval([r["initial_filters"] for r in rows],
+                                                      [r["fraction_lost"] for r in rows])
+        out.append({"filters_gone": s, "step": step, "rho": rho, "rho_low": low, "rho_high": high})
     return out
 
 
@@ -91,10 +98,10 @@ def first_under(run: PruningRun, params: int = 1_000_000) -> dict | None:
     r, base = run.steps[under[0]], run.steps[0]
     tuned = next((t for t in run.steps[under[0]:] if not math.isnan(t[f"{LARGER}_finetuned"])), None)
     return {"step": int(r["step"]), "params": int(r["params"]), "base_params": int(base["params"]),
-            **{f"base_{k}": base[f"{LARGER}{k}_pruned"] for k in ("", "_low", "_high")},
-            **{f"pruned_{k}": r[f"{LARGER}{k}_pruned"] for k in ("", "_low", "_high")},
+            **{f"base{k}": base[f"{LARGER}{k}_pruned"] for k in ("", "_low", "_high")},
+            **{f"pruned{k}": r[f"{LARGER}{k}_pruned"] for k in ("", "_low", "_high")},
             "finetuned_step": int(tuned["step"]) if tuned else None,
-            **{f"finetuned_{k}": tuned[f"{LARGER}{k}_finetuned"] if tuned else math.nan for k in ("", "_low", "_high")}}
+            **{f"finetuned{k}": tuned[f"{LARGER}{k}_finetuned"] if tuned else math.nan for k in ("", "_low", "_high")}}
 
 
 def at_equal_params(arch: str, names: tuple[str, ...], shares: tuple[float, ...],
@@ -130,11 +137,13 @@ def current_runs(names: tuple[str, ...], archs: tuple[str, ...] = ARCHS) -> list
 def removable_rows(tolerance: float = 0.01) -> list[dict]:
     """Claims 1 and 3 per network and score form (``runs.SCORE_FORMS``): the share of trunk parameters
     and of MACs removable at <= ``tolerance`` EER loss, pruned and pruned + fine-tuned, each with its
-    range, and the size/loss rank correlation where 10, 25 and 50 % of the filters are gone."""
+    range, and the size/loss rank correlation where 10, 25 and 50 % of the filters are gone, with its
+    interval (``rho_10``, ``rho_10_low``, ``rho_10_high``, ...)."""
     form_of = {name: form for form, name in SCORE_FORMS.items()}
     rows = []
     for run in current_runs(tuple(form_of)):
-        rhos = {f"rho_{round(100 * r['filters_gone'])}": r["rho"] for r in size_loss_at(run)}
+        rhos = {f"rho_{round(100 * r['filters_gone'])}{end}": r[f"rho{end}"] for r in size_loss_at(run)
+                for end in ("", "_low", "_high")}
         rows.append({"network": run.arch, "score_form": form_of[run.criterion],
                      "base_eer": run.steps[0][f"{LARGER}_pruned"],
                      **{f"{by}_{kind}": removable(run, tolerance, kind == "finetuned", by)

@@ -153,3 +153,19 @@ def spearman(a, b) -> float:
     """Spearman rank correlation: Pearson correlation of the (tie-averaged) ranks."""
     ra, rb = ranks(a), ranks(b)
     return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def spearman_interval(a, b, level: float = 0.95, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``spearman(a, b)``, the items (a network's groups) resampled
+    with replacement; resamples whose ranks are all tied in ``a`` or ``b`` (no correlation defined)
+    are left out. Ranks are taken afresh in each resample, as ``spearman`` would."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    rhos = []
+    for _ in range(resamples):
+        i = rng.integers(0, len(a), len(a))
+        if np.ptp(a[i]) > 0 and np.ptp(b[i]) > 0:
+            rhos.append(spearman(a[i], b[i]))
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(rhos, [tail, 100 - tail])
+    return float(low), float(high)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from facelib import analysis, claims, io, layout, pretrained
+from facelib import analysis, claims, io, layout, pretrained, verdicts
 from facelib.errors import FacelibError
 from facelib.runs import DEPLOY_RUNS
 
@@ -52,7 +52,7 @@ def headline_markdown() -> str:
                   f"| {_pct(p['macs_removed'])} (step {p['step']}) | {_interval(p, 'eer')} | {_pct(p['accuracy'])} "
                   f"| {_pct(p['macs_removed_end'])} (step {p['step_end']}) | {_interval(p, 'end_eer')} "
                   f"| {_pct(p['end_accuracy'])} | {p['size_loss_rho']:.2f} |" for p in found]
-    lines += claims_markdown()
+    lines += claims_markdown() + verdicts_markdown()
     base = io.read_csv(layout.results_dir() / "base_models.csv", missing_ok=True, numeric=True)
     if base:
         lines += ["", "| network | trained | epochs | development EER [95 %] | larger development set EER [95 %] "
@@ -87,10 +87,32 @@ def claims_markdown() -> list[str]:
              "at 10 / 25 / 50 % of the filters gone |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     lines += [f"| {r['network']} | {r['score_form']} | {_pct(r['base_eer'])} | {r['params_pruned']} "
               f"| {r['params_finetuned']} | {r['macs_pruned']} | {r['macs_finetuned']} "
-              f"| {' / '.join(f'{r[k]:.2f}' for k in ('rho_10', 'rho_25', 'rho_50'))} |" for r in rows]
+              f"| {' / '.join(_rho(r, k) for k in ('rho_10', 'rho_25', 'rho_50'))} |" for r in rows]
     lines += ["", "Shares: at the last step before the larger-set EER exceeds the unpruned network's by more than "
-              "1 point, [at least, at most] as the step EERs' 95 % intervals allow (`facelib.claims`)."]
+              "1 point, [at least, at most] as the step EERs' 95 % intervals allow (`facelib.claims`); "
+              "each Spearman correlation with its 95 % interval, the groups resampled."]
     return lines
+
+
+def verdicts_markdown() -> list[str]:
+    """The papers' claims beside our answers, each with its verdict (``facelib.verdicts``)."""
+    rows = verdicts.all_verdicts()
+    if not rows:
+        return []
+    lines = ["", "| claim | network | score form | papers | ours (larger set, 95 % intervals) | verdict |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['claim']} | {r['network']} | {r['score_form']} | {r['papers']} | {r['ours']} | {r['verdict']} |"
+              for r in rows]
+    lines += ["", "Verdicts are decided by the intervals (`facelib/verdicts.py`): agree or disagree only where the "
+              "whole interval lies on one side of the papers' figure, else cannot tell."]
+    return lines
+
+
+def _rho(row: dict, column: str) -> str:
+    """A rank correlation with its 95 % interval (``<column>_low``, ``<column>_high``)."""
+    if math.isnan(row[column]):
+        return "n/a"
+    return f"{row[column]:.2f} [{row[column + '_low']:.2f}, {row[column + '_high']:.2f}]"
 
 
 def _interval(row: dict, column: str) -> str:

@@ -46,7 +46,7 @@ def test_removable_share_and_its_range_follow_the_worked_example():
 def test_first_under_a_size_takes_the_next_fine_tuned_step():
     found = claims.first_under(EXAMPLE, params=1350)
     assert (found["step"], found["params"], found["finetuned_step"]) == (2, 1300, 2)
-    assert (found["base_"], found["pruned_"], found["finetuned_"]) == (.080, .092, .084)
+    assert (found["base"], found["pruned"], found["finetuned"]) == (.080, .092, .084)
     assert claims.first_under(EXAMPLE, params=1000) is None
 
 
