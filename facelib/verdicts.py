@@ -117,13 +117,14 @@ def layer_verdicts() -> list[dict]:
 
 
 def criteria_verdicts(arch: str = "squeezenet", shares: tuple[float, ...] = (0.10, 0.25, 0.40)) -> list[dict]:
-    """Claim 4: at each share of trunk parameters removed that every current run of ``arch`` reached,
-    the runs whose larger-set EER interval overlaps the lowest one's (pruned networks)."""
+    """Claim 4: at each share of trunk parameters removed that every current run of ``arch`` reached
+    (where none is, the share they all reached), the runs whose larger-set EER interval overlaps the
+    lowest one's (pruned networks)."""
     runs = claims.current_runs((*CRITERIA, "taylor_normalised"), (arch,))
     if len(runs) < 2:
         return []
     reach = min(r.share_removed[-1] for r in runs)
-    reached = tuple(s for s in shares if s <= reach)
+    reached = tuple(s for s in shares if s <= reach) or (round(reach, 2),)  # short runs: where they all got
     rows = claims.at_equal_params(arch, tuple(r.criterion for r in runs), reached)
     out = []
     for s in reached:
