@@ -12,7 +12,7 @@ import streamlit as st
 import torch
 
 from facelib import (alignment, analysis, claims, data, evaluate, export, faces, figures, io, layout, models, paths,
-                     preprocessing, pretrained, study)
+                     preprocessing, pretrained, study, verdicts)
 from facelib.backbones import MobileFaceNet
 from facelib.errors import FacelibError
 from facelib.runs import PRETRAINED, SCORE_FORMS, SHIPPED_RUNS
@@ -108,6 +108,13 @@ def overview() -> None:
     table = pd.DataFrame(rows)
     st.dataframe(table[["network", "base", "base_eer", "reference_eer", "removable_share", "removable_share_finetuned",
                         "params_start", "params_end", "eer_end", "size_loss_rho"]], hide_index=True)
+    judged = verdicts.all_verdicts()
+    if judged:
+        st.subheader("The papers' claims, judged by their intervals")
+        st.dataframe(pd.DataFrame(judged), hide_index=True)
+        st.caption("On the larger set of the development people (5,104 pairs), from the runs that started from "
+                   "today's bases: agree or disagree only where the whole 95 % interval lies on one side of the "
+                   "papers' figure, else cannot tell (facelib/verdicts.py).")
     found = pretrained.summary()
     if found:
         st.subheader("The pretrained MobileFaceNet, pruned (EER and accuracy on LFW View 2)")

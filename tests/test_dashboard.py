@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from facelib import analysis, io as tables, layout, pretrained, runs
+from facelib import analysis, io as tables, layout, pretrained, runs, verdicts
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 pytest.importorskip("streamlit")
@@ -51,10 +51,13 @@ def test_overview_shows_the_headline_numbers():
     for r in rows:
         assert f"{r['removable_share']:.0%}" in shown and f"{r['removable_share_finetuned']:.0%}" in shown
         assert f"{int(r['params_end']):,} parameters" in shown
+    judged = verdicts.all_verdicts()  # the claims' verdicts, once a run from today's bases is recorded
     found = pretrained.summary()  # MobileFaceNet's table, once one of its runs is recorded
-    assert len(at.dataframe) == 1 + bool(found)
+    assert len(at.dataframe) == 1 + bool(judged) + bool(found)
+    if judged:
+        assert list(at.dataframe[1].value["verdict"]) == [v["verdict"] for v in judged]
     if found:
-        assert list(at.dataframe[1].value["run"]) == [p["run"] for p in found]
+        assert list(at.dataframe[1 + bool(judged)].value["run"]) == [p["run"] for p in found]
 
 
 def test_filters_per_layer_every_run_and_step():
