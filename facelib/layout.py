@@ -16,7 +16,7 @@ from pathlib import Path
 
 from facelib import io
 from facelib.errors import FacelibError
-from facelib.runs import NOTEBOOKS, PRETRAINED, PROFILES, Profile
+from facelib.runs import NOTEBOOKS, PRETRAINED, PROFILES, SCORE_FORMS, Profile
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository (facelib is installed editable)
 
@@ -106,11 +106,11 @@ def history_csv(arch: str, way: str) -> Path:
 
 def notebook_for(arch: str, criterion: str | None = None) -> str:
     """The notebook (``notebooks/<name>.ipynb``) that makes a run: the base models (``criterion``
-    ``None``), a network's Taylor run, or the other criteria's runs (the comparison); every run of
-    the pretrained MobileFaceNet is its own notebook's."""
+    ``None``), a network's Taylor runs (both score forms, ``runs.SCORE_FORMS``), or the other
+    criteria's runs (the comparison); every run of the pretrained MobileFaceNet is its own notebook's."""
     if criterion is None:
         return "02_base_models"
-    return NOTEBOOKS[arch] if criterion == "taylor" or arch == PRETRAINED else "07_comparison"
+    return NOTEBOOKS[arch] if criterion in SCORE_FORMS.values() or arch == PRETRAINED else "07_comparison"
 
 
 def commit() -> str:

@@ -49,6 +49,7 @@ def test_every_run_names_the_notebook_that_makes_it():
         for criterion in runs.PRUNING_RUNS:
             assert (layout.ROOT / "notebooks" / f"{layout.notebook_for(arch, criterion)}.ipynb").exists()
     assert layout.notebook_for("mobilenetv2", "taylor") == "05_mobilenetv2"
+    assert layout.notebook_for("resnet50", "taylor_normalised") == "06_resnet50"  # both score forms
     assert layout.notebook_for("squeezenet", "random") == "07_comparison"
 
 
