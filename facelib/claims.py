@@ -9,10 +9,16 @@ interval with people resampled), not the 1,000 pairs, whose noise is the size of
 
 Uncertainty of a "removable" share. A step is *over* the tolerance when its EER exceeds the
 unpruned network's by more than ``tolerance``. The share is read at the last step before the first
-step over it (``Removable.share``); it is *at least* the share before the first step whose interval
-reaches over the line (upper bound over: possibly over) and *at most* the share before the first
-step whose whole interval lies over it (lower bound over: surely over); the unpruned network
-itself (step 0) is never over, though its own interval may reach over the line. Worked example, base 8.0 %,
+step over it (``Removable.share``); it is *at least* the share before the first step that is
+possibly over and *at most* the share before the first step that is surely over. Where the run
+recorded, for every step, the paired 95 % interval of its EER minus the unpruned network's
+(``steps.csv``'s ``devpeople_diff_*``: the same people resampled for both, ``metrics.
+eer_difference_interval``), a step is possibly over when that interval's upper end exceeds the
+tolerance and surely over when its lower end does (``Removable.paired``). Runs without those
+columns fall back on the two EERs' own intervals, which are much wider: possibly over when the
+step's interval reaches over the line base + tolerance, surely over when it lies wholly over it;
+the unpruned network itself (step 0) is never over, though its own interval may reach over the
+line. Worked example of the fallback, base 8.0 %,
 tolerance 1 point (line at 9.0 %): steps at 10 / 20 / 30 % removed with EER 8.5 [7.5, 9.6],
 9.2 [8.1, 10.3], 10.4 [9.3, 11.5] give share 10 % (step 2 is over), range [0 %, 20 %] (step 1's
 interval reaches 9.6 %; step 3's lies wholly above 9.0 %).
@@ -39,6 +45,7 @@ class Removable:
     low: float
     high: float
     step: int
+    paired: bool = False  # the range read from paired intervals of the differences (module docstring)
 
     def __str__(self) -> str:
         return f"{self.share:.0%} [{self.low:.0%}, {self.high:.0%}] (step {self.step})"
@@ -54,13 +61,15 @@ def removable(run: PruningRun, tolerance: float = 0.01, finetuned: bool = False,
     EER loss on the larger set, with its range (module docstring)."""
     series = run.eer_series(finetuned, pairs="devpeople")
     share, line = series.share_removed(by), series.eer[0] + tolerance
+    paired = not np.isnan(series.diff_low[1:]).any() and not np.isnan(series.diff_high[1:]).any()
+    possibly, surely = ((series.diff_high > tolerance, series.diff_low > tolerance) if paired else
+                        (series.high > line, series.low > line))
 
     def last_before(over: np.ndarray) -> int:  # step 0 is the line's own network: never "over"
         hits = np.nonzero(over[1:])[0]
         return int(hits[0]) if len(hits) else len(share) - 1
-    at, least, most = (last_before(series.eer > line), last_before(series.high > line),
-                       last_before(series.low > line))
-    return Removable(float(share[at]), float(share[least]), float(share[most]), int(series.steps[at]))
+    at, least, most = last_before(series.eer > line), last_before(possibly), last_before(surely)
+    return Removable(float(share[at]), float(share[least]), float(share[most]), int(series.steps[at]), paired)
 
 
 def filters_gone(run: PruningRun) -> np.ndarray:

@@ -31,6 +31,9 @@ class EerSeries:
     eer: np.ndarray
     low: np.ndarray
     high: np.ndarray
+    # the paired 95 % interval of each EER minus the unpruned network's (larger set only; NaN elsewhere)
+    diff_low: np.ndarray
+    diff_high: np.ndarray
 
     @property
     def steps(self) -> np.ndarray:
@@ -38,7 +41,8 @@ class EerSeries:
 
     def without_start(self) -> EerSeries:
         """The series without its first row (the unpruned network): the fine-tuned copies alone."""
-        return EerSeries(self.rows[1:], self.eer[1:], self.low[1:], self.high[1:])
+        return EerSeries(self.rows[1:], self.eer[1:], self.low[1:], self.high[1:], self.diff_low[1:],
+                         self.diff_high[1:])
 
     def share_removed(self, by: str = "params") -> np.ndarray:
         """Each selected step's share of trunk parameters (``params``) or multiply-accumulates (``macs``)
@@ -105,7 +109,8 @@ class PruningRun:
         def column(name: str) -> np.ndarray:
             return np.array([r.get(f"{name}_pruned" if r["step"] == 0 else f"{name}_{kind}", math.nan)
                              for r in rows], dtype=float)
-        return EerSeries(rows, column(f"{p}eer"), column(f"{p}eer_low"), column(f"{p}eer_high"))
+        return EerSeries(rows, column(f"{p}eer"), column(f"{p}eer_low"), column(f"{p}eer_high"),
+                         column(f"{p}diff_low"), column(f"{p}diff_high"))
 
 
 def widths_by_step(layers: list[dict]) -> dict[int, dict[str, int]]:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import torch
 
-from facelib import data, evaluate, io, layout, models, paths, speed
+from facelib import data, evaluate, io, layout, metrics, models, paths, speed
 from facelib.analysis import base_training_config, chosen_way, is_earlier_base, widths_by_step
+from facelib.errors import FacelibError
 from facelib.layout import BASE_COLUMNS, LATENCY_COLUMNS, MODEL_COLUMNS, RECIPE_COLUMNS, REFERENCE_COLUMNS
 from facelib.pruning import shrink_to
 from facelib.pruning.loop import STEP_COLUMNS
@@ -126,6 +128,41 @@ def remeasure_latency(arch: str, criterion: str) -> list[dict]:
     dest = layout.pruning_results_dir(arch, criterion)
     steps = with_latency(arch, io.read_csv(dest / "steps.csv"), io.read_csv(dest / "layers.csv"))
     io.save_csv(steps, STEP_COLUMNS + LATENCY_COLUMNS, dest / "steps.csv")
+    return steps
+
+
+def paired_differences(run: Path, steps: list[dict], larger: list[data.Pair]) -> list[dict]:
+    """``steps`` (rows of a run's ``steps.csv``) with the paired-difference columns filled
+    (``devpeople_diff_*``, as the loop writes them today) from the run folder ``run``'s models:
+    every step's pruned network and fine-tuned copy evaluated on ``larger`` and compared with step 0's
+    scores (``metrics.eer_difference_interval``). For runs recorded before the loop wrote them; a
+    model whose larger-set EER is not the recorded one is not that run's (one sentence)."""
+    a, b = [p.a.identity for p in larger], [p.b.identity for p in larger]
+    unpruned = None
+    out = []
+    for row in steps:
+        row, step = dict(row), int(float(row["step"]))
+        for kind in ("pruned", "finetuned"):
+            if str(row[f"devpeople_eer_{kind}"]) in ("", "nan"):
+                continue
+            v = evaluate.evaluate_model(models.load_model(run / "models" / f"step_{step:03d}_{kind}.pt"), larger)
+            if abs(v.eer - float(row[f"devpeople_eer_{kind}"])) > 1e-6:
+                raise FacelibError(f"{run}: the step {step} {kind} model's EER on the larger set is {v.eer:.4f}, "
+                                   f"not the recorded {float(row[f'devpeople_eer_{kind}']):.4f}: not this run's model")
+            unpruned = v.scores if unpruned is None else unpruned  # step 0 comes first
+            low, high = metrics.eer_difference_interval(unpruned, v.scores, v.labels, a, b)
+            row |= {f"devpeople_diff_low_{kind}": low, f"devpeople_diff_high_{kind}": high}
+        out.append(row)
+    return out
+
+
+def add_paired_differences(arch: str, criterion: str, larger: list[data.Pair]) -> list[dict]:
+    """Fill a recorded run's paired-difference columns in place (``paired_differences``), in its
+    results table and in its run folder's table, atomically."""
+    run, dest = layout.prune_run_dir(arch, criterion), layout.pruning_results_dir(arch, criterion)
+    steps = paired_differences(run, io.read_csv(dest / "steps.csv"), larger)
+    io.save_csv(steps, STEP_COLUMNS + LATENCY_COLUMNS, dest / "steps.csv")
+    io.save_csv([{k: r[k] for k in STEP_COLUMNS if k in r} for r in steps], STEP_COLUMNS, run / "steps.csv")
     return steps
 
 

@@ -59,3 +59,17 @@ def test_size_loss_correlation_is_read_where_each_share_of_filters_is_gone():
     found = claims.size_loss_at(run, (0.10, 0.25, 0.5))
     assert [f["step"] for f in found] == [1, 3, None]
     assert found[0]["rho"] == pytest.approx(1.0) and math.isnan(found[2]["rho"])
+
+
+def test_paired_differences_decide_the_range_where_the_run_recorded_them():
+    """Steps whose EER minus the base's has a paired interval: step 1 +0.5 [-0.2, +0.8] points (not
+    over), step 2 +0.9 [+0.4, +1.4] (possibly over), step 3 +1.6 [+1.2, +2.0] (surely over)."""
+    run = run_of([(1000, 1500, 100, .080, .070, .090, NAN, NAN, NAN),
+                  (900, 1400, 90, .085, .075, .096, NAN, NAN, NAN),
+                  (800, 1300, 80, .089, .078, .100, NAN, NAN, NAN),
+                  (700, 1200, 70, .096, .085, .107, NAN, NAN, NAN)])
+    for r, (low, high) in zip(run.steps, [(0, 0), (-.002, .008), (.004, .014), (.012, .020)]):
+        r |= {"devpeople_diff_low_pruned": low, "devpeople_diff_high_pruned": high}
+    r = claims.removable(run)
+    assert r.paired and (round(r.share, 6), round(r.low, 6), round(r.high, 6), r.step) == (0.2, 0.1, 0.2, 2)
+    assert not claims.removable(EXAMPLE).paired  # without the columns: the EERs' own intervals

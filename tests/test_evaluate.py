@@ -76,3 +76,20 @@ def test_eer_interval_of_a_shipped_model_on_both_development_sets(lfw_people):
         assert v.eer_low < v.eer < v.eer_high
         assert 0.005 < v.eer_high - v.eer_low < 0.15
     assert larger.eer_high - larger.eer_low < dev.eer_high - dev.eer_low
+
+
+def test_paired_difference_of_two_shipped_models_is_narrower_than_their_own_intervals(lfw_people):
+    """The unpruned SqueezeNet and a pruned, fine-tuned copy of it on the larger set: the paired
+    interval of their EER difference holds the difference and is narrower than either EER's own
+    interval; a model against itself differs by exactly 0."""
+    from facelib import layout, metrics
+
+    pairs = data.lfw_pairs("devpeople", lfw_people)
+    a, b = [p.a.identity for p in pairs], [p.b.identity for p in pairs]
+    base = evaluate.evaluate_model(models.load_model(layout.ROOT / "models" / "squeezenet-distill-base.pt"), pairs)
+    pruned = evaluate.evaluate_model(models.load_model(layout.ROOT / "models" / "squeezenet-taylor-step020-finetuned.pt"),
+                                     pairs)
+    low, high = metrics.eer_difference_interval(base.scores, pruned.scores, base.labels, a, b)
+    assert low <= pruned.eer - base.eer <= high
+    assert high - low < min(base.eer_high - base.eer_low, pruned.eer_high - pruned.eer_low)
+    assert metrics.eer_difference_interval(base.scores, base.scores, base.labels, a, b) == (0.0, 0.0)

@@ -25,7 +25,10 @@ Columns:
   accuracy_pruned, accuracy_finetuned (mean accuracy over the pairs' folds, a threshold chosen on
   the other folds each time: LFW's 10-fold protocol on View 2, ``metrics.kfold_accuracy``),
   devpeople_eer_pruned, devpeople_eer_low_pruned, devpeople_eer_high_pruned and the same for the
-  fine-tuned copy: EER and interval on ``cfg.larger_pairs`` (empty without), seconds
+  fine-tuned copy: EER and interval on ``cfg.larger_pairs`` (empty without); devpeople_diff_low_pruned,
+  devpeople_diff_high_pruned and the same for the fine-tuned copy: the 95 % interval of this step's
+  larger-set EER minus the unpruned network's, the same people resampled for both
+  (``metrics.eer_difference_interval``, paired); seconds
 - layers.csv: step, group, kind, filters, initial_filters
 - removed.csv: step, group, index (filter number in the unpruned network), score
 """
@@ -37,11 +40,12 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from facelib import data, distill, evaluate, preprocessing
+from facelib import data, distill, evaluate, metrics, preprocessing
 from facelib.allocator import hold_freed_memory
 from facelib.config import PruneConfig, TrainConfig
 from facelib.errors import FacelibError
@@ -58,7 +62,8 @@ STEP_COLUMNS = ["step", "params", "trunk_params", "macs", "filters", "removed", 
                 "eer_low_pruned", "eer_high_pruned", "eer_low_finetuned", "eer_high_finetuned",
                 "accuracy_pruned", "accuracy_finetuned", "devpeople_eer_pruned", "devpeople_eer_low_pruned",
                 "devpeople_eer_high_pruned", "devpeople_eer_finetuned", "devpeople_eer_low_finetuned",
-                "devpeople_eer_high_finetuned", "seconds"]
+                "devpeople_eer_high_finetuned", "devpeople_diff_low_pruned", "devpeople_diff_high_pruned",
+                "devpeople_diff_low_finetuned", "devpeople_diff_high_finetuned", "seconds"]
 LAYER_COLUMNS = ["step", "group", "kind", "filters", "initial_filters"]
 REMOVED_COLUMNS = ["step", "group", "index", "score"]
 
@@ -149,17 +154,22 @@ def _projection(model, td: TrainData, cfg: PruneConfig, teacher=None, faces: int
     return distill.fit_projection(head.embeddings(model, td.train_images[pick]), target)
 
 
-def _verify(model, pairs, larger, suffix: str) -> dict:
+def _verify(model, pairs, larger, suffix: str, unpruned: np.ndarray | None = None) -> dict:
     """The verification columns of ``steps.csv`` for ``model`` on the development ``pairs``, named
-    ``<metric>_<suffix>``, and its EER with interval on the ``larger`` set, ``devpeople_<metric>_<suffix>``
+    ``<metric>_<suffix>``, and its EER with interval on the ``larger`` set, ``devpeople_<metric>_<suffix>``,
+    with the paired interval of its difference to the ``unpruned`` network's scores of the same pairs
     (NaN without pairs, so that a fine-tuned step stays told apart from one that was not: empty)."""
-    names = ("eer", "eer_low", "eer_high", "tar_1e3", "threshold", "accuracy")
+    names, nan = ("eer", "eer_low", "eer_high", "tar_1e3", "threshold", "accuracy"), float("nan")
     v = evaluate.evaluate_model(model, pairs) if pairs else None
-    found = (v.eer, v.eer_low, v.eer_high, v.tar_at_far_1e3, v.threshold, v.accuracy) if v else [float("nan")] * 6
+    found = (v.eer, v.eer_low, v.eer_high, v.tar_at_far_1e3, v.threshold, v.accuracy) if v else [nan] * 6
     big = evaluate.evaluate_model(model, larger) if larger else None
+    diff = (metrics.eer_difference_interval(unpruned, big.scores, big.labels, [p.a.identity for p in larger],
+                                            [p.b.identity for p in larger])
+            if big is not None and unpruned is not None else (nan, nan))
     return {**{f"{k}_{suffix}": x for k, x in zip(names, found)},
             **{f"devpeople_{k}_{suffix}": x for k, x in zip(names[:3], (big.eer, big.eer_low, big.eer_high)
-                                                            if big else [float("nan")] * 3)}}
+                                                            if big else [nan] * 3)},
+            f"devpeople_diff_low_{suffix}": diff[0], f"devpeople_diff_high_{suffix}": diff[1]}
 
 
 def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: int | None = None,
@@ -189,6 +199,8 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
     train_cfg = TrainConfig.from_dict({**json.loads(base.meta.get("config", "{}")), "distill_weight": 0.0})
     td = td or TrainData.load(train_cfg, progress=progress)
     larger = data.every_nth_pair(data.lfw_pairs(cfg.larger_pairs), cfg.max_pairs) if cfg.larger_pairs else []
+    # the unpruned network's scores of the larger set, which every step's EER is compared with (paired)
+    unpruned = evaluate.evaluate_model(base, larger).scores if larger else None
     if cfg.distill_weight > 0 and td.reference is None:
         td.reference, td.reference_usable = distill.reference_embeddings(td.split.train, progress=progress)
     if cfg.refit_head and step == 0 and not state_path.exists():
@@ -219,8 +231,8 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
         # the fine-tuned cells are left empty where this step has no fine-tuned copy
         log["steps"].append({"step": step, **shape, "trunk_params": model.trunk_parameters(),
                              "filters": sum(size(model, g) for g in groups), "removed": removed, "loss": loss,
-                             **_verify(model, td.dev_pairs, larger, "pruned"),
-                             **(_verify(tuned, td.dev_pairs, larger, "finetuned") if tuned is not None else {}),
+                             **_verify(model, td.dev_pairs, larger, "pruned", unpruned),
+                             **(_verify(tuned, td.dev_pairs, larger, "finetuned", unpruned) if tuned is not None else {}),
                              "seconds": seconds})
         log["layers"] += [{"step": step, "group": g.name, "kind": g.kind, "filters": size(model, g),
                            "initial_filters": initial[g.name]} for g in groups]
