@@ -48,7 +48,7 @@ class Removable:
     paired: bool = False  # the range read from paired intervals of the differences (module docstring)
 
     def __str__(self) -> str:
-        return f"{self.share:.0%} [{self.low:.0%}, {self.high:.0%}] (step {self.step})"
+        return f"{self.share:.0%} [{self.low:.0%}, {self.high:.0%}] (step {self.step}{', paired' * self.paired})"
 
 
 def has_larger_set(run: PruningRun) -> bool:

@@ -89,7 +89,9 @@ def claims_markdown() -> list[str]:
               f"| {r['params_finetuned']} | {r['macs_pruned']} | {r['macs_finetuned']} "
               f"| {' / '.join(_rho(r, k) for k in ('rho_10', 'rho_25', 'rho_50'))} |" for r in rows]
     lines += ["", "Shares: at the last step before the larger-set EER exceeds the unpruned network's by more than "
-              "1 point, [at least, at most] as the step EERs' 95 % intervals allow (`facelib.claims`); "
+              "1 point, [at least, at most] as the 95 % intervals allow (`facelib.claims`): 'paired' where the run "
+              "recorded the paired interval of each step's EER minus the unpruned one's, else the EERs' own, "
+              "wider intervals; "
               "each Spearman correlation with its 95 % interval, the groups resampled."]
     return lines
 

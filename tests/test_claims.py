@@ -72,4 +72,5 @@ def test_paired_differences_decide_the_range_where_the_run_recorded_them():
         r |= {"devpeople_diff_low_pruned": low, "devpeople_diff_high_pruned": high}
     r = claims.removable(run)
     assert r.paired and (round(r.share, 6), round(r.low, 6), round(r.high, 6), r.step) == (0.2, 0.1, 0.2, 2)
+    assert str(r) == "20% [10%, 20%] (step 2, paired)"
     assert not claims.removable(EXAMPLE).paired  # without the columns: the EERs' own intervals
