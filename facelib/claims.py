@@ -32,7 +32,7 @@ import numpy as np
 
 from facelib import metrics
 from facelib.analysis import PruningRun, available_runs, load_run, size_loss_correlation, started_from_earlier_base
-from facelib.runs import ARCHS, SCORE_FORMS
+from facelib.runs import ARCHS, FORM_OF
 
 LARGER = "devpeople_eer"
 
@@ -148,12 +148,11 @@ def removable_rows(tolerance: float = 0.01) -> list[dict]:
     and of MACs removable at <= ``tolerance`` EER loss, pruned and pruned + fine-tuned, each with its
     range, and the size/loss rank correlation where 10, 25 and 50 % of the filters are gone, with its
     interval (``rho_10``, ``rho_10_low``, ``rho_10_high``, ...)."""
-    form_of = {name: form for form, name in SCORE_FORMS.items()}
     rows = []
-    for run in current_runs(tuple(form_of)):
+    for run in current_runs(tuple(FORM_OF)):
         rhos = {f"rho_{round(100 * r['filters_gone'])}{end}": r[f"rho{end}"] for r in size_loss_at(run)
                 for end in ("", "_low", "_high")}
-        rows.append({"network": run.arch, "score_form": form_of[run.criterion],
+        rows.append({"network": run.arch, "score_form": FORM_OF[run.criterion],
                      "base_eer": run.steps[0][f"{LARGER}_pruned"],
                      **{f"{by}_{kind}": removable(run, tolerance, kind == "finetuned", by)
                         for by in ("params", "macs") for kind in ("pruned", "finetuned")}, **rhos})

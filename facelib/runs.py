@@ -108,6 +108,7 @@ PRUNING_RUNS = {
 # dashboard and notebooks offer them: the papers' mean over positions, and each group's scores over
 # their L2 norm.
 SCORE_FORMS = {"raw (eq. 8)": "taylor", "layer-normalised (eq. 9)": "taylor_normalised"}
+FORM_OF = {name: form for form, name in SCORE_FORMS.items()}  # run name -> score form
 
 # --- Runtime-friendly shapes (issue 17): Taylor pruning of each network's *shipped* base (models/),
 # with a new identity classifier fitted on its frozen embeddings first (refit_head: the shipped file

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 
 from facelib import analysis, claims
-from facelib.runs import CRITERIA, SCORE_FORMS
+from facelib.runs import CRITERIA, FORM_OF
 
 PAPERS_SHARE = {"squeezenet": 0.40}  # "up to 40 % without an appreciable loss" (SqueezerFaceNet)
 SUBSTANTIAL = 0.25  # our reading of "a substantial percentage", for the networks with no figure
@@ -58,12 +58,11 @@ def removable_verdicts(tolerance: float = 0.01) -> list[dict]:
     ``tolerance`` against the papers' share, with the group that had lost most of its filters by the
     first fine-tuned step over the line (where the loss comes from)."""
     out = []
-    form_of = {n: f for f, n in SCORE_FORMS.items()}
-    for run in claims.current_runs(tuple(form_of)):
+    for run in claims.current_runs(tuple(FORM_OF)):
         papers = PAPERS_SHARE.get(run.arch, SUBSTANTIAL)
         tuned, pruned = claims.removable(run, tolerance, finetuned=True), claims.removable(run, tolerance)
         said = "up to 40 %" if run.arch in PAPERS_SHARE else f"'substantial' (read as {papers:.0%})"
-        out.append({"claim": "1. share removable at <= 1 point", "network": run.arch, "score_form": form_of[run.criterion],
+        out.append({"claim": "1. share removable at <= 1 point", "network": run.arch, "score_form": FORM_OF[run.criterion],
                     "papers": said, "ours": f"{tuned} fine-tuned; {pruned} pruned{_emptied_by(run, tuned.step)}",
                     "verdict": share_verdict(tuned, papers)})
     return out
@@ -86,8 +85,8 @@ def under_1m_verdicts(tolerance: float = 0.01) -> list[dict]:
     """Claim 2 per score form: SqueezeNet's first network under 1M parameters, fine-tuned, against
     its base + ``tolerance``."""
     out = []
-    for run in claims.current_runs(tuple(SCORE_FORMS.values()), ("squeezenet",)):
-        form = {n: f for f, n in SCORE_FORMS.items()}[run.criterion]
+    for run in claims.current_runs(tuple(FORM_OF), ("squeezenet",)):
+        form = FORM_OF[run.criterion]
         first = claims.first_under(run)
         if first is None or first["finetuned_step"] is None:
             ours, verdict = "never under 1M parameters with a fine-tuned copy", "cannot tell"
@@ -105,13 +104,12 @@ def under_1m_verdicts(tolerance: float = 0.01) -> list[dict]:
 def layer_verdicts() -> list[dict]:
     """Claim 3 per network and score form: the size/loss rank correlation at each of ``LAYER_SHARES``."""
     out = []
-    form_of = {n: f for f, n in SCORE_FORMS.items()}
-    for run in claims.current_runs(tuple(form_of)):
+    for run in claims.current_runs(tuple(FORM_OF)):
         at = [r for r in claims.size_loss_at(run, LAYER_SHARES) if not math.isnan(r["rho"])]
         ours = "; ".join(f"{r['filters_gone']:.0%} gone: {r['rho']:+.2f} [{r['rho_low']:+.2f}, {r['rho_high']:+.2f}]"
                          for r in at)
         verdict = " / ".join(interval_verdict(r["rho_low"], r["rho_high"], 0.0, papers_below=False) for r in at)
-        out.append({"claim": "3. widest layers lose filters first", "network": run.arch, "score_form": form_of[run.criterion],
+        out.append({"claim": "3. widest layers lose filters first", "network": run.arch, "score_form": FORM_OF[run.criterion],
                     "papers": "yes", "ours": ours or "no step reached 10 % of the filters", "verdict": verdict or "cannot tell"})
     return out
 
