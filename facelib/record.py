@@ -30,7 +30,7 @@ def record_base(arch: str, way: str, pairs: list[data.Pair], larger: list[data.P
     model = models.load_model(run / "model.pt")
     cfg = json.loads(model.meta["config"])
     history = io.read_csv(run / "history.csv")
-    v, big = evaluate.evaluate_model(model, pairs), evaluate.evaluate_model(model, larger)
+    v, big = evaluate.evaluate_sets(model, {"dev": pairs, "larger": larger}).values()
     split = data.study_split(cfg["min_images"], cfg["val_fraction"], cfg["seed"], cfg["max_identities"],
                              cfg["use_lfw"], cfg["use_celeba"])
     row = {"arch": arch, "way": way, "epochs": cfg["epochs"], "dev_eer": v.eer, "dev_eer_low": v.eer_low,
@@ -67,7 +67,7 @@ def record_recipe(name: str, pairs: list[data.Pair], larger: list[data.Pair]) ->
     model = models.load_model(run / "model.pt")
     cfg = json.loads(model.meta["config"])
     history = io.read_csv(run / "history.csv")
-    dev, big = evaluate.evaluate_model(model, pairs), evaluate.evaluate_model(model, larger)
+    dev, big = evaluate.evaluate_sets(model, {"dev": pairs, "larger": larger}).values()
     row = {"recipe": name, "arch": cfg["arch"], "epochs": cfg["epochs"], "dev_eer": dev.eer, "dev_eer_low": dev.eer_low,
            "dev_eer_high": dev.eer_high, "devpeople_eer": big.eer, "devpeople_eer_low": big.eer_low,
            "devpeople_eer_high": big.eer_high, "train_seconds": sum(float(h["seconds"]) for h in history),

@@ -93,3 +93,21 @@ def test_paired_difference_of_two_shipped_models_is_narrower_than_their_own_inte
     assert low <= pruned.eer - base.eer <= high
     assert high - low < min(base.eer_high - base.eer_low, pruned.eer_high - pruned.eer_low)
     assert metrics.eer_difference_interval(base.scores, base.scores, base.labels, a, b) == (0.0, 0.0)
+
+
+def test_sets_evaluated_together_score_as_each_alone(lfw_people):
+    """``evaluate_sets`` embeds the faces the sets share once; every set's scores and EER are those
+    of evaluating it alone, and an empty set is left out."""
+    from facelib import layout
+
+    model = models.load_model(layout.ROOT / "models" / "squeezenet-distill-base.pt")
+    dev = data.lfw_pairs("dev", lfw_people)[::10]
+    larger = data.lfw_pairs("devpeople", lfw_people)[::40]
+    assert set(evaluate.unique_faces(dev)) & set(evaluate.unique_faces(larger))  # they share faces
+    found = evaluate.evaluate_sets(model, {"dev": dev, "larger": larger, "none": []})
+    assert list(found) == ["dev", "larger"]
+    for name, pairs in (("dev", dev), ("larger", larger)):
+        alone = evaluate.evaluate_model(model, pairs)
+        np.testing.assert_allclose(found[name].scores, alone.scores, atol=1e-5)
+        assert found[name].eer == pytest.approx(alone.eer, abs=1e-9)
+        assert (found[name].eer_low, found[name].eer_high) == pytest.approx((alone.eer_low, alone.eer_high), abs=1e-9)

@@ -154,19 +154,20 @@ def _projection(model, td: TrainData, cfg: PruneConfig, teacher=None, faces: int
     return distill.fit_projection(head.embeddings(model, td.train_images[pick]), target)
 
 
-def _verify(model, pairs, larger, suffix: str, unpruned: np.ndarray | None = None) -> dict:
+def _verify(model, pairs, larger, suffix: str, unpruned: np.ndarray | None = None, found=None) -> dict:
     """The verification columns of ``steps.csv`` for ``model`` on the development ``pairs``, named
     ``<metric>_<suffix>``, and its EER with interval on the ``larger`` set, ``devpeople_<metric>_<suffix>``,
     with the paired interval of its difference to the ``unpruned`` network's scores of the same pairs
-    (NaN without pairs, so that a fine-tuned step stays told apart from one that was not: empty)."""
+    (NaN without pairs, so that a fine-tuned step stays told apart from one that was not: empty).
+    ``found``: the model's ``evaluate.evaluate_sets`` where already made (the unpruned network's, step 0)."""
     names, nan = ("eer", "eer_low", "eer_high", "tar_1e3", "threshold", "accuracy"), float("nan")
-    v = evaluate.evaluate_model(model, pairs) if pairs else None
-    found = (v.eer, v.eer_low, v.eer_high, v.tar_at_far_1e3, v.threshold, v.accuracy) if v else [nan] * 6
-    big = evaluate.evaluate_model(model, larger) if larger else None
+    found = found or evaluate.evaluate_sets(model, {"dev": pairs, "larger": larger})
+    v, big = found.get("dev"), found.get("larger")
+    dev = (v.eer, v.eer_low, v.eer_high, v.tar_at_far_1e3, v.threshold, v.accuracy) if v else [nan] * 6
     diff = (metrics.eer_difference_interval(unpruned, big.scores, big.labels, [p.a.identity for p in larger],
                                             [p.b.identity for p in larger])
             if big is not None and unpruned is not None else (nan, nan))
-    return {**{f"{k}_{suffix}": x for k, x in zip(names, found)},
+    return {**{f"{k}_{suffix}": x for k, x in zip(names, dev)},
             **{f"devpeople_{k}_{suffix}": x for k, x in zip(names[:3], (big.eer, big.eer_low, big.eer_high)
                                                             if big else [nan] * 3)},
             f"devpeople_diff_low_{suffix}": diff[0], f"devpeople_diff_high_{suffix}": diff[1]}
@@ -199,11 +200,14 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
     train_cfg = TrainConfig.from_dict({**json.loads(base.meta.get("config", "{}")), "distill_weight": 0.0})
     td = td or TrainData.load(train_cfg, progress=progress)
     larger = data.every_nth_pair(data.lfw_pairs(cfg.larger_pairs), cfg.max_pairs) if cfg.larger_pairs else []
-    # the unpruned network's scores of the larger set, which every step's EER is compared with (paired)
-    unpruned = evaluate.evaluate_model(base, larger).scores if larger else None
+    # the unpruned network's scores of the larger set, which every step's EER is compared with (paired);
+    # a new run's step 0 row is made of the same evaluation
+    fresh = step == 0 and not state_path.exists()
+    base_found = evaluate.evaluate_sets(base, {"dev": td.dev_pairs if fresh else [], "larger": larger})
+    unpruned = base_found["larger"].scores if larger else None
     if cfg.distill_weight > 0 and td.reference is None:
         td.reference, td.reference_usable = distill.reference_embeddings(td.split.train, progress=progress)
-    if cfg.refit_head and step == 0 and not state_path.exists():
+    if cfg.refit_head and fresh:
         # fitted once per base, split and seed, and shared by the runs beside this one (a run of
         # ResNet50 spends minutes embedding the training faces)
         key = f"{Path(cfg.base_model).stem}-{len(td.split.classes)}x{len(td.train_images)}-seed{cfg.seed}"
@@ -227,11 +231,11 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
     def counts() -> dict:
         return {"params": count_parameters(model), "macs": count_macs(model)}
 
-    def record(step: int, removed: int, loss: float, seconds: float, shape: dict, tuned=None) -> None:
+    def record(step: int, removed: int, loss: float, seconds: float, shape: dict, tuned=None, found=None) -> None:
         # the fine-tuned cells are left empty where this step has no fine-tuned copy
         log["steps"].append({"step": step, **shape, "trunk_params": model.trunk_parameters(),
                              "filters": sum(size(model, g) for g in groups), "removed": removed, "loss": loss,
-                             **_verify(model, td.dev_pairs, larger, "pruned", unpruned),
+                             **_verify(model, td.dev_pairs, larger, "pruned", unpruned, found),
                              **(_verify(tuned, td.dev_pairs, larger, "finetuned", unpruned) if tuned is not None else {}),
                              "seconds": seconds})
         log["layers"] += [{"step": step, "group": g.name, "kind": g.kind, "filters": size(model, g),
@@ -247,9 +251,9 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
         save_csv(log["removed"], REMOVED_COLUMNS, out / "removed.csv")
         save_torch({"step": step, "log": json.dumps(log), "config": json.dumps(asdict(cfg))}, state_path)
 
-    if step == 0 and not state_path.exists():
+    if fresh:
         save_json(asdict(cfg), out / "config.json")
-        record(0, 0, float("nan"), 0.0, counts())
+        record(0, 0, float("nan"), 0.0, counts(), found=base_found)
         commit(0)
 
     done = 0
