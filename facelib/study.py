@@ -40,8 +40,12 @@ def base_config(arch: str, way: str) -> TrainConfig:
 
 
 def recipe_names() -> list[str]:
-    """Every recipe run, in table order: the short ones (``runs.RECIPES``), then the long ones."""
-    return list(RECIPES) + list(LONG_RECIPES)
+    """The recipe runs of the profile's ``recipe_networks``, in table order: the short ones
+    (``runs.RECIPES``), then the long ones (``runs.LONG_RECIPES``)."""
+    wanted = layout.profile().recipe_networks
+    names = list(RECIPES) + list(LONG_RECIPES)
+    return [n for n in names if RECIPES[LONG_RECIPES[n][0] if n in LONG_RECIPES else n].get("arch", RECIPE_ARCH)
+            in wanted]
 
 
 def recipe_config(name: str) -> TrainConfig:

@@ -70,7 +70,9 @@ def test_recipe_runs_share_one_budget_and_differ_only_as_declared(monkeypatch):
         assert long["epochs"] == times * short["epochs"] and {k: v for k, v in long.items() if k != "epochs"} == {
             k: v for k, v in short.items() if k != "epochs"}
     assert study.recipe_names() == list(runs.RECIPES) + list(runs.LONG_RECIPES)
-    monkeypatch.setenv("FACELIB_PROFILE", "fast")
+    monkeypatch.setenv("FACELIB_PROFILE", "fast")  # ResNet50's recipe rows are left out of CI
+    assert study.recipe_names() == [n for n in runs.RECIPES if runs.RECIPES[n].get("arch") != "resnet50"] + list(
+        runs.LONG_RECIPES)
     assert study.recipe_config("cosine-1e-3").epochs == 1
     with pytest.raises(FacelibError, match="unknown recipe"):
         study.recipe_config("magic")
