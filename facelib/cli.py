@@ -1,4 +1,4 @@
-"""Command line: ``python -m facelib train|evaluate|prune|report ...``; ``--help`` on each explains every option.
+"""Command line: ``python -m facelib train|evaluate|prune|export|report|study ...``; ``--help`` on each explains every option.
 
 Errors the user can fix (wrong path, corrupt image, missing data set, unknown architecture)
 are printed as one sentence, with exit status 2, never as a traceback.
@@ -126,6 +126,13 @@ def parser() -> argparse.ArgumentParser:
                    help="training faces the int8 ranges are calibrated on (never development faces; default 300)")
     sub.add_parser("report", help="rewrite the README's headline table from results/",
                    description="Regenerate the headline table between the markers in README.md from results/.")
+    st = sub.add_parser("study", help="make one of the study's declared runs and record it in results/",
+                        description="Run (or resume) one run declared in facelib/runs.py exactly as the notebooks "
+                                    "do, and write its results rows: base ARCH WAY, recipe NAME, prune ARCH RUN, or "
+                                    "paired ARCH RUN (fill a recorded run's paired-difference columns from its run "
+                                    "folder). A finished run returns at once; FACELIB_PROFILE=fast for a quick one.")
+    st.add_argument("kind", choices=("base", "recipe", "prune", "paired"))
+    st.add_argument("names", nargs="+", help="base: ARCH WAY; recipe: NAME; prune and paired: ARCH RUN")
     return p
 
 
@@ -207,6 +214,25 @@ def cmd_report(_args: argparse.Namespace) -> None:
     print("README.md headline table " + ("updated from results/" if changed else "already matches results/"))
 
 
+def cmd_study(args: argparse.Namespace) -> None:
+    from facelib import layout, record, study
+
+    wanted = {"base": 2, "recipe": 1, "prune": 2, "paired": 2}[args.kind]
+    if len(args.names) != wanted:
+        raise FacelibError(f"study {args.kind} takes {wanted} name(s), not {len(args.names)}: see --help")
+    name = "/".join(args.names)
+    if args.kind in ("base", "recipe"):
+        row = study.ensure_base(*args.names) if args.kind == "base" else study.ensure_recipe(*args.names)
+        print(f"{args.kind} {name}: development EER {row['dev_eer']:.1%} [{row['dev_eer_low']:.1%}, "
+              f"{row['dev_eer_high']:.1%}], larger set {row['devpeople_eer']:.1%} [{row['devpeople_eer_low']:.1%}, "
+              f"{row['devpeople_eer_high']:.1%}]; in {layout.results_dir().relative_to(layout.ROOT)}")
+    elif args.kind == "prune":
+        print(f"pruning run {name}: {study.ensure_pruning(*args.names).relative_to(layout.ROOT)}")
+    else:
+        rows = record.add_paired_differences(*args.names, study.larger_pairs())
+        print(f"pruning run {name}: paired differences filled in for its {len(rows)} steps")
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     from facelib.train import train
 
@@ -247,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         {"train": cmd_train, "evaluate": cmd_evaluate, "prune": cmd_prune, "export": cmd_export,
-         "report": cmd_report}[args.command](args)
+         "report": cmd_report, "study": cmd_study}[args.command](args)
     except FacelibError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -46,3 +46,15 @@ def test_train_then_evaluate_from_the_command_line(tmp_path):
     r = run("evaluate", "--model", str(out / "model.pt"), "--pairs", "dev", "--json", str(tmp_path / "r.json"))
     assert r.returncode == 0, r.stderr
     assert "(1000 pairs): EER" in r.stdout and (tmp_path / "r.json").is_file()
+
+
+def test_study_runs_a_declared_run_and_records_it():
+    """``study`` makes a run of facelib/runs.py as the notebooks do; a finished one returns at once."""
+    assert "unknown recipe" in one_sentence_error(run("study", "recipe", "magic", FACELIB_PROFILE="fast"))
+    assert "takes 2 name(s)" in one_sentence_error(run("study", "base", "squeezenet", FACELIB_PROFILE="fast"))
+    assert "unknown base run" in one_sentence_error(run("study", "base", "vgg", "plain", FACELIB_PROFILE="fast"))
+    first = run("study", "base", "squeezenet", "distill", FACELIB_PROFILE="fast")
+    assert first.returncode == 0, first.stderr
+    again = run("study", "base", "squeezenet", "distill", FACELIB_PROFILE="fast")
+    assert again.returncode == 0 and again.stdout == first.stdout
+    assert again.stdout.startswith("base squeezenet/distill: development EER ") and "larger set" in again.stdout
