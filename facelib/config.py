@@ -152,6 +152,8 @@ class PruneConfig(_Config):
     seed: int = 0
     threads: int | None = None
     precision: str = "fp32"  # bf16: training and scoring between steps under bfloat16 autocast
+    # bf16: each step's verification too (evaluate.embed_images); 2.6-2.9x faster here, the same EERs
+    eval_precision: str = "fp32"
     round_to: int = 1  # keep every group's filter count a multiple of this (scores.select_to_remove)
     refit_head: bool = False  # first fit a new identity classifier on the frozen base (pruning.head)
     identity_weight: float = 1.0  # 0 with distill_weight > 0: distillation alone trains and scores
@@ -164,8 +166,9 @@ class PruneConfig(_Config):
 
         if self.round_to < 1:
             raise FacelibError("--round-to must be at least 1")
-        if self.precision not in PRECISIONS:
-            raise FacelibError(f"unknown precision {self.precision!r}; choose fp32 or bf16")
+        if self.precision not in PRECISIONS or self.eval_precision not in PRECISIONS:
+            raise FacelibError(f"unknown precision {self.precision!r} or eval precision {self.eval_precision!r}; "
+                               "choose fp32 or bf16")
         if self.score_loss not in ("identity", "combined", "reference"):
             raise FacelibError(f"unknown --score-loss {self.score_loss!r}; choose identity, combined or reference")
         self._check_optimizer()

@@ -15,6 +15,7 @@ import torch
 
 from facelib import data, evaluate, io, layout, metrics, models, paths, speed
 from facelib.analysis import base_training_config, chosen_way, is_earlier_base, widths_by_step
+from facelib.config import PruneConfig
 from facelib.errors import FacelibError
 from facelib.layout import BASE_COLUMNS, LATENCY_COLUMNS, MODEL_COLUMNS, RECIPE_COLUMNS, REFERENCE_COLUMNS
 from facelib.pruning import shrink_to
@@ -138,6 +139,7 @@ def paired_differences(run: Path, steps: list[dict], larger: list[data.Pair]) ->
     scores (``metrics.eer_difference_interval``). For runs recorded before the loop wrote them; a
     model whose larger-set EER is not the recorded one is not that run's (one sentence)."""
     a, b = [p.a.identity for p in larger], [p.b.identity for p in larger]
+    precision = PruneConfig.from_dict(json.loads((run / "config.json").read_text())).eval_precision
     unpruned = None
     out = []
     for row in steps:
@@ -145,7 +147,8 @@ def paired_differences(run: Path, steps: list[dict], larger: list[data.Pair]) ->
         for kind in ("pruned", "finetuned"):
             if str(row[f"devpeople_eer_{kind}"]) in ("", "nan"):
                 continue
-            v = evaluate.evaluate_model(models.load_model(run / "models" / f"step_{step:03d}_{kind}.pt"), larger)
+            model = models.load_model(run / "models" / f"step_{step:03d}_{kind}.pt")
+            v = evaluate.evaluate_sets(model, {"larger": larger}, precision=precision)["larger"]
             if abs(v.eer - float(row[f"devpeople_eer_{kind}"])) > 1e-6:
                 raise FacelibError(f"{run}: the step {step} {kind} model's EER on the larger set is {v.eer:.4f}, "
                                    f"not the recorded {float(row[f'devpeople_eer_{kind}']):.4f}: not this run's model")

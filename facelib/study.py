@@ -115,8 +115,9 @@ def prune_config(arch: str, criterion: str) -> PruneConfig:
         base = shipped_base_file(arch)
     else:  # a base shipped embedding-only, before bases kept their classifier: its run folder
         base = layout.base_run_dir(arch, chosen_way(arch)) / "model.pt"
-    if arch != PRETRAINED:  # its training precision; every step evaluated on the larger set too
-        run = {"precision": PRECISION[arch], "larger_pairs": "devpeople", "max_pairs": p.max_pairs, **run}
+    if arch != PRETRAINED:  # its training precision, in evaluation too; every step on the larger set too
+        run = {"precision": PRECISION[arch], "eval_precision": PRECISION[arch], "larger_pairs": "devpeople",
+               "max_pairs": p.max_pairs, **run}
     return PruneConfig(base_model=str(base.relative_to(layout.ROOT)), **run,
                        filters_per_step=schedule.filters_per_step, steps=schedule.prune_steps,
                        batches_per_step=schedule.batches_per_step or p.batches_per_step,
