@@ -165,7 +165,7 @@ PRUNE_HELP = {
                  "channels-last); Taylor scores keep their ranking for SqueezeNet and ResNet50 "
                  "(tests/test_bf16_scores.py), not quite for MobileNetV2's thin residual streams",
     "eval_precision": "fp32, or bf16: each step's verification (embeddings of the development faces) in "
-                      "bfloat16 autocast, 2.6-2.9x faster on AMX cores with the same EERs (tests/test_evaluate.py)",
+                      "bfloat16 autocast, several times faster on AMX cores with about the same EERs (bench/bench_evaluate.py)",
     "round_to": "keep every layer's filter count a multiple of this (8 or 16: the blocks optimised CPU kernels "
                 "such as ONNX Runtime's work in; 1: free counts)",
     "refit_head": "first fit a new identity classifier on the frozen base's embeddings of the training faces "

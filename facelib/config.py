@@ -152,7 +152,7 @@ class PruneConfig(_Config):
     seed: int = 0
     threads: int | None = None
     precision: str = "fp32"  # bf16: training and scoring between steps under bfloat16 autocast
-    # bf16: each step's verification too (evaluate.embed_images); 2.6-2.9x faster here, the same EERs
+    # bf16: each step's verification too (evaluate.embed_images); bench/bench_evaluate.py measures it
     eval_precision: str = "fp32"
     round_to: int = 1  # keep every group's filter count a multiple of this (scores.select_to_remove)
     refit_head: bool = False  # first fit a new identity classifier on the frozen base (pruning.head)

@@ -9,7 +9,8 @@
             and log its EER too ("pruned + fine-tuned"); the loop goes on from the pruned model
 
 Every evaluation embeds the faces of both pair sets once, in ``eval_precision`` (bf16 in the study:
-the same EERs as fp32 at 2.6-2.9x the speed), the unpruned network's (step 0) included.
+about the EERs of fp32 in a fraction of the time: bench/bench_evaluate.py), the unpruned
+network's (step 0) included.
 
 A run folder holds ``config.json``, ``state.pt`` (the last completed step: the commit point),
 the tables ``steps.csv``, ``layers.csv`` and ``removed.csv`` (columns below), ``head.json`` where
