@@ -190,14 +190,15 @@ NOTEBOOKS = {"squeezenet": "04_squeezerfacenet", "mobilenetv2": "05_mobilenetv2"
 @dataclass(frozen=True)
 class Schedule:
     """One network's share of a profile: base epochs (0: pretrained), pruning steps x filters per
-    step, every how many steps the Taylor run's fine-tuned model is shipped in ``models/``, and
+    step, every how many steps the Taylor run's fine-tuned model is shipped in ``models/`` (None:
+    never), and
     where a network needs other than the profile's: mini-batches of training per step and of each
     fine-tuning."""
 
     epochs: int
     prune_steps: int
     filters_per_step: int
-    ship_every: int
+    ship_every: int | None
     batches_per_step: int | None = None
     finetune_batches: int | None = None
 
@@ -224,14 +225,19 @@ class Profile:
 PROFILES = {
     # Sized so that each network's base training and pruning fit about 3 hours on 2 CPU cores;
     # the measured time of every epoch is in results/base/<arch>-<way>-history.csv.
-    # models/ holds at most 80 MB, hence fewer shipped steps for the larger networks.
+    # models/ holds at most 80 MB, hence fewer shipped steps for the larger networks: in half precision
+    # ResNet50's base with its classifier (what a pruning run from a fresh clone needs) takes 53 MB, and
+    # its 60 %-pruned copy would take about 10 more (its 54 %-pruned step of the first study: 12.9 MB);
+    # beside MobileFaceNet's 4 copies (4.2 MB), SqueezeNet's base and 3 copies (6 MB) and MobileNetV2's
+    # base (8.6 MB) that leaves room for 2 MobileNetV2 copies (about 4.4 MB) and none of ResNet50's,
+    # which its run keeps in runs/ (the dashboard compares faces by its base).
     # Pruning steps of at most 1 % of a network's prunable filters (2,944 / 9,128 / 11,456 once coupled
     # channels count once: 29 / 91 / 114), 61 of them, so the last step has removed 60 % (issue 15; the
     # papers remove 8 filters an iteration).
     "full": Profile("full", max_identities=None, max_pairs=None, networks={
         "squeezenet": Schedule(epochs=48, prune_steps=61, filters_per_step=29, ship_every=20),
-        "mobilenetv2": Schedule(epochs=28, prune_steps=61, filters_per_step=91, ship_every=20),
-        "resnet50": Schedule(epochs=20, prune_steps=61, filters_per_step=114, ship_every=60),
+        "mobilenetv2": Schedule(epochs=28, prune_steps=61, filters_per_step=91, ship_every=30),
+        "resnet50": Schedule(epochs=20, prune_steps=61, filters_per_step=114, ship_every=None),
         # 4,544 prunable filters, 96 (2 %) a step: each step's evaluation on all 6,000 View 2 pairs
         # takes up to 100 s here, so steps of 1 % would double the run; the runs stop at PRETRAINED_MACS
         PRETRAINED: Schedule(epochs=0, prune_steps=100, filters_per_step=96, ship_every=8, batches_per_step=30,
