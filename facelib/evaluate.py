@@ -101,11 +101,13 @@ def verification(scores: np.ndarray, pairs: list[data.Pair], seconds: float = 0.
                         acc, std, len(pairs), seconds, scores, labels, folds)
 
 
-def evaluate_model(model: FaceNet | OnnxFaceModel, pairs: list[data.Pair], mirror: bool = True, progress: bool = False) -> Verification:
-    """EER, TAR@FAR and accuracy of a FaceNet on LFW pairs (10-fold accuracy where there are folds)."""
+def evaluate_model(model: FaceNet | OnnxFaceModel, pairs: list[data.Pair], mirror: bool = True,
+                   precision: str = "fp32", progress: bool = False) -> Verification:
+    """EER, TAR@FAR and accuracy of a FaceNet on LFW pairs (10-fold accuracy where there are folds);
+    ``precision``: as ``embed_images``."""
     if not pairs:
         raise FacelibError("there are no pairs to evaluate on")
-    return evaluate_sets(model, {"pairs": pairs}, mirror, progress=progress)["pairs"]
+    return evaluate_sets(model, {"pairs": pairs}, mirror, precision, progress)["pairs"]
 
 
 def evaluate_sets(model: FaceNet | OnnxFaceModel, sets: dict[str, list[data.Pair]], mirror: bool = True,
