@@ -7,7 +7,8 @@ so that both see the same moments of a shared machine, and each figure is the fa
 It prints the training throughput of each precision too (images per second of that fastest
 step) beside the issue's goals at batch 64 on 2 cores: 500 img/s SqueezeNet, 100 MobileNetV2,
 50 ResNet50. The first line names the CPU's bfloat16 units: with AMX tiles bf16 is much faster;
-with AVX512-BF16 alone far less so, and without either the ratio may well be above 1.
+with AVX512-BF16 alone far less so; without either bf16 is emulated, slower than fp32, and the
+study runs in fp32 (facelib.precision).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from facelib import models, runs
+from facelib.precision import bf16_units
 from facelib.config import TrainConfig
 from facelib.speed import lfw_batch
 from facelib.train import autocast, memory_format
@@ -52,23 +54,14 @@ def step_seconds(arch: str, x: torch.Tensor, y: torch.Tensor, repeats: int = 3) 
     return min(times[0]), min(times[1])
 
 
-def bf16_units() -> str:
-    """Which bfloat16 matrix units the CPU reports (AMX tiles are what make bf16 much faster)."""
-    try:
-        flags = set(open("/proc/cpuinfo").read().split())
-    except OSError:
-        return "unknown (no /proc/cpuinfo)"
-    found = [f for f in ("amx_bf16", "amx_tile", "avx512_bf16") if f in flags]
-    return ", ".join(found) if found else "none"
-
-
 GOAL_IMAGES_PER_SECOND = {"squeezenet": 500, "mobilenetv2": 100, "resnet50": 50}
 
 
 def main(archs: list[str]) -> None:
     x = lfw_batch(64)
     y = torch.arange(64) % 10
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, bfloat16 units: {bf16_units()}")
+    units = ", ".join(bf16_units()) or "none"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, bfloat16 units: {units}")
     for arch in archs:
         fp32, bf16 = step_seconds(arch, x, y)
         print(f"{arch} training step, batch 64: fp32 {fp32 * 1000:.0f} ms ({64 / fp32:.0f} img/s), "

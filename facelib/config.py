@@ -14,6 +14,9 @@ PAIR_SETS = ("dev", "devtrain", "view2", "devpeople")
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("plateau", "cosine")
 PRECISIONS = ("fp32", "bf16")
+# How a run was computed rather than what it is: a result recorded with other values still answers it
+# (a bf16 result made on a CPU with bfloat16 units, asked for in fp32 on one without: facelib.precision)
+MACHINE_FIELDS = ("threads", "device", "precision", "eval_precision")
 
 
 class _Config:
@@ -25,6 +28,12 @@ class _Config:
         """The configuration saved by ``to_dict`` (unknown keys, from other versions, are ignored)."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+    def same_study_run(self, other: "_Config") -> bool:
+        """Whether a result recorded with ``other`` answers this configuration: all but the
+        ``MACHINE_FIELDS`` agree."""
+        a, b = self.to_dict(), other.to_dict()
+        return type(self) is type(other) and all(a[k] == b[k] for k in a if k not in MACHINE_FIELDS)
 
     def _check_optimizer(self) -> None:
         if self.optimizer not in OPTIMIZERS:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
 from facelib import analysis, checkpoint, data, io, layout, paths, record, train
+from facelib.precision import runnable
 from facelib.analysis import base_training_config, chosen_way
 from facelib.config import PruneConfig, TrainConfig
 from facelib.errors import FacelibError
@@ -36,7 +36,7 @@ def base_config(arch: str, way: str) -> TrainConfig:
     weight = recipe.pop("distill_weight", DISTILL_WEIGHT)
     return TrainConfig(arch=arch, epochs=p.networks[arch].epochs, **recipe,
                        distill_weight=weight if way == "distill" else 0.0,
-                       max_identities=p.max_identities, max_pairs=p.max_pairs, precision=PRECISION[arch])
+                       max_identities=p.max_identities, max_pairs=p.max_pairs, precision=runnable(PRECISION[arch]))
 
 
 def recipe_names() -> list[str]:
@@ -50,9 +50,9 @@ def recipe_names() -> list[str]:
 
 def recipe_config(name: str) -> TrainConfig:
     """The recipe run ``name`` (``runs.RECIPES``): the distilled base recipe of its network
-    (SqueezeNet unless it names another) in bf16, changed as the recipe says, for the profile's
-    ``recipe_epochs`` of that network; a long run (``runs.LONG_RECIPES``) is its recipe for a
-    multiple of them."""
+    (SqueezeNet unless it names another) in bf16 (fp32 without bf16 units), changed as the recipe
+    says, for the profile's ``recipe_epochs`` of that network; a long run (``runs.LONG_RECIPES``) is
+    its recipe for a multiple of them."""
     if name in LONG_RECIPES:
         recipe, times = LONG_RECIPES[name]
         short = recipe_config(recipe)
@@ -60,7 +60,7 @@ def recipe_config(name: str) -> TrainConfig:
     if name not in RECIPES:
         raise FacelibError(f"unknown recipe {name!r}; choose one of {', '.join(recipe_names())}")
     p, arch = layout.profile(), RECIPES[name].get("arch", RECIPE_ARCH)
-    return TrainConfig(**{**BASE_RECIPE, "arch": arch, "epochs": p.recipe_epochs[arch], "precision": "bf16",
+    return TrainConfig(**{**BASE_RECIPE, "arch": arch, "epochs": p.recipe_epochs[arch], "precision": runnable("bf16"),
                           "distill_weight": DISTILL_WEIGHT, "max_identities": p.max_identities,
                           "max_pairs": p.max_pairs, **RECIPES[name]})
 
@@ -118,6 +118,7 @@ def prune_config(arch: str, criterion: str) -> PruneConfig:
     if arch != PRETRAINED:  # its training precision, in evaluation too; every step on the larger set too
         run = {"precision": PRECISION[arch], "eval_precision": PRECISION[arch], "larger_pairs": "devpeople",
                "max_pairs": p.max_pairs, **run}
+    run = {**run, **{k: runnable(run[k]) for k in ("precision", "eval_precision") if k in run}}  # as this CPU can
     return PruneConfig(base_model=str(base.relative_to(layout.ROOT)), **run,
                        filters_per_step=schedule.filters_per_step, steps=schedule.prune_steps,
                        batches_per_step=schedule.batches_per_step or p.batches_per_step,
@@ -196,9 +197,9 @@ def ensure_reference() -> list[dict]:
 
 def _recorded(cfg: TrainConfig, table: str, match: Callable[[dict], bool]) -> dict | None:
     """The row of ``table`` (in the results folder) that ``match`` picks, if it holds today's ``cfg``
-    (and FACELIB_RERUN is off); else None."""
+    (``same_study_run``: perhaps in another precision) and FACELIB_RERUN is off; else None."""
     rows = [r for r in io.read_csv(layout.results_dir() / table, missing_ok=True, numeric=True) if match(r)]
-    if rows and not layout.rerun() and TrainConfig.from_dict(json.loads(rows[0]["config"])).to_dict() == cfg.to_dict():
+    if rows and not layout.rerun() and TrainConfig.from_dict(json.loads(rows[0]["config"])).same_study_run(cfg):
         return rows[0]
     return None
 
@@ -240,13 +241,13 @@ def ensure_pruning(arch: str, criterion: str, progress: bool = True) -> Path:
     returned with a printed note saying so). One run of each network (``runs.SHIPPED_RUNS``) ships
     its fine-tuned models every ``ship_every`` steps."""
     dest, cfg = layout.pruning_results_dir(arch, criterion), prune_config(arch, criterion)
-    wanted = asdict(cfg)
-    # saved configurations are read through from_dict, so a field added since (at its default) still matches
-    same = lambda saved: asdict(PruneConfig.from_dict(saved)) == wanted  # noqa: E731
+    # saved configurations are read through from_dict, so a field added since (at its default) still matches;
+    # a run folder continues only in its own precision, a recorded result answers either (same_study_run)
+    same = lambda saved: PruneConfig.from_dict(saved) == cfg  # noqa: E731
     recorded = analysis.load_run(arch, criterion) if (dest / "run.json").exists() else None
     # results from a base since replaced in base_models.csv are stale, and so is a run folder beside them
     earlier = recorded is not None and analysis.started_from_earlier_base(recorded)
-    current = recorded is not None and same(recorded.info["config"])
+    current = recorded is not None and PruneConfig.from_dict(recorded.info["config"]).same_study_run(cfg)
     if current and earlier and not layout.rerun() and not (layout.ROOT / cfg.base_model).exists():
         # the new base is recorded but its checkpoint is not here to prune from: the results, flagged
         print(analysis.earlier_base_note([recorded]))

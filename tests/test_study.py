@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from facelib import analysis, io, layout, runs, study
+from facelib import analysis, io, layout, precision, runs, study
 from facelib.errors import FacelibError
 
 
@@ -59,7 +59,7 @@ def test_recipe_runs_share_one_budget_and_differ_only_as_declared(monkeypatch):
     for name, cfg in configs.items():
         arch = runs.RECIPES[name].get("arch", runs.RECIPE_ARCH)
         assert cfg["arch"] == arch and cfg["epochs"] == layout.profile().recipe_epochs[arch]
-        assert cfg["precision"] == "bf16"  # distilled as the bases are, unless the recipe changes the weight
+        assert cfg["precision"] == precision.runnable("bf16")  # distilled as the bases are, unless the recipe changes the weight
         assert cfg["distill_weight"] == runs.RECIPES[name].get("distill_weight", runs.DISTILL_WEIGHT)
         base = study.recipe_config(next(iter(runs.RECIPES))).to_dict()
         changed = {k for k in cfg if cfg[k] != base[k]}
@@ -167,7 +167,7 @@ def test_a_pruning_run_starts_from_a_shipped_base_alone(monkeypatch, tmp_path):
     assert rows[1]["loss"] < 0.5 * math.log(base.head.out_features)
     assert rows[0]["eer_pruned"] < 0.25  # a base that recognises faces, on 60 development pairs
     # every step is also evaluated on the larger set of the development people, with its interval
-    assert cfg.larger_pairs == "devpeople" and cfg.precision == runs.PRECISION[arch]
+    assert cfg.larger_pairs == "devpeople" and cfg.precision == precision.runnable(runs.PRECISION[arch])
     for r in rows:
         assert r["devpeople_eer_low_pruned"] <= r["devpeople_eer_pruned"] <= r["devpeople_eer_high_pruned"] < 0.3
     assert rows[1]["devpeople_eer_low_finetuned"] <= rows[1]["devpeople_eer_finetuned"]

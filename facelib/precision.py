@@ -1,0 +1,34 @@
+"""Which arithmetic a run can afford on this CPU.
+
+The study declares bfloat16 for every network (``runs.PRECISION``) because CPUs with bfloat16
+matrix units (AMX, AVX512-BF16) run its training steps in a fraction of the fp32 time. A CPU
+without them emulates bfloat16 and runs the same step several times *slower* than fp32
+(``bench/bench_precision.py`` prints both and names the units it found), so there the study runs
+in fp32. The precision a run used is saved in its configuration, and a result recorded in one
+precision answers a request in the other (``config.same_study_run``): re-running hours of work
+for a change of rounding would help no one.
+
+Worked example: ``runs.PRECISION["squeezenet"] == "bf16"``; on an AMX Xeon
+``runnable("bf16") == "bf16"``, on an AVX2-only EPYC ``runnable("bf16") == "fp32"``.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+BF16_UNITS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of CPUs that compute in bfloat16
+
+
+@lru_cache(maxsize=1)
+def bf16_units() -> tuple[str, ...]:
+    """The bfloat16 units this CPU reports in ``/proc/cpuinfo`` (none where it cannot be read)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(f.read().split())
+    except OSError:
+        return ()
+    return tuple(u for u in BF16_UNITS if u in flags)
+
+
+def runnable(declared: str) -> str:
+    """``declared`` where this CPU computes it natively, else fp32 (bf16 without units is emulated)."""
+    return declared if declared != "bf16" or bf16_units() else "fp32"
