@@ -105,6 +105,9 @@ def test_similarity_form_matches_pairwise_cosines_and_trains(tmp_path, celeba):
     assert distill.similarity_loss(3 * ref @ rotation, ref, usable) < 1e-10
     assert distill.similarity_loss(torch.randn(40, 512, generator=torch.Generator().manual_seed(1)), ref, usable) > 0.05
     assert distill.similarity_loss(ref, ref, torch.zeros(40, dtype=torch.bool)) == 0
-    cfg = TrainConfig(**SMALL, distill_weight=10.0, distill_form="similarity", epochs=2)
+    # AdamW, as the study trains: plain SGD at 0.01 moved this loss by about 0.001 in two epochs, up on
+    # one CPU and down on another
+    cfg = TrainConfig(**{**SMALL, "optimizer": "adamw", "lr": 1e-3}, distill_weight=10.0, distill_form="similarity",
+                      epochs=2)
     history = train(cfg, tmp_path, progress=False)
     assert history[-1]["distill_loss"] < history[0]["distill_loss"]
