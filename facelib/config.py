@@ -29,11 +29,15 @@ class _Config:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
+    def _agrees_with(self, other: "_Config", skip: set[str] | tuple[str, ...]) -> bool:
+        """Whether ``other`` is of this kind and every field but ``skip`` is equal."""
+        a, b = self.to_dict(), other.to_dict()
+        return type(self) is type(other) and all(a[k] == b[k] for k in a if k not in skip)
+
     def same_study_run(self, other: "_Config") -> bool:
         """Whether a result recorded with ``other`` answers this configuration: all but the
         ``MACHINE_FIELDS`` agree."""
-        a, b = self.to_dict(), other.to_dict()
-        return type(self) is type(other) and all(a[k] == b[k] for k in a if k not in MACHINE_FIELDS)
+        return self._agrees_with(other, MACHINE_FIELDS)
 
     def _check_optimizer(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -124,9 +128,7 @@ class TrainConfig(_Config):
     def same_run_as(self, other: "TrainConfig") -> bool:
         """Whether ``other`` continues this run: everything but threads, device and (under the plateau
         schedule, which does not depend on it) the epoch count agree."""
-        skip = {"threads", "device"} | ({"epochs"} if self.schedule == "plateau" else set())
-        a, b = self.to_dict(), other.to_dict()
-        return all(a[k] == b[k] for k in a if k not in skip)
+        return self._agrees_with(other, {"threads", "device"} | ({"epochs"} if self.schedule == "plateau" else set()))
 
 
 @dataclass
