@@ -24,3 +24,22 @@ def celeba():
     from facelib import data
 
     return data.celeba299_faces()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "bf16_units: measures bf16 arithmetic the study uses only on a CPU with "
+                                       "bfloat16 units; skipped elsewhere")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the ``bf16_units`` tests on a CPU without bfloat16 units: there the study runs fp32
+    (``facelib.precision.runnable``), and emulated bf16 took 6-7x fp32's time (bench_precision),
+    minutes a test on an AVX2-only EPYC."""
+    from facelib import precision
+
+    if precision.bf16_units():
+        return
+    skip = pytest.mark.skip(reason="no bfloat16 units on this CPU: the study runs fp32 here (facelib.precision)")
+    for item in items:
+        if "bf16_units" in item.keywords:
+            item.add_marker(skip)

@@ -113,6 +113,7 @@ def test_sets_evaluated_together_score_as_each_alone(lfw_people):
         assert (found[name].eer_low, found[name].eer_high) == pytest.approx((alone.eer_low, alone.eer_high), abs=1e-9)
 
 
+@pytest.mark.bf16_units
 def test_bf16_evaluation_gives_the_eers_of_fp32(lfw_people):
     """The pruning loop evaluates in bf16 (``eval_precision``): on the shipped SqueezeNet and the
     larger set's every 4th pair, scores move by less than 0.01 and the EER by less than 0.3 points,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from facelib import models, paths
+from facelib import models, paths, precision
 from facelib.backbones import MobileFaceNet
 from facelib.errors import FacelibError
 from facelib.evaluate import OnnxFaceModel
@@ -177,7 +177,8 @@ def test_taylor_tracks_real_loss_change_on_the_pretrained_network(lfw_people, pr
 
 def test_pruning_the_pretrained_network_resumes_to_the_same_result(tmp_path, pretrained):
     """The study's MobileFaceNet run (refitted head, distillation towards the frozen unpruned network
-    on the student's own view, scores from the loss towards the cached reference, bf16) stopped after one step and taken up again, then stopped after
+    on the student's own view, scores from the loss towards the cached reference, bf16 where the CPU
+    has bfloat16 units) stopped after one step and taken up again, then stopped after
     its second, saved as a committed checkpoint (``facelib.checkpoint``), its run folder deleted, and
     taken up from the checkpoint alone, ends where an uninterrupted run ends: same removals, same
     tables, same weights."""
@@ -195,7 +196,8 @@ def test_pruning_the_pretrained_network_resumes_to_the_same_result(tmp_path, pre
     cfg = TrainConfig(arch="mobilefacenet", held_out="view2", eval_pairs=None, max_identities=12)
     td = TrainData.load(cfg, progress=False)
     models.save_model(pretrained, tmp_path / "base.pt", config=json.dumps(cfg.to_dict()))
-    run = PruneConfig(base_model=str(tmp_path / "base.pt"), **PRETRAINED_RUN, steps=3, filters_per_step=96,
+    study_run = {**PRETRAINED_RUN, "precision": precision.runnable(PRETRAINED_RUN["precision"])}  # as the study runs here
+    run = PruneConfig(base_model=str(tmp_path / "base.pt"), **study_run, steps=3, filters_per_step=96,
                       batches_per_step=2, batch_size=16, finetune_every=2, finetune_batches=2)
     prune(run, tmp_path / "a", td, progress=False)
     prune(run, tmp_path / "b", td, stop_after=1, progress=False)
@@ -243,7 +245,7 @@ def test_the_unpruned_teacher_leaves_the_unpruned_network_where_it_is(pretrained
         fitted, _ = head.fit_head(model, td.train_images, td.train_labels, len(td.split.classes))
         head.install_head(model, fitted)
         run = PruneConfig(base_model="unused", distill_weight=10.0, identity_weight=0.0, score_loss="reference",
-                          lr=1e-4, batch_size=16, teacher=teacher, precision="bf16")
+                          lr=1e-4, batch_size=16, teacher=teacher, precision=precision.runnable("bf16"))
         collector = ScoreCollector(model, channel_groups(model), "taylor")
         train_batches(model, td, _batches(len(td.train_images), 6, 16, 0, 1), run, 1, collector,
                       teacher=copy.deepcopy(pretrained).eval())

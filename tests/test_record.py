@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from facelib import data, io, layout, record
+from facelib import data, io, layout, precision, record
 from facelib.config import PruneConfig
 from facelib.errors import FacelibError
 from facelib.pruning.loop import prune
@@ -13,12 +13,13 @@ DIFF = [f"devpeople_diff_{end}_{kind}" for kind in ("pruned", "finetuned") for e
 
 def test_paired_differences_from_the_models_equal_the_loops_own(tmp_path, lfw_people):
     """One step pruned from the shipped SqueezeNet, and fine-tuned, with the larger set (120 pairs,
-    evaluated in bf16 as the study's runs are):
+    evaluated in bf16 as the study's runs are where the CPU has bfloat16 units):
     the columns rebuilt from the run folder's models equal those the loop wrote; a model that is not
     the run's is refused in one sentence."""
     cfg = PruneConfig(base_model=str(layout.ROOT / "models" / "squeezenet-distill-base.pt"), steps=1,
                       batches_per_step=2, batch_size=16, filters_per_step=24, finetune_every=1, finetune_batches=2,
-                      larger_pairs="devpeople", max_pairs=120, threads=2, eval_precision="bf16")
+                      larger_pairs="devpeople", max_pairs=120, threads=2,
+                      eval_precision=precision.runnable("bf16"))
     prune(cfg, tmp_path, progress=False)
     written = io.read_csv(tmp_path / "steps.csv")
     larger = data.every_nth_pair(data.lfw_pairs("devpeople", lfw_people), 120)
