@@ -9,7 +9,7 @@ ways and pruning runs; what differs per network is its schedule, one line per ne
 profile below. Two profiles, chosen by ``FACELIB_PROFILE``:
 
 - ``full`` (default): the runs whose tables are committed in ``results/``;
-- ``fast``: the same code path on 20 identities, one epoch and a few pruning steps, for CI
+- ``fast``: the same code path on 10 identities, one epoch and a few pruning steps, for CI
   (nbval) and a first look; it writes under ``runs/fast/``.
 """
 from __future__ import annotations
@@ -243,7 +243,7 @@ PROFILES = {
         PRETRAINED: Schedule(epochs=0, prune_steps=100, filters_per_step=96, ship_every=8, batches_per_step=30,
                              finetune_batches=100),
     }),
-    "fast": Profile("fast", max_identities=20, max_pairs=60, networks={
+    "fast": Profile("fast", max_identities=10, max_pairs=30, networks={
         "squeezenet": Schedule(epochs=1, prune_steps=3, filters_per_step=64, ship_every=1),
         "mobilenetv2": Schedule(epochs=1, prune_steps=2, filters_per_step=256, ship_every=1),
         "resnet50": Schedule(epochs=1, prune_steps=2, filters_per_step=1024, ship_every=1),

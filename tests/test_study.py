@@ -16,7 +16,7 @@ def test_profiles_switch_folders_and_settings(monkeypatch):
     monkeypatch.setenv("FACELIB_PROFILE", "full")
     assert layout.results_dir() == layout.ROOT / "results"
     full = study.base_config("squeezenet", "distill")
-    assert fast.max_identities == 20 and full.max_identities is None
+    assert fast.max_identities == 10 and full.max_identities is None
     assert fast.distill_weight == full.distill_weight > 0
     assert study.base_config("squeezenet", "plain").distill_weight == 0
     monkeypatch.setenv("FACELIB_PROFILE", "slow")
@@ -125,11 +125,11 @@ def test_pretrained_runs_start_from_the_onnx_weights_and_test_on_view2(monkeypat
     base = study.pretrained_base()
     assert base == tmp_path / raw.base_model
     saved = TrainConfig.from_dict(json.loads(models.load_model(base).meta["config"]))
-    assert (saved.held_out, saved.eval_pairs, saved.max_pairs) == ("view2", "view2", 60)
+    assert (saved.held_out, saved.eval_pairs, saved.max_pairs) == ("view2", "view2", layout.profile().max_pairs)
     x = torch.randn(2, 3, 112, 112)
     with torch.no_grad():
         assert torch.equal(models.load_model(base).embed(x), MobileFaceNet.from_onnx(paths.reference_model()).embed(x))
-    assert len(study.pretrained_pairs()) == 60 and {p.fold for p in study.pretrained_pairs()} == set(range(10))
+    assert len(study.pretrained_pairs()) == layout.profile().max_pairs and {p.fold for p in study.pretrained_pairs()} == set(range(10))
     assert {p.a for p in study.pretrained_pairs()} <= {f for p in data.lfw_pairs("view2") for f in (p.a, p.b)}
     with pytest.raises(FacelibError, match="unknown criterion"):
         study.prune_config(runs.PRETRAINED, "l1")
