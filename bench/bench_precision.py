@@ -31,9 +31,9 @@ def step_seconds(arch: str, x: torch.Tensor, y: torch.Tensor, repeats: int = 3) 
     for precision in ("fp32", "bf16"):
         cfg = TrainConfig(arch=arch, precision=precision)
         torch.manual_seed(0)
-        model = models.build(arch, 10).to(memory_format=memory_format(cfg.precision))
+        model = models.build(arch, 10).to(memory_format=memory_format())
         opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
-        setups.append((cfg, model, opt, x.contiguous(memory_format=memory_format(cfg.precision))))
+        setups.append((cfg, model, opt, x.contiguous(memory_format=memory_format())))
 
     def step(cfg, model, opt, xx) -> float:
         start = time.perf_counter()

@@ -27,7 +27,8 @@ def embeddings(model: FaceNet, images: torch.Tensor, batch_size: int = 256) -> t
     """The network's embeddings of cached uint8 faces (centre crop or aligned, as the network takes
     them: ``preprocessing.network_input``), not normalised."""
     model.eval()
-    return torch.cat([model.embed(preprocessing.network_input(model.input_kind, images[i:i + batch_size]))
+    return torch.cat([model.embed(preprocessing.network_input(model.input_kind, images[i:i + batch_size])
+                                  .contiguous(memory_format=torch.channels_last))
                       for i in range(0, len(images), batch_size)])
 
 

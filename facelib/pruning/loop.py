@@ -105,7 +105,7 @@ def train_batches(model, td: TrainData, batches: list[torch.Tensor], cfg: PruneC
     params = list(model.parameters()) + (list(trained.parameters()) if trained is not None else [])
     optimizer = make_optimizer(params, cfg)
     augment = torch.Generator().manual_seed(cfg.seed * 7919 + step)
-    fmt = memory_format(cfg.precision)
+    fmt = memory_format()
     model.train().to(memory_format=fmt)
     total = 0.0
     for idx in batches:
@@ -228,7 +228,7 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
     teacher = None
     if cfg.distill_weight > 0 and cfg.teacher == "unpruned":  # frozen, on the student's own batches
         teacher = load_model(Path(cfg.base_model)).eval().requires_grad_(False)
-        teacher.to(memory_format=memory_format(cfg.precision))
+        teacher.to(memory_format=memory_format())
     groups = channel_groups(model)
     by_name = {g.name: g for g in groups}
     initial = {g.name: size(base, g) for g in groups}
