@@ -17,6 +17,7 @@ The face box of each data set:
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -30,6 +31,7 @@ import torch
 from facelib import paths
 from facelib.config import PAIR_SETS
 from facelib.errors import FacelibError
+from facelib.facefiles import read_box_csv, read_faces_csv
 from facelib.preprocessing import ENLARGE, SHORT_SIDE, Box, open_image, preprocess
 
 LFW_DEFAULT_BOX = (70.0, 60.0, 180.0, 190.0)
@@ -77,40 +79,6 @@ def load_images(faces: list[Face], workers: int | None = None, cache: bool = Tru
     return torch.from_numpy(arr)
 
 
-# ---------------------------------------------------------------- landmarks and box files
-
-def read_faces_csv(csv_path: Path) -> dict[str, tuple[Box | None, tuple | None]]:
-    """``faces.csv`` (path, x1..y2, det_prob, 5 points) -> {path: (box, landmarks)}; empty fields -> None."""
-    out = {}
-    with open(csv_path, newline="") as f:
-        for row in csv.DictReader(f):
-            if not row["x1"]:
-                out[row["path"]] = (None, None)
-                continue
-            box = tuple(float(row[k]) for k in ("x1", "y1", "x2", "y2"))
-            pts = tuple((float(row[f"{p}_x"]), float(row[f"{p}_y"]))
-                        for p in ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right"))
-            out[row["path"]] = (box, pts)
-    return out
-
-
-def read_box_csv(csv_path: Path) -> dict[str, Box]:
-    """A bounding-box CSV: ``path,x1,y1,x2,y2`` or VGGFace2's ``NAME_ID,X,Y,W,H`` (key without extension)."""
-    out = {}
-    with open(csv_path, newline="") as f:
-        reader = csv.DictReader(f)
-        cols = set(reader.fieldnames or [])
-        for row in reader:
-            if {"NAME_ID", "X", "Y", "W", "H"} <= cols:
-                x, y, w, h = (float(row[k]) for k in ("X", "Y", "W", "H"))
-                out[row["NAME_ID"]] = (x, y, x + w, y + h)
-            elif {"path", "x1", "y1", "x2", "y2"} <= cols:
-                out[row["path"]] = tuple(float(row[k]) for k in ("x1", "y1", "x2", "y2"))
-            else:
-                raise FacelibError(f"{csv_path} has neither path,x1,y1,x2,y2 nor NAME_ID,X,Y,W,H columns")
-    return out
-
-
 # ---------------------------------------------------------------- data sets
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -133,12 +101,25 @@ def identity_folders(root: Path, box_csv: Path | None = None, prefix: str = "") 
 
 def lfw_faces(root: Path | None = None, faces_csv: Path | None = None) -> dict[str, list[Face]]:
     """All LFW images by person name, in file order, with boxes and landmarks from ``faces_csv``
-    (default: ``lfw/faces.csv``; same columns as that file, paths relative to lfw-deepfunneled/)."""
-    root = root or paths.lfw_root()
-    images = root / "lfw-deepfunneled"
+    (default: ``lfw/faces.csv``; same columns as that file, paths relative to lfw-deepfunneled/).
+    Listed once per process (13,233 images, about a second), again where the folder or file changed."""
+    root = Path(root or paths.lfw_root())
     faces_csv = Path(faces_csv) if faces_csv else root / "faces.csv"
     if not faces_csv.is_file() and faces_csv != root / "faces.csv":
         raise FacelibError(f"landmarks file {faces_csv} does not exist")
+    stamp = _stamp(root / "lfw-deepfunneled", faces_csv)
+    return {person: list(faces) for person, faces in _lfw_listing(root, faces_csv, stamp).items()}
+
+
+def _stamp(*files: Path) -> tuple[int, ...]:
+    """The modification times of ``files`` (0 where one is missing): the key a listing is cached by."""
+    return tuple(f.stat().st_mtime_ns if f.exists() else 0 for f in files)
+
+
+@functools.lru_cache(maxsize=4)
+def _lfw_listing(root: Path, faces_csv: Path, stamp: tuple[int, int]) -> dict[str, tuple[Face, ...]]:
+    """``lfw_faces`` read from disk (``stamp``: the modification times it was read at)."""
+    images = root / "lfw-deepfunneled"
     try:
         meta = read_faces_csv(faces_csv) if faces_csv.is_file() else {}
     except (KeyError, ValueError):
@@ -148,16 +129,22 @@ def lfw_faces(root: Path | None = None, faces_csv: Path | None = None) -> dict[s
         for img in sorted((images / person).glob("*.jpg")):
             box, pts = meta.get(f"{person}/{img.name}", (LFW_DEFAULT_BOX, None))
             people.setdefault(person, []).append(Face(img, "lfw:" + person, box, pts))
-    return people
+    return {person: tuple(faces) for person, faces in people.items()}
 
 
 def celeba299_faces(root: Path | None = None) -> list[Face]:
-    """The CelebA-299 crops with their identities (meta.csv) and boxes (faces.csv)."""
-    root = root or paths.celeba299_root()
+    """The CelebA-299 crops with their identities (meta.csv) and boxes (faces.csv); read once per
+    process, again where a file changed."""
+    root = Path(root or paths.celeba299_root())
+    return list(_celeba299_listing(root, _stamp(root / "meta.csv", root / "faces.csv")))
+
+
+@functools.lru_cache(maxsize=4)
+def _celeba299_listing(root: Path, stamp: tuple[int, int]) -> tuple[Face, ...]:
     meta = read_faces_csv(root / "faces.csv") if (root / "faces.csv").is_file() else {}
     with open(root / "meta.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    return [Face(root / r["path"], "celeba:" + r["identity"], *meta.get(r["path"], (None, None))) for r in rows]
+    return tuple(Face(root / r["path"], "celeba:" + r["identity"], *meta.get(r["path"], (None, None))) for r in rows)
 
 
 def read_pairs(pairs_file: Path, people: dict[str, list[Face]]) -> list[Pair]:
