@@ -79,18 +79,22 @@ def _batches(n: int, count: int, batch_size: int, seed: int, step: int) -> list[
 
 
 def train_batches(model, td: TrainData, batches: list[torch.Tensor], cfg: PruneConfig, step: int,
-                  collector: ScoreCollector | None = None, teacher=None) -> float:
+                  collector: ScoreCollector | None = None, teacher=None,
+                  teacher_targets: torch.Tensor | None = None) -> float:
     """SGD or AdamW (``train.make_optimizer``, made afresh) on the given mini-batches; scores
     accumulate if a collector is given.
 
-    ``cfg.precision="bf16"`` runs the forward passes under bfloat16 autocast in channels-last
-    layout, as base training does (``train.autocast``); weights, optimizer and losses stay fp32,
-    and the model leaves in the contiguous layout that surgery and saving expect.
+    ``cfg.precision="bf16"`` runs the forward passes under bfloat16 autocast, as base training
+    does (``train.autocast``); weights, optimizer and losses stay fp32. The batches run in
+    channels-last layout (``train.memory_format``), and the model leaves in the contiguous layout
+    that surgery and saving expect.
     With ``cfg.distill_weight > 0`` the loss is ``identity_weight`` * identity + W * distillation
     (``distill.distillation_loss``), through a projection refitted to the current embeddings
     (``distill.fit_projection``) towards ``cfg.teacher``: the reference's cached embedding of the
     unaugmented face, or (``"unpruned"``) ``teacher``, the frozen base network run on the student's
-    own augmented batch, a target that leaves the unpruned network where it is (zero loss).
+    own augmented batch, a target that leaves the unpruned network where it is (zero loss);
+    ``teacher_targets``: its embeddings of the projection's faces (``projection_targets``), made
+    once per run where the caller keeps them.
     The scores come from the identity loss (``score_loss="identity"``, a separate scored
     backward pass), from the loss that trains (``"combined"``), or (``"reference"``) from the
     distillation loss towards the cached reference, scored and not trained on: a loss whose
@@ -99,8 +103,13 @@ def train_batches(model, td: TrainData, batches: list[torch.Tensor], cfg: PruneC
     online = cfg.distill_weight > 0 and cfg.teacher == "unpruned"
     # the projection towards the cached reference, where that loss trains or is scored
     scored_on_reference = collector is not None and cfg.score_loss == "reference"
-    proj = _projection(model, td, cfg) if cfg.distill_weight > 0 and (not online or scored_on_reference) else None
-    proj_online = _projection(model, td, cfg, teacher) if online else None
+    to_cached = cfg.distill_weight > 0 and (not online or scored_on_reference)
+    pick = _projection_faces(td, cfg) if to_cached or online else None
+    own = head.embeddings(model, td.train_images[pick]) if pick is not None else None
+    proj = distill.fit_projection(own, td.reference[pick]) if to_cached else None
+    if online and teacher_targets is None:
+        teacher_targets = projection_targets(teacher, td, cfg)
+    proj_online = distill.fit_projection(own, teacher_targets) if online else None
     trained = proj_online if online else proj
     params = list(model.parameters()) + (list(trained.parameters()) if trained is not None else [])
     optimizer = make_optimizer(params, cfg)
@@ -149,13 +158,16 @@ def train_batches(model, td: TrainData, batches: list[torch.Tensor], cfg: PruneC
     return total / max(len(batches), 1)
 
 
-def _projection(model, td: TrainData, cfg: PruneConfig, teacher=None, faces: int = 1024) -> torch.nn.Linear:
-    """The distillation projection for the model as it is now, fitted on a fixed set of faces
-    towards the cached reference, or towards ``teacher``'s embeddings where one is given."""
+def _projection_faces(td: TrainData, cfg: PruneConfig, faces: int = 1024) -> torch.Tensor:
+    """The fixed faces the distillation projection is fitted on, refitted to the network as it is
+    at every call of ``train_batches``: ``faces`` of those with a reference, drawn with the seed."""
     usable = torch.nonzero(td.reference_usable).flatten()
-    pick = usable[torch.randperm(len(usable), generator=torch.Generator().manual_seed(cfg.seed))[:faces]]
-    target = td.reference[pick] if teacher is None else head.embeddings(teacher, td.train_images[pick])
-    return distill.fit_projection(head.embeddings(model, td.train_images[pick]), target)
+    return usable[torch.randperm(len(usable), generator=torch.Generator().manual_seed(cfg.seed))[:faces]]
+
+
+def projection_targets(teacher, td: TrainData, cfg: PruneConfig) -> torch.Tensor:
+    """The frozen ``teacher``'s embeddings of the projection's faces: the same all run long."""
+    return head.embeddings(teacher, td.train_images[_projection_faces(td, cfg)])
 
 
 def _verify(model, pairs, larger, suffix: str, precision: str, unpruned: np.ndarray | None = None,
@@ -229,6 +241,7 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
     if cfg.distill_weight > 0 and cfg.teacher == "unpruned":  # frozen, on the student's own batches
         teacher = load_model(Path(cfg.base_model)).eval().requires_grad_(False)
         teacher.to(memory_format=memory_format())
+    teacher_targets = projection_targets(teacher, td, cfg) if teacher is not None else None
     groups = channel_groups(model)
     by_name = {g.name: g for g in groups}
     initial = {g.name: size(base, g) for g in groups}
@@ -277,7 +290,7 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
         collector = ScoreCollector(model, groups, cfg.criterion,
                                    generator=torch.Generator().manual_seed(cfg.seed * 31 + step))
         batches = _batches(len(td.train_images), cfg.batches_per_step, cfg.batch_size, cfg.seed, step)
-        loss = train_batches(model, td, batches, cfg, step, collector, teacher)
+        loss = train_batches(model, td, batches, cfg, step, collector, teacher, teacher_targets)
         collector.remove()
         scores = collector.scores(cfg.normalise)
         chosen = select_to_remove(scores, cfg.filters_per_step, cfg.min_channels, cfg.round_to)
@@ -293,7 +306,8 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
             tuned = copy.deepcopy(model)
             torch.manual_seed(cfg.seed * 1_000_033 + step)
             train_batches(tuned, td, _batches(len(td.train_images), cfg.finetune_batches, cfg.batch_size,
-                                              cfg.seed + 1, step), cfg, -step, teacher=teacher)
+                                              cfg.seed + 1, step), cfg, -step, teacher=teacher,
+                          teacher_targets=teacher_targets)
         removed = sum(len(v) for v in chosen.values())
         record(step, removed, loss, time.perf_counter() - start, shape, tuned)
         commit(step, tuned)
