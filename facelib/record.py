@@ -109,7 +109,7 @@ def unship_pruned_of_other_bases(arch: str) -> None:
 def with_latency(arch: str, steps: list[dict], layers: list[dict]) -> list[dict]:
     """``steps`` with each step's batch-1 CPU latency: ``latency_ms`` of the step's network and
     ``latency_ratio`` to the unpruned one, timed in turn with it for the profile's
-    ``latency_seconds`` at least (``speed.paired_latency_ms``).
+    ``latency_seconds`` and ``latency_repeats`` at least (``speed.paired_latency_ms``).
     The step's network is rebuilt from its widths in ``layers`` (``pruning.shrink_to``): latency
     depends on the shape, not on the weights, and the rebuilt network has the step's exact
     parameters and MACs (tests/test_results.py checks it)."""
@@ -119,7 +119,9 @@ def with_latency(arch: str, steps: list[dict], layers: list[dict]) -> list[dict]
     out = []
     for row in steps:
         pruned = shrink_to(copy.deepcopy(full), widths[int(float(row["step"]))])
-        full_ms, ms = speed.paired_latency_ms(full, pruned, min_seconds=layout.profile().latency_seconds)
+        profile = layout.profile()
+        full_ms, ms = speed.paired_latency_ms(full, pruned, repeats=profile.latency_repeats,
+                                              min_seconds=profile.latency_seconds)
         out.append({**row, "latency_ms": ms, "latency_ratio": ms / full_ms})
     return out
 

@@ -216,6 +216,7 @@ class Profile:
     finetune_every: int = 4
     finetune_batches: int = 50
     latency_seconds: float = 2.0  # least time timing each step's network against the unpruned one
+    latency_repeats: int = 30  # and least calls of each
     # the budget of every recipe run of a network, in epochs
     recipe_epochs: dict[str, int] = field(default_factory=lambda: {"squeezenet": 12, "mobilenetv2": 6, "resnet50": 3})
     deploy_networks: tuple[str, ...] = ARCHS  # the networks whose DEPLOY_ARCHS runs notebook 07 makes
@@ -249,6 +250,7 @@ PROFILES = {
         "resnet50": Schedule(epochs=1, prune_steps=2, filters_per_step=1024, ship_every=1),
         PRETRAINED: Schedule(epochs=0, prune_steps=2, filters_per_step=256, ship_every=2),
     }, batches_per_step=2, prune_batch_size=16, finetune_every=1, finetune_batches=2, latency_seconds=0.2,
+       latency_repeats=5,
        recipe_epochs={arch: 1 for arch in ARCHS},
        # ResNet50's deploy runs take over 3 min even here, its recipe rows over a minute; its base and
        # pruning runs still go through the fast path in notebooks 02 and 06
