@@ -1,8 +1,8 @@
 """Benchmark of mixed precision in training (not a test). Run: .venv/bin/python bench/bench_precision.py [arch ...]
 
 For each network, the time of one training step on 64 real LFW faces in float32 against the
-same step with ``TrainConfig(precision="bf16")`` (bfloat16 autocast and channels-last, as
-``facelib.train`` runs it), as a ratio measured in this one run; the two kinds of step alternate
+same step with ``TrainConfig(precision="bf16")`` (bfloat16 autocast; both in channels-last, as
+``facelib.train`` runs them), as a ratio measured in this one run; the two kinds of step alternate
 so that both see the same moments of a shared machine, and each figure is the fastest of its kind.
 It prints the training throughput of each precision too (images per second of that fastest
 step) beside the issue's goals at batch 64 on 2 cores: 500 img/s SqueezeNet, 100 MobileNetV2,
