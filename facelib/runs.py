@@ -247,7 +247,7 @@ PROFILES = {
     "fast": Profile("fast", max_identities=10, max_pairs=30, networks={
         "squeezenet": Schedule(epochs=1, prune_steps=3, filters_per_step=64, ship_every=1),
         "mobilenetv2": Schedule(epochs=1, prune_steps=2, filters_per_step=256, ship_every=1),
-        "resnet50": Schedule(epochs=1, prune_steps=2, filters_per_step=1024, ship_every=1),
+        "resnet50": Schedule(epochs=1, prune_steps=1, filters_per_step=1024, ship_every=1),
         PRETRAINED: Schedule(epochs=0, prune_steps=2, filters_per_step=256, ship_every=2),
     }, batches_per_step=2, prune_batch_size=16, finetune_every=1, finetune_batches=2, latency_seconds=0.2,
        latency_repeats=5,
