@@ -22,7 +22,8 @@ from facelib import models, runs
 from facelib.precision import bf16_units
 from facelib.config import TrainConfig
 from facelib.speed import lfw_batch
-from facelib.train import autocast, memory_format
+from facelib.preprocessing import memory_format
+from facelib.train import autocast
 
 
 def step_seconds(arch: str, x: torch.Tensor, y: torch.Tensor, repeats: int = 3) -> tuple[float, float]:

@@ -176,6 +176,14 @@ def network_input(kind: str, images: torch.Tensor, train: bool = False,
     return INPUT_KINDS[kind](images, train=train, generator=generator)
 
 
+def memory_format() -> torch.memory_format:
+    """The layout every network runs in, training and evaluation, in either precision: channels-last,
+    the layout oneDNN's convolutions run fastest in, bfloat16 (AMX) and float32 alike (on an AVX2-only
+    CPU, float32 training steps of 32 faces took 0.72x / 0.91x / 0.74x the contiguous layout's time for
+    SqueezeNet / MobileNetV2 / ResNet50, and a forward pass 0.65x (SqueezeNet) and 0.86x (ResNet50))."""
+    return torch.channels_last
+
+
 def crop_matrix(box: Box) -> np.ndarray:
     """The 2x3 matrix taking a photo's pixel coordinates to those of its cached 129x129 face
     (``preprocess`` with this ``box``): the enlarged, rounded box's corner to the origin, the

@@ -28,7 +28,7 @@ def embeddings(model: FaceNet, images: torch.Tensor, batch_size: int = 256) -> t
     them: ``preprocessing.network_input``), not normalised."""
     model.eval()
     return torch.cat([model.embed(preprocessing.network_input(model.input_kind, images[i:i + batch_size])
-                                  .contiguous(memory_format=torch.channels_last))
+                                  .contiguous(memory_format=preprocessing.memory_format()))
                       for i in range(0, len(images), batch_size)])
 
 

@@ -59,7 +59,7 @@ from facelib.pruning import head
 from facelib.pruning.groups import channel_groups, size
 from facelib.pruning.scores import ScoreCollector, select_to_remove
 from facelib.pruning.surgery import remove_chosen
-from facelib.train import TrainData, autocast, batch_order, make_optimizer, memory_format
+from facelib.train import TrainData, autocast, batch_order, make_optimizer
 
 STEP_COLUMNS = ["step", "params", "trunk_params", "macs", "filters", "removed", "loss", "eer_pruned", "eer_finetuned",
                 "tar_1e3_pruned", "tar_1e3_finetuned", "threshold_pruned", "threshold_finetuned",
@@ -86,7 +86,7 @@ def train_batches(model, td: TrainData, batches: list[torch.Tensor], cfg: PruneC
 
     ``cfg.precision="bf16"`` runs the forward passes under bfloat16 autocast, as base training
     does (``train.autocast``); weights, optimizer and losses stay fp32. The batches run in
-    channels-last layout (``train.memory_format``), and the model leaves in the contiguous layout
+    channels-last layout (``preprocessing.memory_format``), and the model leaves in the contiguous layout
     that surgery and saving expect.
     With ``cfg.distill_weight > 0`` the loss is ``identity_weight`` * identity + W * distillation
     (``distill.distillation_loss``), through a projection refitted to the current embeddings
@@ -114,7 +114,7 @@ def train_batches(model, td: TrainData, batches: list[torch.Tensor], cfg: PruneC
     params = list(model.parameters()) + (list(trained.parameters()) if trained is not None else [])
     optimizer = make_optimizer(params, cfg)
     augment = torch.Generator().manual_seed(cfg.seed * 7919 + step)
-    fmt = memory_format()
+    fmt = preprocessing.memory_format()
     model.train().to(memory_format=fmt)
     total = 0.0
     for idx in batches:
@@ -240,7 +240,7 @@ def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: 
     teacher = None
     if cfg.distill_weight > 0 and cfg.teacher == "unpruned":  # frozen, on the student's own batches
         teacher = load_model(Path(cfg.base_model)).eval().requires_grad_(False)
-        teacher.to(memory_format=memory_format())
+        teacher.to(memory_format=preprocessing.memory_format())
     teacher_targets = projection_targets(teacher, td, cfg) if teacher is not None else None
     groups = channel_groups(model)
     by_name = {g.name: g for g in groups}
