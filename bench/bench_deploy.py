@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from facelib import analysis, evaluate, export, io, layout, models, runs, speed, study
+from facelib import analysis, evaluate, export, io, layout, models, precision, runs, speed, study
 from facelib.allocator import hold_freed_memory
 from facelib.errors import FacelibError
 from facelib.pruning import channel_groups, shrink_to, size
@@ -36,7 +36,7 @@ from facelib.pruning import channel_groups, shrink_to, size
 RUNS = ("taylor", "taylor_shipped", "taylor_shipped_r16")
 RUNTIMES = ("eager", "onnx_fp32", "onnx_int8")
 COLUMNS = ["arch", "model", "step", "weights", "macs", "macs_ratio", "runtime", "latency_ms", "latency_ratio",
-           "throughput", "file_mb", "eer", "eer_low", "eer_high", "commit"]
+           "throughput", "file_mb", "eer", "eer_low", "eer_high", "commit", "cpu"]
 LATENCY_SECONDS = 20.0  # least time of the batch-1 round robin, per network
 
 
@@ -108,7 +108,8 @@ def measure(arch: str, tmp: Path) -> list[dict]:
                          "latency_ms": 1000 * latency[key], "latency_ratio": latency[key] / latency["unpruned", runtime],
                          "throughput": len(batch) / throughput[key], "file_mb": sizes[key],
                          "eer": ver.eer if ver else "", "eer_low": ver.eer_low if ver else "",
-                         "eer_high": ver.eer_high if ver else "", "commit": layout.commit()})
+                         "eer_high": ver.eer_high if ver else "", "commit": layout.commit(),
+                         "cpu": precision.cpu_description()})
             r = rows[-1]
             eer = f"EER {ver.eer:.1%} [{ver.eer_low:.1%}, {ver.eer_high:.1%}]" if ver else "EER n/a (shape only)"
             print(f"{arch:12s} {v['model']:19s} step {v['step']:2d} MACs {r['macs_ratio']:.2f} {runtime:9s} "

@@ -213,7 +213,9 @@ def deploy_rows() -> list[dict]:
 def deploy_summary(rows: list[dict]) -> list[dict]:
     """One row per network and model of ``deploy.csv``: its MACs ratio, batch-1 latency ratio to the
     unpruned model in each runtime, the end-to-end speed-up of the model in ONNX Runtime int8 over
-    the unpruned one in ONNX Runtime fp32, and its EER in fp32 and int8 with their intervals."""
+    the unpruned one in ONNX Runtime fp32, its EER in fp32 and int8 with their intervals, and the CPU
+    it was timed on (int8's speed-up depends on its matrix units; rows timed before ``cpu`` was
+    recorded say "not recorded")."""
     at = {(r["arch"], r["model"], r["runtime"]): r for r in rows}
     out = []
     for (arch, model, runtime), r in at.items():
@@ -225,7 +227,8 @@ def deploy_summary(rows: list[dict]) -> list[dict]:
                                                       for k in ("eager", "onnx_fp32", "onnx_int8")},
                     "speedup_int8_vs_unpruned_fp32": at[arch, "unpruned", "onnx_fp32"]["latency_ms"] / int8["latency_ms"],
                     "eer_fp32": fp32["eer"], "eer_fp32_interval": _interval(fp32), "eer_int8": int8["eer"],
-                    "eer_int8_interval": _interval(int8), "int8_minus_fp32": _difference(int8["eer"], fp32["eer"])})
+                    "eer_int8_interval": _interval(int8), "int8_minus_fp32": _difference(int8["eer"], fp32["eer"]),
+                    "cpu": r["cpu"] if isinstance(r.get("cpu"), str) else "not recorded"})
     return out
 
 

@@ -16,17 +16,33 @@ from __future__ import annotations
 from functools import lru_cache
 
 BF16_UNITS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of CPUs that compute in bfloat16
+# matrix units that decide how fast int8 and bfloat16 run (ONNX Runtime's int8 kernels want VNNI or AMX)
+MATRIX_UNITS = ("amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni", "avx_vnni")
 
 
 @lru_cache(maxsize=1)
-def bf16_units() -> tuple[str, ...]:
-    """The bfloat16 units this CPU reports in ``/proc/cpuinfo`` (none where it cannot be read)."""
+def _cpuinfo() -> tuple[str, frozenset[str]]:
+    """The CPU's model name and flags from ``/proc/cpuinfo`` (empty where it cannot be read)."""
     try:
         with open("/proc/cpuinfo") as f:
-            flags = set(f.read().split())
+            text = f.read()
     except OSError:
-        return ()
-    return tuple(u for u in BF16_UNITS if u in flags)
+        return "", frozenset()
+    name = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "")
+    return name, frozenset(text.split())
+
+
+def bf16_units() -> tuple[str, ...]:
+    """The bfloat16 units this CPU reports in ``/proc/cpuinfo`` (none where it cannot be read)."""
+    return tuple(u for u in BF16_UNITS if u in _cpuinfo()[1])
+
+
+def cpu_description() -> str:
+    """What a timing was measured on: the CPU's model name and its int8/bf16 matrix units, e.g.
+    ``"AMD EPYC 7B13 (no int8/bf16 matrix units)"``; saved beside latencies that depend on them."""
+    name, flags = _cpuinfo()
+    units = [u for u in MATRIX_UNITS if u in flags]
+    return f"{name or 'unknown CPU'} ({', '.join(units) if units else 'no int8/bf16 matrix units'})"
 
 
 def runnable(declared: str) -> str:

@@ -73,6 +73,9 @@ def headline_markdown() -> str:
                   f"| {d['latency_ratio_onnx_int8']:.2f} | {d['speedup_int8_vs_unpruned_fp32']:.2f}x "
                   f"| {_eer(d['eer_fp32'], d['eer_fp32_interval'])} | {_eer(d['eer_int8'], d['eer_int8_interval'])} |"
                   for d in deploy]
+        timed_on = {d["network"]: d["cpu"] for d in deploy}  # one bench run per network, so one CPU
+        lines += ["", "Timed on (int8's speed-up depends on the CPU's matrix units): "
+                  + "; ".join(f"{arch}: {cpu}" for arch, cpu in timed_on.items()) + "."]
     return "\n".join(lines)
 
 

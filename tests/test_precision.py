@@ -55,3 +55,13 @@ def test_only_machine_fields_may_differ():
     assert cfg.same_study_run(dataclasses.replace(cfg, precision="fp32", eval_precision="fp32", threads=None))
     assert not cfg.same_study_run(dataclasses.replace(cfg, lr=cfg.lr * 2))
     assert not cfg.same_study_run(TrainConfig())
+
+
+def test_the_cpu_a_timing_ran_on_is_named_with_its_matrix_units():
+    """Deploy latencies (int8 above all) depend on VNNI/AMX, so each timing saves this description."""
+    with open("/proc/cpuinfo") as f:
+        flags = set(f.read().split())
+    described = precision.cpu_description()
+    units = [u for u in precision.MATRIX_UNITS if u in flags]
+    assert described.endswith(f"({', '.join(units)})" if units else "(no int8/bf16 matrix units)")
+    assert set(precision.bf16_units()) == {u for u in precision.BF16_UNITS if u in flags}

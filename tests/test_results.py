@@ -190,3 +190,17 @@ def test_committed_checkpoints_are_unfinished_runs_of_todays_configuration():
         assert not (layout.pruning_results_dir(arch, criterion) / "run.json").exists(), folder.name
         last = checkpoint.step(folder)
         assert (folder / "models" / f"step_{last:03d}_pruned.pt").exists()
+
+
+def test_deploy_timings_say_which_cpu_they_ran_on():
+    """One bench run per network, so one CPU per network; rows timed before the column existed say so."""
+    rows = analysis.deploy_rows()
+    if not rows:
+        pytest.skip("no deploy.csv yet (bench/bench_deploy.py)")
+    summary = analysis.deploy_summary(rows)
+    for arch in {r["arch"] for r in rows}:
+        cpus = {s["cpu"] for s in summary if s["network"] == arch}
+        recorded = {r["cpu"] for r in rows if r["arch"] == arch and isinstance(r.get("cpu"), str)}
+        assert cpus == (recorded or {"not recorded"}), arch
+        assert len(cpus) == 1, arch
+    assert "Timed on" in report.headline_markdown()
