@@ -36,15 +36,14 @@ from facelib.pruning import channel_groups, shrink_to, size
 RUNS = ("taylor", "taylor_shipped", "taylor_shipped_r16")
 RUNTIMES = ("eager", "onnx_fp32", "onnx_int8")
 COLUMNS = ["arch", "model", "step", "weights", "macs", "macs_ratio", "runtime", "latency_ms", "latency_ratio",
-           "throughput", "file_mb", "eer", "eer_low", "eer_high", "commit", "cpu"]
+           "throughput", "file_mb", "eer", "eer_low", "eer_high", "commit", "cpu", "source"]
 LATENCY_SECONDS = 20.0  # least time of the batch-1 round robin, per network
 
 
 def variants(arch: str) -> list[dict]:
     """The unpruned model and each run's step nearest 60 % of the MACs: name, step, torch model,
     whether its weights are the trained ones."""
-    base_file = layout.models_dir() / f"{arch}-{analysis.chosen_way(arch)}-base.pt"
-    base = models.load_model(base_file)
+    base = models.load_model(analysis.timing_source(arch, "unpruned"))
     out = [{"model": "unpruned", "step": 0, "net": base, "trained": True}]
     for name in RUNS:
         try:
@@ -109,7 +108,8 @@ def measure(arch: str, tmp: Path) -> list[dict]:
                          "throughput": len(batch) / throughput[key], "file_mb": sizes[key],
                          "eer": ver.eer if ver else "", "eer_low": ver.eer_low if ver else "",
                          "eer_high": ver.eer_high if ver else "", "commit": layout.commit(),
-                         "cpu": precision.cpu_description()})
+                         "cpu": precision.cpu_description(),
+                         "source": io.file_digest(analysis.timing_source(arch, v["model"]))})
             r = rows[-1]
             eer = f"EER {ver.eer:.1%} [{ver.eer_low:.1%}, {ver.eer_high:.1%}]" if ver else "EER n/a (shape only)"
             print(f"{arch:12s} {v['model']:19s} step {v['step']:2d} MACs {r['macs_ratio']:.2f} {runtime:9s} "

@@ -210,12 +210,36 @@ def deploy_rows() -> list[dict]:
     return io.read_csv(layout.results_dir() / "deploy.csv", missing_ok=True, numeric=True)
 
 
+def timing_source(arch: str, model: str):
+    """The file a ``deploy.csv`` model is made from: the chosen base in ``models/`` for ``unpruned``,
+    else the run's ``layers.csv`` (its step's shape; ``taylor_up16`` rounds the ``taylor`` run's)."""
+    if model == "unpruned":
+        return layout.models_dir() / f"{arch}-{chosen_way(arch)}-base.pt"
+    return layout.pruning_results_dir(arch, _timed_run(model)) / "layers.csv"
+
+
+def _timed_run(model: str) -> str:
+    """The pruning run a ``deploy.csv`` model is a step of (``taylor_up16``: the ``taylor`` run's, rounded)."""
+    return "taylor" if model == "taylor_up16" else model
+
+
+def timed_today(row: dict) -> bool:
+    """Whether a ``deploy.csv`` row timed a model of today's results, not one since replaced: its
+    ``source`` digest is that of the file ``timing_source`` names now (rows timed before the bench
+    recorded ``source`` count as replaced), and a run's step comes from a run of today's base."""
+    arch, model = row["arch"], row["model"]
+    path = timing_source(arch, model)
+    if not (isinstance(row.get("source"), str) and path.exists() and io.file_digest(path) == row["source"]):
+        return False
+    return model == "unpruned" or not started_from_earlier_base(load_run(arch, _timed_run(model)))
+
+
 def deploy_summary(rows: list[dict]) -> list[dict]:
     """One row per network and model of ``deploy.csv``: its MACs ratio, batch-1 latency ratio to the
     unpruned model in each runtime, the end-to-end speed-up of the model in ONNX Runtime int8 over
     the unpruned one in ONNX Runtime fp32, its EER in fp32 and int8 with their intervals, and the CPU
     it was timed on (int8's speed-up depends on its matrix units; rows timed before ``cpu`` was
-    recorded say "not recorded")."""
+    recorded say "not recorded"), and whether it timed today's model (``timed_today``)."""
     at = {(r["arch"], r["model"], r["runtime"]): r for r in rows}
     out = []
     for (arch, model, runtime), r in at.items():
@@ -228,7 +252,8 @@ def deploy_summary(rows: list[dict]) -> list[dict]:
                     "speedup_int8_vs_unpruned_fp32": at[arch, "unpruned", "onnx_fp32"]["latency_ms"] / int8["latency_ms"],
                     "eer_fp32": fp32["eer"], "eer_fp32_interval": _interval(fp32), "eer_int8": int8["eer"],
                     "eer_int8_interval": _interval(int8), "int8_minus_fp32": _difference(int8["eer"], fp32["eer"]),
-                    "cpu": r["cpu"] if isinstance(r.get("cpu"), str) else "not recorded"})
+                    "cpu": r["cpu"] if isinstance(r.get("cpu"), str) else "not recorded",
+                    "timed_today": timed_today(r)})
     return out
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -102,3 +103,8 @@ def read_csv(path: Path, missing_ok: bool = False, numeric: bool = False) -> lis
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     return [{k: _number(v) for k, v in r.items()} for r in rows] if numeric else rows
+
+
+def file_digest(path: Path) -> str:
+    """The first 12 hex digits of a file's SHA-256: which version of a result or model a row was made from."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]

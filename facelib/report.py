@@ -10,7 +10,6 @@ from pathlib import Path
 
 from facelib import analysis, claims, io, layout, pretrained, verdicts
 from facelib.errors import FacelibError
-from facelib.runs import DEPLOY_RUNS
 
 START, END = "<!-- headline:start (python -m facelib report) -->", "<!-- headline:end -->"
 
@@ -65,15 +64,16 @@ def headline_markdown() -> str:
         lines += ["", "| network | model (step) | MACs | batch-1 latency vs unpruned: PyTorch | ONNX Runtime fp32 "
                   "| ONNX Runtime int8 | int8 speed-up over unpruned fp32 (ONNX Runtime) | EER fp32 [95 %] "
                   "| EER int8 [95 %] |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-        earlier = {arch for arch, c in analysis.available_runs()  # the deploy runs' own bases
-                   if c in DEPLOY_RUNS and analysis.started_from_earlier_base(analysis.load_run(arch, c))}
-        lines += [f"| {d['network']} | {d['model']} ({int(d['step'])}){' (earlier base)' * (d['network'] in earlier)} "
+        lines += [f"| {d['network']} | {d['model']} ({int(d['step'])}){' (since replaced)' * (not d['timed_today'])} "
                   f"| {_pct(d['macs_ratio'])} "
                   f"| {d['latency_ratio_eager']:.2f} | {d['latency_ratio_onnx_fp32']:.2f} "
                   f"| {d['latency_ratio_onnx_int8']:.2f} | {d['speedup_int8_vs_unpruned_fp32']:.2f}x "
                   f"| {_eer(d['eer_fp32'], d['eer_fp32_interval'])} | {_eer(d['eer_int8'], d['eer_int8_interval'])} |"
                   for d in deploy]
         timed_on = {d["network"]: d["cpu"] for d in deploy}  # one bench run per network, so one CPU
+        if not all(d["timed_today"] for d in deploy):
+            lines += ["", "(since replaced): timed on a model whose base or run has been made again since "
+                      "(`analysis.timed_today`); bench/bench_deploy.py times the new one."]
         lines += ["", "Timed on (int8's speed-up depends on the CPU's matrix units): "
                   + "; ".join(f"{arch}: {cpu}" for arch, cpu in timed_on.items()) + "."]
     return "\n".join(lines)

@@ -204,3 +204,17 @@ def test_deploy_timings_say_which_cpu_they_ran_on():
         assert cpus == (recorded or {"not recorded"}), arch
         assert len(cpus) == 1, arch
     assert "Timed on" in report.headline_markdown()
+
+
+def test_a_deploy_row_is_todays_only_while_its_source_file_is_unchanged():
+    rows = [r for r in analysis.deploy_rows() if isinstance(r.get("source"), str)]
+    if not rows:
+        pytest.skip("no deploy.csv rows with a recorded source yet (bench/bench_deploy.py)")
+    for row in rows:
+        arch, model = row["arch"], row["model"]
+        run = "taylor" if model == "taylor_up16" else model  # the run whose step's shape it is
+        today = io.file_digest(analysis.timing_source(arch, model)) == row["source"] and (
+            model == "unpruned" or not analysis.started_from_earlier_base(analysis.load_run(arch, run)))
+        assert analysis.timed_today(row) == today
+        assert not analysis.timed_today({**row, "source": "0" * 12})  # the file changed since
+        assert not analysis.timed_today({k: v for k, v in row.items() if k != "source"})  # never recorded
