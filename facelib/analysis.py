@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -210,7 +211,7 @@ def deploy_rows() -> list[dict]:
     return io.read_csv(layout.results_dir() / "deploy.csv", missing_ok=True, numeric=True)
 
 
-def timing_source(arch: str, model: str):
+def timing_source(arch: str, model: str) -> Path:
     """The file a ``deploy.csv`` model is made from: the chosen base in ``models/`` for ``unpruned``,
     else the run's ``layers.csv`` (its step's shape; ``taylor_up16`` rounds the ``taylor`` run's)."""
     if model == "unpruned":

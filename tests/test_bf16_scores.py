@@ -56,8 +56,7 @@ def taylor_scores(model, images, labels, batches, bf16: bool) -> dict[str, torch
     collector = ScoreCollector(model, channel_groups(model), "taylor")
     for idx in batches:
         x = preprocessing.to_input(images[idx], train=True, generator=augment)
-        if bf16:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=preprocessing.memory_format())  # as the study runs, in both precisions
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             logits = model(x).float()
         model.zero_grad()

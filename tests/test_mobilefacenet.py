@@ -165,7 +165,7 @@ def test_taylor_tracks_real_loss_change_on_the_pretrained_network(lfw_people, pr
     faces = [f for p in people for f in [f for f in p if f.landmarks][:4]]
     images = alignment.load_faces(faces, "aligned112")
     x, y = preprocessing.network_input("aligned112", images), torch.tensor([k for k in range(8) for _ in range(4)])
-    x = x.contiguous(memory_format=torch.channels_last)  # the layout the study runs in (preprocessing.memory_format)
+    x = x.contiguous(memory_format=preprocessing.memory_format())  # the layout the study runs in
     model = copy.deepcopy(pretrained)
     fitted, _ = head.fit_head(model, images, y, len(people))
     head.install_head(model, fitted)

@@ -100,9 +100,9 @@ def test_taylor_tracks_real_loss_change(arch, group):
     split = data.study_split(max_identities=30, lfw=False, seed=0)
     images, labels = data.load_images(split.train), split.labels(split.train)
     idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:64]
-    x, y = preprocessing.to_input(images[idx]).contiguous(memory_format=torch.channels_last), labels[idx]
+    x, y = preprocessing.to_input(images[idx]).contiguous(memory_format=preprocessing.memory_format()), labels[idx]
     torch.manual_seed(0)
-    model = models.build(arch, len(split.classes)).to(memory_format=torch.channels_last)  # as the study trains
+    model = models.build(arch, len(split.classes)).to(memory_format=preprocessing.memory_format())  # as the study trains
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     for _ in range(30):
         loss = F.cross_entropy(model(x), y)
