@@ -217,7 +217,9 @@ def test_det_models_show_their_eer_with_its_interval():
 
 def test_compare_runs_the_shipped_models_in_onnx_runtime_fp32_and_int8():
     """The same pair through PyTorch, ONNX Runtime fp32 (the same similarities and thresholds) and
-    ONNX Runtime int8 (similarities within a few hundredths, thresholds measured anew)."""
+    ONNX Runtime int8 (thresholds measured anew; the unpruned network's similarity within 0.01, every
+    copy's within 0.1: static int8 quantisation costs a thin network more, and the deepest shipped copy,
+    step 60 at 27 % of the MACs, moved this pair's cosine from 0.546 to 0.622, the unpruned one by 0.001)."""
     at = lfw_pair_page()
     at.selectbox(key="cmp-arch").set_value("mobilenetv2").run()
     torch_table = at.table[0].value
@@ -231,7 +233,8 @@ def test_compare_runs_the_shipped_models_in_onnx_runtime_fp32_and_int8():
     at.radio(key="cmp-runtime").set_value("ONNX Runtime int8").run()
     assert_clean(at)
     int8 = at.table[0].value
-    assert (sims(int8) - sims(torch_table)).abs().max() < 0.05
+    shift = (sims(int8) - sims(torch_table)).abs()
+    assert shift.iloc[0] < 0.01 and shift.max() < 0.1, shift
     assert list(int8["EER threshold"]) != list(torch_table["EER threshold"])
 
 
