@@ -58,8 +58,7 @@ class Pair:
 def load_images(faces: list[Face], workers: int | None = None, cache: bool = True,
                 progress: bool = False) -> torch.Tensor:
     """Decode and preprocess faces to uint8 [N, 3, 129, 129], cached on disk by content key."""
-    key = hashlib.sha1(json.dumps([[str(f.path), f.box] for f in faces] + [ENLARGE, SHORT_SIDE, 1]).encode()).hexdigest()
-    cached = paths.cache_root() / f"faces-{key[:20]}.npy"
+    cached = images_cache_file(faces)
     if cache and cached.is_file():
         return torch.from_numpy(np.load(cached))
 
@@ -77,6 +76,12 @@ def load_images(faces: list[Face], workers: int | None = None, cache: bool = Tru
         np.save(tmp, arr)
         os.replace(tmp, cached)
     return torch.from_numpy(arr)
+
+
+def images_cache_file(faces: list[Face]) -> Path:
+    """The file ``load_images`` caches ``faces`` in: named by their paths, boxes and crop size."""
+    key = hashlib.sha1(json.dumps([[str(f.path), f.box] for f in faces] + [ENLARGE, SHORT_SIDE, 1]).encode()).hexdigest()
+    return paths.cache_root() / f"faces-{key[:20]}.npy"
 
 
 # ---------------------------------------------------------------- data sets

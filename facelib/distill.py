@@ -41,8 +41,7 @@ def reference_embeddings(faces: list[data.Face], model_path: Path | None = None,
     """Reference embeddings [N, 128] (zeros where unusable) and a usable mask [N], cached on disk."""
     global computed_faces
     model_path = Path(model_path) if model_path else paths.reference_model()
-    key = hashlib.sha1(json.dumps([paths.md5(model_path)] + [[str(f.path), f.landmarks] for f in faces]).encode())
-    cached = paths.cache_root() / f"reference-{key.hexdigest()[:20]}.npz"
+    cached = reference_cache_file(faces, model_path)
     if cached.is_file():
         stored = np.load(cached)
         return torch.from_numpy(stored["embeddings"]), torch.from_numpy(stored["usable"])
@@ -57,6 +56,12 @@ def reference_embeddings(faces: list[data.Face], model_path: Path | None = None,
     np.savez(tmp, embeddings=emb, usable=usable)
     os.replace(tmp, cached)
     return torch.from_numpy(emb), torch.from_numpy(usable)
+
+
+def reference_cache_file(faces: list[data.Face], model_path: Path) -> Path:
+    """The file ``reference_embeddings`` caches its result in: named by the model's md5 and the faces."""
+    key = hashlib.sha1(json.dumps([paths.md5(model_path)] + [[str(f.path), f.landmarks] for f in faces]).encode())
+    return paths.cache_root() / f"reference-{key.hexdigest()[:20]}.npz"
 
 
 def projection(embedding_dim: int, seed: int) -> torch.nn.Linear:

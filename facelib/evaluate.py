@@ -64,19 +64,22 @@ def embed_images(model: FaceNet, images: torch.Tensor, mirror: bool = True, batc
     (centre crop), or [N, 3, 112, 112] aligned faces for a network whose ``input_kind`` is
     ``aligned112`` (``preprocessing.network_input``). ``model``: a FaceNet, or an ``OnnxFaceModel`` of
     a facelib export (it has the same ``embed``). ``precision="bf16"``: the forward pass in bfloat16
-    (autocast), as the pruning loop trains; the embeddings come back float32."""
+    (autocast), as the pruning loop trains; the embeddings come back float32. The forward pass runs
+    on the device that holds the model's weights (a GPU for a network trained there)."""
     model.eval()
+    weights = next(model.parameters(), None) if isinstance(model, torch.nn.Module) else None
+    device = weights.device if weights is not None else torch.device("cpu")
     kind = getattr(model, "input_kind", "crop113")
     bf16 = precision == "bf16"
     out = []
     for i in tqdm(range(0, len(images), batch_size), desc="embedding", disable=not progress, unit="batch"):
         x = preprocessing.network_input(kind, images[i:i + batch_size])
-        x = x.contiguous(memory_format=preprocessing.memory_format())
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        x = x.to(device, memory_format=preprocessing.memory_format())
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             e = model.embed(x)
             if mirror:
                 e = e + model.embed(x.flip(-1))
-        out.append(e.float().numpy())
+        out.append(e.float().cpu().numpy())
     return _normalise(np.concatenate(out)) if out else np.zeros((0, model.embedding_dim), np.float32)
 
 

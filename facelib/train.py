@@ -225,9 +225,8 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | None = None, stop_after: 
             scheduler.step(val_loss if val_loss == val_loss else sums[0] / sums[2])
         # the epoch's development EER, a progress figure, in the training precision (bf16: several times
         # faster, within 0.3 points of fp32: bench/bench_evaluate.py); the recorded base is evaluated in fp32
-        dev_eer = (evaluate.evaluate_model(model.cpu(), td.dev_pairs, precision=cfg.precision).eer
+        dev_eer = (evaluate.evaluate_model(model, td.dev_pairs, precision=cfg.precision).eer
                    if td.dev_pairs else float("nan"))
-        model.to(cfg.device)
         history.append({"epoch": epoch + 1, "train_loss": sums[0] / sums[2], "train_acc": sums[1] / sums[2],
                         "distill_loss": sums[3] / sums[2] if proj is not None else float("nan"),
                         "val_loss": val_loss, "val_acc": val_acc, "lr": optimizer.param_groups[0]["lr"],
