@@ -5,6 +5,8 @@ a test fails when the README and the results disagree.
 """
 from __future__ import annotations
 
+import json
+
 import math
 from pathlib import Path
 
@@ -16,6 +18,12 @@ START, END = "<!-- headline:start (python -m facelib report) -->", "<!-- headlin
 
 def _pct(x: float) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f} %"
+
+
+def _trained_on(row: dict) -> str:
+    """Where a base trained, from its saved configuration: "GPU" (``device`` cuda: several runs side by
+    side on one, tools/gpu_training.py) or "2 CPU cores" (the study's machine)."""
+    return "GPU" if json.loads(row["config"]).get("device", "cpu").startswith("cuda") else "2 CPU cores"
 
 
 def headline_markdown() -> str:
@@ -57,8 +65,8 @@ def headline_markdown() -> str:
         lines += ["", "| network | trained | epochs | development EER [95 %] | larger development set EER [95 %] "
                   "| TAR at FAR 0.1 % | training time |", "| --- | --- | --- | --- | --- | --- | --- |"]
         lines += [f"| {b['arch']} | {b['way']} | {int(b['epochs'])} | {_interval(b, 'dev_eer')} "
-                  f"| {_interval(b, 'devpeople_eer')} | {_pct(b['dev_tar_1e3'])} | {b['train_seconds'] / 60:.0f} min |"
-                  for b in base]
+                  f"| {_interval(b, 'devpeople_eer')} | {_pct(b['dev_tar_1e3'])} | {b['train_seconds'] / 60:.0f} min "
+                  f"({_trained_on(b)}) |" for b in base]
     deploy = analysis.deploy_summary(analysis.deploy_rows())
     if deploy:
         lines += ["", "| network | model (step) | MACs | batch-1 latency vs unpruned: PyTorch | ONNX Runtime fp32 "
