@@ -24,6 +24,11 @@ RUNTIMES = {"PyTorch": "torch", "ONNX Runtime fp32": "fp32", "ONNX Runtime int8"
 st.set_page_config(page_title="facelib: pruning face CNNs", layout="wide")
 
 
+def _range(r: claims.Removable) -> str:
+    """A removable share's range for a metric's second line."""
+    return f"[{r.low:.0%}, {r.high:.0%}]" if r.low == r.low else "no interval recorded"
+
+
 @st.cache_resource(show_spinner=False)
 def load_model(file: str):
     """A shipped model, loaded once per session (``weights_only=True`` inside)."""
@@ -90,24 +95,30 @@ def overview() -> None:
         "pruning (Alonso-Fernandez et al., *SqueezerFaceNet* and *Deep network pruning: a comparative study "
         "on CNNs in face recognition*). Verification is measured by the equal error rate (EER) on LFW's "
         "development pairs, none of whose people is trained on.")
-    rows = analysis.headline()
+    rows = claims.headline()
     if not rows:
         st.warning(NO_RUNS)
         return
     cols = st.columns(len(rows))
     for col, r in zip(cols, rows):
-        col.metric(f"{r['network']}: removable at <= 1 point EER", f"{r['removable_share']:.0%}",
-                   help="share of trunk parameters removed before the development EER of the pruned network "
-                        "rises by more than 1 point")
-        col.metric("the same, pruned + fine-tuned", f"{r['removable_share_finetuned']:.0%}",
+        on = "larger set" if r["pairs"] == "devpeople" else "1,000 pairs"
+        col.metric(f"{r['network']}: removable at <= 1 point EER", f"{r['removable'].share:.0%}",
+                   f"{_range(r['removable'])} ({on})", delta_color="off",
+                   help="share of trunk parameters removed before the EER of the pruned network rises by more than "
+                        "1 point, with the range its 95 % interval allows")
+        col.metric("the same, pruned + fine-tuned", f"{r['removable_finetuned'].share:.0%}",
+                   _range(r["removable_finetuned"]), delta_color="off",
                    help="the same over the fine-tuned copies (every few steps)")
-        col.metric("smallest model", f"{int(r['params_end']):,} parameters", f"EER {r['eer_end']:.1%}",
-                   delta_color="off")
+        end = (f"EER {r['eer_end']:.1%} [{r['eer_end_low']:.1%}, {r['eer_end_high']:.1%}]"
+               if r["eer_end_low"] == r["eer_end_low"] else f"EER {r['eer_end']:.1%} (no interval recorded)")
+        col.metric("smallest model", f"{int(r['params_end']):,} parameters", end, delta_color="off")
     if any(r["earlier_base"] for r in rows):  # the note names the runs; headline() already flagged them
         st.warning(analysis.earlier_base_note([analysis.load_run(r["network"], "taylor") for r in rows]))
-    table = pd.DataFrame(rows)
-    st.dataframe(table[["network", "base", "base_eer", "reference_eer", "removable_share", "removable_share_finetuned",
-                        "params_start", "params_end", "eer_end", "size_loss_rho"]], hide_index=True)
+    table = pd.DataFrame([{**r, "removable": str(r["removable"]), "removable_finetuned": str(r["removable_finetuned"])}
+                          for r in rows])
+    st.dataframe(table[["network", "base", "pairs", "base_eer", "base_eer_low", "base_eer_high", "reference_eer",
+                        "removable", "removable_finetuned", "params_start", "params_end", "eer_end", "eer_end_low",
+                        "eer_end_high", "size_loss_rho", "size_loss_rho_low", "size_loss_rho_high"]], hide_index=True)
     judged = verdicts.all_verdicts()
     if judged:
         st.subheader("The papers' claims, judged by their intervals")

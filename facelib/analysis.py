@@ -177,35 +177,6 @@ def criteria_comparison(arch: str, names: tuple[str, ...] = CRITERIA, points: in
             for r in runs]
 
 
-def headline() -> list[dict]:
-    """One row per network with a Taylor run: the base EER, the reference model's EER on the same
-    pairs, the share removable at <= 1 point EER loss, the smallest model and its EER, the size /
-    loss correlation."""
-    reference = {r["align"]: r for r in io.read_csv(layout.results_dir() / "reference.csv", missing_ok=True,
-                                                    numeric=True)}
-    rows = []
-    for arch, criterion in available_runs():
-        if criterion != "taylor" or arch == PRETRAINED:  # its own table: pretrained_summary, on View 2
-            continue
-        run = load_run(arch, criterion)
-        share, step = removable_share(run)
-        share_ft, step_ft = removable_share(run, finetuned=True)
-        rho, _ = size_loss_correlation(run)
-        last = run.steps[-1]
-        under_1m = [r for r in run.steps if r["params"] < 1_000_000]
-        rows.append({
-            "network": arch, "base": run.info.get("base_way", ""), "base_eer": run.steps[0]["eer_pruned"],
-            "reference_eer": reference.get("landmarks", {}).get("eer", float("nan")),
-            "removable_share": share, "removable_step": step, "removable_share_finetuned": share_ft,
-            "removable_step_finetuned": step_ft, "params_start": run.steps[0]["params"],
-            "params_end": last["params"], "eer_end": last["eer_pruned"], "size_loss_rho": rho,
-            "first_under_1m_eer": under_1m[0]["eer_pruned"] if under_1m else float("nan"),
-            "first_under_1m_params": under_1m[0]["params"] if under_1m else float("nan"),
-            "earlier_base": started_from_earlier_base(run),
-        })
-    return rows
-
-
 def deploy_rows() -> list[dict]:
     """The rows of ``deploy.csv`` (``bench/bench_deploy.py``; none where it has not run)."""
     return io.read_csv(layout.results_dir() / "deploy.csv", missing_ok=True, numeric=True)

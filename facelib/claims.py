@@ -31,8 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from facelib import metrics
+from facelib import io, layout
 from facelib.analysis import PruningRun, available_runs, load_run, size_loss_correlation, started_from_earlier_base
-from facelib.runs import ARCHS, FORM_OF
+from facelib.runs import ARCHS, FORM_OF, PRETRAINED
 
 LARGER = "devpeople_eer"
 
@@ -48,6 +49,8 @@ class Removable:
     paired: bool = False  # the range read from paired intervals of the differences (module docstring)
 
     def __str__(self) -> str:
+        if math.isnan(self.low):  # a run recorded before its steps carried intervals
+            return f"{self.share:.0%} (step {self.step}; no interval recorded)"
         return f"{self.share:.0%} [{self.low:.0%}, {self.high:.0%}] (step {self.step}{', paired' * self.paired})"
 
 
@@ -56,10 +59,12 @@ def has_larger_set(run: PruningRun) -> bool:
     return all(not math.isnan(r.get(f"{LARGER}_pruned", math.nan)) for r in run.steps)
 
 
-def removable(run: PruningRun, tolerance: float = 0.01, finetuned: bool = False, by: str = "params") -> Removable:
+def removable(run: PruningRun, tolerance: float = 0.01, finetuned: bool = False, by: str = "params",
+              pairs: str = "devpeople") -> Removable:
     """The share of trunk parameters (``by="params"``) or of MACs (``"macs"``) removed at <= ``tolerance``
-    EER loss on the larger set, with its range (module docstring)."""
-    series = run.eer_series(finetuned, pairs="devpeople")
+    EER loss on the larger set (``pairs="dev"``: the 1,000 development pairs, for a run evaluated on
+    those alone), with its range (module docstring)."""
+    series = run.eer_series(finetuned, pairs=pairs)
     share, line = series.share_removed(by), series.eer[0] + tolerance
     paired = not np.isnan(series.diff_low[1:]).any() and not np.isnan(series.diff_high[1:]).any()
     possibly, surely = ((series.diff_high > tolerance, series.diff_low > tolerance) if paired else
@@ -69,6 +74,8 @@ def removable(run: PruningRun, tolerance: float = 0.01, finetuned: bool = False,
         hits = np.nonzero(over[1:])[0]
         return int(hits[0]) if len(hits) else len(share) - 1
     at, least, most = last_before(series.eer > line), last_before(possibly), last_before(surely)
+    if not paired and (np.isnan(series.low[1:]).any() or np.isnan(series.high[1:]).any()):
+        return Removable(float(share[at]), math.nan, math.nan, int(series.steps[at]))
     return Removable(float(share[at]), float(share[least]), float(share[most]), int(series.steps[at]), paired)
 
 
@@ -156,4 +163,40 @@ def removable_rows(tolerance: float = 0.01) -> list[dict]:
                      "base_eer": run.steps[0][f"{LARGER}_pruned"],
                      **{f"{by}_{kind}": removable(run, tolerance, kind == "finetuned", by)
                         for by in ("params", "macs") for kind in ("pruned", "finetuned")}, **rhos})
+    return rows
+
+
+def headline() -> list[dict]:
+    """One row per network with a Taylor run (raw scores, the papers' form), each figure with its
+    interval, on the larger set where the run was evaluated on it at every step (``pairs``), else on
+    the 1,000 development pairs: the base EER, the shares removable at <= 1 point (``Removable``),
+    the smallest model and its EER, the first model under 1M parameters and its EER, and the
+    size/loss rank correlation at the last step; beside them the reference model's EER on the 1,000
+    development pairs (``reference.csv``)."""
+    reference = {r["align"]: r for r in io.read_csv(layout.results_dir() / "reference.csv", missing_ok=True,
+                                                    numeric=True)}
+    rows = []
+    for arch, criterion in available_runs():
+        if criterion != "taylor" or arch == PRETRAINED:  # its own table: pretrained.summary, on View 2
+            continue
+        run = load_run(arch, criterion)
+        pairs = "devpeople" if has_larger_set(run) else "dev"
+        prefix = "devpeople_" if pairs == "devpeople" else ""
+
+        def eer(row: dict) -> tuple[float, float, float]:
+            return tuple(row[f"{prefix}eer{end}_pruned"] for end in ("", "_low", "_high"))
+        under = [r for r in run.steps if r["params"] < 1_000_000]
+        rho = size_loss_at(run, (float(filters_gone(run)[-1]),))[0]
+        rows.append({"network": arch, "base": run.info.get("base_way", ""), "pairs": pairs,
+                     **dict(zip(("base_eer", "base_eer_low", "base_eer_high"), eer(run.steps[0]))),
+                     "reference_eer": reference.get("landmarks", {}).get("eer", math.nan),
+                     "removable": removable(run, pairs=pairs), "removable_finetuned": removable(run, finetuned=True,
+                                                                                                pairs=pairs),
+                     "params_start": run.steps[0]["params"], "params_end": run.steps[-1]["params"],
+                     **dict(zip(("eer_end", "eer_end_low", "eer_end_high"), eer(run.steps[-1]))),
+                     "under_1m_params": under[0]["params"] if under else math.nan,
+                     **dict(zip(("under_1m_eer", "under_1m_eer_low", "under_1m_eer_high"),
+                                eer(under[0]) if under else (math.nan,) * 3)),
+                     "size_loss_rho": rho["rho"], "size_loss_rho_low": rho["rho_low"],
+                     "size_loss_rho_high": rho["rho_high"], "earlier_base": started_from_earlier_base(run)})
     return rows
