@@ -30,8 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facelib import metrics
-from facelib import io, layout
+from facelib import io, layout, metrics
 from facelib.analysis import PruningRun, available_runs, load_run, size_loss_correlation, started_from_earlier_base
 from facelib.runs import ARCHS, FORM_OF, PRETRAINED
 

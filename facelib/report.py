@@ -6,7 +6,6 @@ a test fails when the README and the results disagree.
 from __future__ import annotations
 
 import json
-
 import math
 from pathlib import Path
 

@@ -24,7 +24,8 @@ the results, histories and logs (``results.tgz``) and, in half precision split i
 the model of each run named by ``--return``.
 
 Seen on the first use (a one-GPU H200 lent for 15 minutes): eight runs side by side took 15-17 s an
-epoch each for ResNet50 (about 45 min on two CPU cores here); the device tool does not keep a link
+epoch each for ResNet50 (the weight-30 base it replaced took 430-454 s an epoch on two CPU cores with
+AMX, its history before commit 4e0a5f6); the device tool does not keep a link
 made by one command for the next, so each command links ``runs/`` anew (``ln -s /dev/shm/runs runs``)
 before it resumes anything.
 """
