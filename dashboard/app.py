@@ -12,7 +12,7 @@ import streamlit as st
 import torch
 
 from facelib import (alignment, analysis, claims, data, evaluate, export, faces, figures, io, layout, models, paths,
-                     preprocessing, pretrained, study, verdicts)
+                     preprocessing, pretrained, report, study, verdicts)
 from facelib.backbones import MobileFaceNet
 from facelib.errors import FacelibError
 from facelib.runs import PRETRAINED, SCORE_FORMS, SHIPPED_RUNS
@@ -109,14 +109,14 @@ def overview() -> None:
         col.metric("the same, pruned + fine-tuned", f"{r['removable_finetuned'].share:.0%}",
                    _range(r["removable_finetuned"]), delta_color="off",
                    help="the same over the fine-tuned copies (every few steps)")
-        end = (f"EER {r['eer_end']:.1%} [{r['eer_end_low']:.1%}, {r['eer_end_high']:.1%}]"
-               if r["eer_end_low"] == r["eer_end_low"] else f"EER {r['eer_end']:.1%} (no interval recorded)")
+        end = "EER " + report.with_interval(r, "eer_end", unrecorded=" (no interval recorded)")
         col.metric("smallest model", f"{int(r['params_end']):,} parameters", end, delta_color="off")
     if any(r["earlier_base"] for r in rows):  # the note names the runs; headline() already flagged them
         st.warning(analysis.earlier_base_note([analysis.load_run(r["network"], "taylor") for r in rows]))
     table = pd.DataFrame([{**r, "removable": str(r["removable"]), "removable_finetuned": str(r["removable_finetuned"])}
                           for r in rows])
     st.dataframe(table[["network", "base", "pairs", "base_eer", "base_eer_low", "base_eer_high", "reference_eer",
+                        "reference_eer_low", "reference_eer_high",
                         "removable", "removable_finetuned", "params_start", "params_end", "eer_end", "eer_end_low",
                         "eer_end_high", "size_loss_rho", "size_loss_rho_low", "size_loss_rho_high"]], hide_index=True)
     judged = verdicts.all_verdicts()

@@ -93,14 +93,19 @@ def size_loss_at(run: PruningRun, shares: tuple[float, ...] = (0.10, 0.25, 0.50)
     for s in shares:
         reached = np.nonzero(gone >= s - 1e-9)[0]
         step = int(run.steps[reached[0]]["step"]) if len(reached) else None
-        rho, low, high = math.nan, math.nan, math.nan
-        if step is not None:
-            rho, rows = size_loss_correlation(run, step)
-            if not math.isnan(rho):
-                low, high = metrics.spearman_interval([r["initial_filters"] for r in rows],
-                                                      [r["fraction_lost"] for r in rows])
-        out.append({"filters_gone": s, "step": step, "rho": rho, "rho_low": low, "rho_high": high})
+        nothing = {"rho": math.nan, "rho_low": math.nan, "rho_high": math.nan}
+        out.append({"filters_gone": s, "step": step, **(size_loss_at_step(run, step) if step is not None else nothing)})
     return out
+
+
+def size_loss_at_step(run: PruningRun, step: int) -> dict:
+    """Spearman rho between a group's initial filters and the fraction it lost by ``step``, with its
+    95 % interval over resampled groups (``rho``, ``rho_low``, ``rho_high``; NaN where undefined)."""
+    rho, rows = size_loss_correlation(run, step)
+    low, high = math.nan, math.nan
+    if not math.isnan(rho):
+        low, high = metrics.spearman_interval([r["initial_filters"] for r in rows], [r["fraction_lost"] for r in rows])
+    return {"rho": rho, "rho_low": low, "rho_high": high}
 
 
 def first_under(run: PruningRun, params: int = 1_000_000) -> dict | None:
@@ -170,8 +175,8 @@ def headline() -> list[dict]:
     interval, on the larger set where the run was evaluated on it at every step (``pairs``), else on
     the 1,000 development pairs: the base EER, the shares removable at <= 1 point (``Removable``),
     the smallest model and its EER, the first model under 1M parameters and its EER, and the
-    size/loss rank correlation at the last step; beside them the reference model's EER on the 1,000
-    development pairs (``reference.csv``)."""
+    size/loss rank correlation at the last step; beside them the reference model's EER on the same
+    pairs, with its interval (``reference.csv``)."""
     reference = {r["align"]: r for r in io.read_csv(layout.results_dir() / "reference.csv", missing_ok=True,
                                                     numeric=True)}
     rows = []
@@ -185,10 +190,11 @@ def headline() -> list[dict]:
         def eer(row: dict) -> tuple[float, float, float]:
             return tuple(row[f"{prefix}eer{end}_pruned"] for end in ("", "_low", "_high"))
         under = [r for r in run.steps if r["params"] < 1_000_000]
-        rho = size_loss_at(run, (float(filters_gone(run)[-1]),))[0]
+        rho = size_loss_at_step(run, int(run.steps[-1]["step"]))
         rows.append({"network": arch, "base": run.info.get("base_way", ""), "pairs": pairs,
                      **dict(zip(("base_eer", "base_eer_low", "base_eer_high"), eer(run.steps[0]))),
-                     "reference_eer": reference.get("landmarks", {}).get("eer", math.nan),
+                     **{f"reference_eer{end}": reference.get("landmarks", {}).get(f"{prefix}eer{end}", math.nan)
+                        for end in ("", "_low", "_high")},
                      "removable": removable(run, pairs=pairs), "removable_finetuned": removable(run, finetuned=True,
                                                                                                 pairs=pairs),
                      "params_start": run.steps[0]["params"], "params_end": run.steps[-1]["params"],

@@ -199,9 +199,16 @@ class OnnxFaceModel:
         return np.concatenate(out)
 
     def evaluate(self, pairs: list[data.Pair], mirror: bool = True, progress: bool = False) -> Verification:
+        return self.evaluate_sets({"pairs": pairs}, mirror, progress)["pairs"]
+
+    def evaluate_sets(self, sets: dict[str, list[data.Pair]], mirror: bool = True,
+                      progress: bool = False) -> dict[str, Verification]:
+        """As the module's ``evaluate_sets``: every face of the named sets embedded once."""
         if self.align == "crop":
-            return evaluate_model(self, pairs, mirror=mirror, progress=progress)
-        faces = unique_faces(pairs)
+            return evaluate_sets(self, sets, mirror=mirror, progress=progress)
+        sets = {name: pairs for name, pairs in sets.items() if pairs}
+        faces = unique_faces([p for pairs in sets.values() for p in pairs])
         start = time.perf_counter()
-        emb = self.embed_faces(faces, mirror=mirror, progress=progress)
-        return verification(pair_scores(pairs, dict(zip(faces, emb))), pairs, time.perf_counter() - start)
+        table = dict(zip(faces, self.embed_faces(faces, mirror=mirror, progress=progress)))
+        seconds = time.perf_counter() - start
+        return {name: verification(pair_scores(pairs, table), pairs, seconds) for name, pairs in sets.items()}

@@ -28,8 +28,9 @@ BASE_COLUMNS = ["arch", "way", "epochs", "dev_eer", "dev_eer_low", "dev_eer_high
                 "trunk_params", "macs", "latency_ms", "identities", "train_images", "seed", "commit", "config"]
 # Columns of results/models.csv: the shipped models, with what the dashboard shows of each.
 MODEL_COLUMNS = ["file", "arch", "criterion", "step", "kind", "trunk_params", "macs", "dev_eer", "threshold"]
-# Columns of results/reference.csv: the pretrained reference model on the development pairs.
-REFERENCE_COLUMNS = ["model", "align", "pairs", "eer", "tar_1e3", "threshold", "seconds", "commit"]
+# Columns of results/reference.csv: the pretrained reference model on the development pairs and the larger set.
+REFERENCE_COLUMNS = ["model", "align", "pairs", "eer", "eer_low", "eer_high", "devpeople_eer", "devpeople_eer_low",
+                     "devpeople_eer_high", "tar_1e3", "threshold", "seconds", "commit"]
 # Columns of results/recipes.csv: one short SqueezeNet run per training recipe (runs.RECIPES), its
 # EER on the 1,000 development pairs and on the larger set of the same people, each with its interval.
 RECIPE_COLUMNS = ["recipe", "arch", "epochs", "dev_eer", "dev_eer_low", "dev_eer_high", "devpeople_eer",

@@ -23,15 +23,17 @@ from facelib.pruning.loop import STEP_COLUMNS
 from facelib.runs import ARCHS, LONG_RECIPES, NETWORKS, PRETRAINED, RECIPES, WAYS
 
 
-def record_base(arch: str, way: str, pairs: list[data.Pair], larger: list[data.Pair]) -> dict:
+def record_base(arch: str, way: str, pairs: list[data.Pair], larger: list[data.Pair], device: str = "cpu") -> dict:
     """Evaluate a finished base model on ``pairs`` (the development pairs) and on the larger set of
-    the same people (``larger``), and write its row of ``base_models.csv``, its training history
-    and, if it is the chosen way, its shipped copy."""
+    the same people (``larger``), on ``device`` (where it trained: a GPU's evaluation is in fp32
+    as here), and write its row of ``base_models.csv``, its training history and, if it is the
+    chosen way, its shipped copy."""
     run = layout.base_run_dir(arch, way)
-    model = models.load_model(run / "model.pt")
+    model = models.load_model(run / "model.pt").to(device)
     cfg = json.loads(model.meta["config"])
     history = io.read_csv(run / "history.csv")
     v, big = evaluate.evaluate_sets(model, {"dev": pairs, "larger": larger}).values()
+    model = model.cpu()  # its latency and shipped copy are the CPU's
     split = data.study_split(cfg["min_images"], cfg["val_fraction"], cfg["seed"], cfg["max_identities"],
                              cfg["use_lfw"], cfg["use_celeba"])
     row = {"arch": arch, "way": way, "epochs": cfg["epochs"], "dev_eer": v.eer, "dev_eer_low": v.eer_low,
@@ -61,11 +63,11 @@ def record_base(arch: str, way: str, pairs: list[data.Pair], larger: list[data.P
     return row
 
 
-def record_recipe(name: str, pairs: list[data.Pair], larger: list[data.Pair]) -> dict:
+def record_recipe(name: str, pairs: list[data.Pair], larger: list[data.Pair], device: str = "cpu") -> dict:
     """Evaluate a finished recipe run on the development pairs and on the larger set of the same
-    people (``larger``), and write its row of ``recipes.csv`` and its history."""
+    people (``larger``), on ``device``, and write its row of ``recipes.csv`` and its history."""
     run = layout.recipe_run_dir(name)
-    model = models.load_model(run / "model.pt")
+    model = models.load_model(run / "model.pt").to(device)
     cfg = json.loads(model.meta["config"])
     history = io.read_csv(run / "history.csv")
     dev, big = evaluate.evaluate_sets(model, {"dev": pairs, "larger": larger}).values()
@@ -217,13 +219,17 @@ def update_models_table(prefix: str, rows: list[dict]) -> None:
     io.save_csv(rows, MODEL_COLUMNS, path)
 
 
-def record_reference(pairs: list[data.Pair]) -> list[dict]:
-    """The reference MobileFaceNet's EER on ``pairs`` (the development pairs), with its own 5-point
-    alignment and with the fixed transform, so the base networks are compared on the same pairs."""
+def record_reference(pairs: list[data.Pair], larger: list[data.Pair]) -> list[dict]:
+    """The reference MobileFaceNet's EER on ``pairs`` (the development pairs) and on the larger set
+    of the same people (``larger``), each with its 95 % interval, with its own 5-point alignment and
+    with the fixed transform, so the base networks are compared on the same pairs."""
     rows = []
     for align in ("landmarks", "fixed"):
-        v = evaluate.OnnxFaceModel(paths.reference_model(), align=align).evaluate(pairs)
+        sets = {"dev": pairs, "larger": larger}
+        v, big = evaluate.OnnxFaceModel(paths.reference_model(), align=align).evaluate_sets(sets).values()
         rows.append({"model": "mobilefacenet (ONNX)", "align": align, "pairs": len(pairs), "eer": v.eer,
+                     "eer_low": v.eer_low, "eer_high": v.eer_high, "devpeople_eer": big.eer,
+                     "devpeople_eer_low": big.eer_low, "devpeople_eer_high": big.eer_high,
                      "tar_1e3": v.tar_at_far_1e3, "threshold": v.threshold, "seconds": v.seconds,
                      "commit": layout.commit()})
     io.save_csv(rows, REFERENCE_COLUMNS, layout.results_dir() / "reference.csv")

@@ -34,19 +34,19 @@ def headline_markdown() -> str:
              "set of the development people (5,104 pairs, paired intervals for the removable shares) unless the row "
              "says 1,000 pairs (a run evaluated on the development pairs alone); the reference model's EER is on the "
              "1,000 development pairs.", "",
-             "| network | base model | pairs | base EER [95 %] | reference EER | trunk parameters removable at <= 1 "
+             "| network | base model | pairs | base EER [95 %] | reference EER [95 %] | trunk parameters removable at <= 1 "
              "point EER loss: pruned | pruned + fine-tuned | smallest model (parameters) | its EER [95 %] "
              "| first model < 1M parameters: EER [95 %] | filters lost vs layer size, last step (Spearman [95 %]) |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
-        under = (f"{_interval(r, 'under_1m_eer')} ({int(r['under_1m_params']):,})"
+        under = (f"{with_interval(r, 'under_1m_eer')} ({int(r['under_1m_params']):,})"
                  if not math.isnan(r["under_1m_params"]) else "n/a")
         base = r["base"] + (" (earlier base)" if r["earlier_base"] else "")
         rho = (f"{r['size_loss_rho']:.2f} [{r['size_loss_rho_low']:.2f}, {r['size_loss_rho_high']:.2f}]"
                if not math.isnan(r["size_loss_rho"]) else "n/a")
         lines.append(f"| {r['network']} | {base} | {'larger set' if r['pairs'] == 'devpeople' else '1,000 pairs'} "
-                     f"| {_interval(r, 'base_eer')} | {_pct(r['reference_eer'])} | {r['removable']} "
-                     f"| {r['removable_finetuned']} | {int(r['params_end']):,} | {_interval(r, 'eer_end')} | {under} "
+                     f"| {with_interval(r, 'base_eer')} | {with_interval(r, 'reference_eer')} | {r['removable']} "
+                     f"| {r['removable_finetuned']} | {int(r['params_end']):,} | {with_interval(r, 'eer_end')} | {under} "
                      f"| {rho} |")
     if any(r["earlier_base"] for r in rows):
         lines += ["", "(earlier base): the run started from a base since replaced by the one in the table below; "
@@ -59,18 +59,18 @@ def headline_markdown() -> str:
                   "| that step's EER [95 %] | its accuracy "
                   "| last step: MACs removed | its EER [95 %] | its accuracy | filters lost vs layer size (Spearman) |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {p['run']} | {_interval(p, 'base_eer')} | {_pct(p['base_accuracy'])} "
+        lines += [f"| {p['run']} | {with_interval(p, 'base_eer')} | {_pct(p['base_accuracy'])} "
                   f"| {_pct(p['macs_removed_pruned'])} (step {p['step_pruned']}) "
-                  f"| {_pct(p['macs_removed'])} (step {p['step']}) | {_interval(p, 'eer')} | {_pct(p['accuracy'])} "
-                  f"| {_pct(p['macs_removed_end'])} (step {p['step_end']}) | {_interval(p, 'end_eer')} "
+                  f"| {_pct(p['macs_removed'])} (step {p['step']}) | {with_interval(p, 'eer')} | {_pct(p['accuracy'])} "
+                  f"| {_pct(p['macs_removed_end'])} (step {p['step_end']}) | {with_interval(p, 'end_eer')} "
                   f"| {_pct(p['end_accuracy'])} | {p['size_loss_rho']:.2f} |" for p in found]
     lines += claims_markdown() + verdicts_markdown()
     base = io.read_csv(layout.results_dir() / "base_models.csv", missing_ok=True, numeric=True)
     if base:
         lines += ["", "| network | trained | epochs | development EER [95 %] | larger development set EER [95 %] "
                   "| TAR at FAR 0.1 % | training time |", "| --- | --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {b['arch']} | {b['way']} | {int(b['epochs'])} | {_interval(b, 'dev_eer')} "
-                  f"| {_interval(b, 'devpeople_eer')} | {_pct(b['dev_tar_1e3'])} | {b['train_seconds'] / 60:.0f} min "
+        lines += [f"| {b['arch']} | {b['way']} | {int(b['epochs'])} | {with_interval(b, 'dev_eer')} "
+                  f"| {with_interval(b, 'devpeople_eer')} | {_pct(b['dev_tar_1e3'])} | {b['train_seconds'] / 60:.0f} min "
                   f"({_trained_on(b)}) |" for b in base]
     deploy = analysis.deploy_summary(analysis.deploy_rows())
     if deploy:
@@ -133,13 +133,14 @@ def _rho(row: dict, column: str) -> str:
     return f"{row[column]:.2f} [{row[column + '_low']:.2f}, {row[column + '_high']:.2f}]"
 
 
-def _interval(row: dict, column: str) -> str:
-    """``row[column]`` with its interval (``<column>_low``, ``<column>_high``), as percentages."""
+def with_interval(row: dict, column: str, unrecorded: str = "") -> str:
+    """``row[column]`` with its 95 % interval (``<column>_low``, ``<column>_high``), as percentages:
+    ``"6.4 % [4.2, 8.5]"``; followed by ``unrecorded`` where the row has no interval."""
     nan = float("nan")
     if math.isnan(row.get(column, nan)):
         return "n/a (not measured)"
     if math.isnan(row.get(f"{column}_low", nan)):
-        return _pct(row[column])
+        return _pct(row[column]) + unrecorded
     return f"{_pct(row[column])} [{100 * row[column + '_low']:.1f}, {100 * row[column + '_high']:.1f}]"
 
 

@@ -188,11 +188,11 @@ def run_pruning(arch: str, criterion: str, progress: bool = True) -> Path:
 
 
 def ensure_reference() -> list[dict]:
-    """The reference model's rows of ``reference.csv``, evaluating it first unless they are there."""
-    path = layout.results_dir() / "reference.csv"
-    if path.exists() and not layout.rerun():
-        return io.read_csv(path, numeric=True)
-    return record.record_reference(dev_pairs())
+    """The reference model's rows of ``reference.csv``, evaluating it first unless they are there with today's columns."""
+    rows = io.read_csv(layout.results_dir() / "reference.csv", numeric=True, missing_ok=True)
+    if rows and set(layout.REFERENCE_COLUMNS) <= set(rows[0]) and not layout.rerun():
+        return rows
+    return record.record_reference(dev_pairs(), larger_pairs())
 
 
 def _recorded(cfg: TrainConfig, table: str, match: Callable[[dict], bool]) -> dict | None:

@@ -55,7 +55,7 @@ def test_overview_shows_the_headline_numbers():
         for rem in (r["removable"], r["removable_finetuned"]):
             assert any(v == f"{rem.share:.0%}" and d.startswith(f"[{rem.low:.0%}, {rem.high:.0%}]") for v, d in shown)
         assert (f"{int(r['params_end']):,} parameters",
-                f"EER {r['eer_end']:.1%} [{r['eer_end_low']:.1%}, {r['eer_end_high']:.1%}]") in shown
+                f"EER {100 * r['eer_end']:.1f} % [{100 * r['eer_end_low']:.1f}, {100 * r['eer_end_high']:.1f}]") in shown
     judged = verdicts.all_verdicts()  # the claims' verdicts, once a run from today's bases is recorded
     found = pretrained.summary()  # MobileFaceNet's table, once one of its runs is recorded
     assert len(at.dataframe) == 1 + bool(judged) + bool(found)

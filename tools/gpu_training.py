@@ -162,20 +162,17 @@ def train_all(src: Path, out: Path, runs: list[str], minutes: float, returned: l
 
 
 def record(runs: list[str], out: Path, returned: list[str]) -> None:
-    import torch
     from facelib import evaluate, layout, models, record as rec, study
     dev, larger = study.dev_pairs(), study.larger_pairs()
-    load = models.load_model
-    on_gpu = lambda path: load(path).to(os.environ.get("FACELIB_TRAIN_DEVICE", "cuda"))  # noqa: E731 (where it trained)
-    models.load_model, summary = on_gpu, {}
+    device, summary = os.environ.get("FACELIB_TRAIN_DEVICE", "cuda"), {}  # evaluated where it trained
     for run in runs:
         cfg, run_dir = _config(run)
         if not (run_dir / "model.pt").exists():
             continue
         if run.startswith("recipe:"):
-            summary[run] = rec.record_recipe(run.split(":")[1], dev, larger)
+            summary[run] = rec.record_recipe(run.split(":")[1], dev, larger, device)
         else:
-            v, big = evaluate.evaluate_sets(on_gpu(run_dir / "model.pt"), {"dev": dev, "larger": larger}).values()
+            v, big = evaluate.evaluate_sets(models.load_model(run_dir / "model.pt").to(device), {"dev": dev, "larger": larger}).values()
             summary[run] = {**v.summary(), "larger": big.summary()}
         print(run, json.dumps({k: summary[run][k] for k in ("dev_eer", "devpeople_eer") if k in summary[run]}))
     recipes = [r for r in summary if r.startswith("recipe:")]
