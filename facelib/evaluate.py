@@ -117,12 +117,18 @@ def evaluate_sets(model: FaceNet | OnnxFaceModel, sets: dict[str, list[data.Pair
     """``evaluate_model`` of each named set of pairs (empty sets left out), every face embedded once
     however many sets hold it: the 1,000 development pairs and the larger set of the same people
     share 1,532 of their 2,487 faces, so evaluating both costs 2,487 embeddings, not 4,019.
-    ``precision``: as ``embed_images``."""
+    ``precision``: as ``embed_images``. An ONNX model with its own alignment aligns each face itself
+    (``OnnxFaceModel.embed_faces``); every other model reads the cached crops."""
     sets = {name: pairs for name, pairs in sets.items() if pairs}
     faces = unique_faces([p for pairs in sets.values() for p in pairs])
-    images = load_faces(faces, getattr(model, "input_kind", "crop113"), progress=progress)
-    start = time.perf_counter()
-    table = dict(zip(faces, embed_images(model, images, mirror=mirror, progress=progress, precision=precision)))
+    if isinstance(model, OnnxFaceModel) and model.align != "crop":
+        start = time.perf_counter()
+        embeddings = model.embed_faces(faces, mirror=mirror, progress=progress)
+    else:
+        images = load_faces(faces, getattr(model, "input_kind", "crop113"), progress=progress)
+        start = time.perf_counter()
+        embeddings = embed_images(model, images, mirror=mirror, progress=progress, precision=precision)
+    table = dict(zip(faces, embeddings))
     seconds = time.perf_counter() - start
     return {name: verification(pair_scores(pairs, table), pairs, seconds) for name, pairs in sets.items()}
 
@@ -199,16 +205,4 @@ class OnnxFaceModel:
         return np.concatenate(out)
 
     def evaluate(self, pairs: list[data.Pair], mirror: bool = True, progress: bool = False) -> Verification:
-        return self.evaluate_sets({"pairs": pairs}, mirror, progress)["pairs"]
-
-    def evaluate_sets(self, sets: dict[str, list[data.Pair]], mirror: bool = True,
-                      progress: bool = False) -> dict[str, Verification]:
-        """As the module's ``evaluate_sets``: every face of the named sets embedded once."""
-        if self.align == "crop":
-            return evaluate_sets(self, sets, mirror=mirror, progress=progress)
-        sets = {name: pairs for name, pairs in sets.items() if pairs}
-        faces = unique_faces([p for pairs in sets.values() for p in pairs])
-        start = time.perf_counter()
-        table = dict(zip(faces, self.embed_faces(faces, mirror=mirror, progress=progress)))
-        seconds = time.perf_counter() - start
-        return {name: verification(pair_scores(pairs, table), pairs, seconds) for name, pairs in sets.items()}
+        return evaluate_sets(self, {"pairs": pairs}, mirror, progress=progress)["pairs"]

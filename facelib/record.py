@@ -223,10 +223,9 @@ def record_reference(pairs: list[data.Pair], larger: list[data.Pair]) -> list[di
     """The reference MobileFaceNet's EER on ``pairs`` (the development pairs) and on the larger set
     of the same people (``larger``), each with its 95 % interval, with its own 5-point alignment and
     with the fixed transform, so the base networks are compared on the same pairs."""
-    rows = []
+    rows, sets = [], {"dev": pairs, "larger": larger}
     for align in ("landmarks", "fixed"):
-        sets = {"dev": pairs, "larger": larger}
-        v, big = evaluate.OnnxFaceModel(paths.reference_model(), align=align).evaluate_sets(sets).values()
+        v, big = evaluate.evaluate_sets(evaluate.OnnxFaceModel(paths.reference_model(), align=align), sets).values()
         rows.append({"model": "mobilefacenet (ONNX)", "align": align, "pairs": len(pairs), "eer": v.eer,
                      "eer_low": v.eer_low, "eer_high": v.eer_high, "devpeople_eer": big.eer,
                      "devpeople_eer_low": big.eer_low, "devpeople_eer_high": big.eer_high,

@@ -33,7 +33,7 @@ def headline_markdown() -> str:
     lines = ["Each network's Taylor run (raw scores, eq. 8), every figure with its 95 % interval, on the larger "
              "set of the development people (5,104 pairs, paired intervals for the removable shares) unless the row "
              "says 1,000 pairs (a run evaluated on the development pairs alone); the reference model's EER is on the "
-             "1,000 development pairs.", "",
+             "same pairs as the row's base.", "",
              "| network | base model | pairs | base EER [95 %] | reference EER [95 %] | trunk parameters removable at <= 1 "
              "point EER loss: pruned | pruned + fine-tuned | smallest model (parameters) | its EER [95 %] "
              "| first model < 1M parameters: EER [95 %] | filters lost vs layer size, last step (Spearman [95 %]) |",
@@ -42,12 +42,10 @@ def headline_markdown() -> str:
         under = (f"{with_interval(r, 'under_1m_eer')} ({int(r['under_1m_params']):,})"
                  if not math.isnan(r["under_1m_params"]) else "n/a")
         base = r["base"] + (" (earlier base)" if r["earlier_base"] else "")
-        rho = (f"{r['size_loss_rho']:.2f} [{r['size_loss_rho_low']:.2f}, {r['size_loss_rho_high']:.2f}]"
-               if not math.isnan(r["size_loss_rho"]) else "n/a")
         lines.append(f"| {r['network']} | {base} | {'larger set' if r['pairs'] == 'devpeople' else '1,000 pairs'} "
                      f"| {with_interval(r, 'base_eer')} | {with_interval(r, 'reference_eer')} | {r['removable']} "
                      f"| {r['removable_finetuned']} | {int(r['params_end']):,} | {with_interval(r, 'eer_end')} | {under} "
-                     f"| {rho} |")
+                     f"| {_rho(r, 'size_loss_rho')} |")
     if any(r["earlier_base"] for r in rows):
         lines += ["", "(earlier base): the run started from a base since replaced by the one in the table below; "
                   "its figures describe that earlier base until the run is made again."]
