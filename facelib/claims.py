@@ -14,14 +14,17 @@ possibly over and *at most* the share before the first step that is surely over.
 recorded, for every step, the paired 95 % interval of its EER minus the unpruned network's
 (``steps.csv``'s ``devpeople_diff_*``: the same people resampled for both, ``metrics.
 eer_difference_interval``), a step is possibly over when that interval's upper end exceeds the
-tolerance and surely over when its lower end does (``Removable.paired``). Runs without those
+tolerance and surely over when its lower end does (``Removable.paired``). The share at the first step
+surely over (``Removable.over``) bounds what is removable from above: a step between the last one
+measured under the line and that one (fine-tuned copies are made every few steps only) may still
+be under it, so a claim is refuted only where even that share falls short of it. Runs without those
 columns fall back on the two EERs' own intervals, which are much wider: possibly over when the
 step's interval reaches over the line base + tolerance, surely over when it lies wholly over it;
 the unpruned network itself (step 0) is never over, though its own interval may reach over the
 line. Worked example of the fallback, base 8.0 %,
 tolerance 1 point (line at 9.0 %): steps at 10 / 20 / 30 % removed with EER 8.5 [7.5, 9.6],
 9.2 [8.1, 10.3], 10.4 [9.3, 11.5] give share 10 % (step 2 is over), range [0 %, 20 %] (step 1's
-interval reaches 9.6 %; step 3's lies wholly above 9.0 %).
+interval reaches 9.6 %; step 3's lies wholly above 9.0 %), and ``over`` 30 % (step 3's share).
 """
 from __future__ import annotations
 
@@ -46,6 +49,7 @@ class Removable:
     high: float
     step: int
     paired: bool = False  # the range read from paired intervals of the differences (module docstring)
+    over: float = math.inf  # the share at the first step surely over the line (inf: none is)
 
     def __str__(self) -> str:
         if math.isnan(self.low):  # a run recorded before its steps carried intervals
@@ -75,7 +79,8 @@ def removable(run: PruningRun, tolerance: float = 0.01, finetuned: bool = False,
     at, least, most = last_before(series.eer > line), last_before(possibly), last_before(surely)
     if not paired and (np.isnan(series.low[1:]).any() or np.isnan(series.high[1:]).any()):
         return Removable(float(share[at]), math.nan, math.nan, int(series.steps[at]))
-    return Removable(float(share[at]), float(share[least]), float(share[most]), int(series.steps[at]), paired)
+    over = float(share[most + 1]) if surely[1:].any() else math.inf
+    return Removable(float(share[at]), float(share[least]), float(share[most]), int(series.steps[at]), paired, over)
 
 
 def filters_gone(run: PruningRun) -> np.ndarray:

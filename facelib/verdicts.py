@@ -12,7 +12,9 @@ Verdicts (three outcomes; "cannot tell" whenever the interval straddles the pape
 1. *Share removable at <= 1 point* (trunk parameters, pruned + fine-tuned, ``claims.removable``):
    the papers' share is 40 % for SqueezeNet and, for the other two, "substantial", read here as
    25 % (``SUBSTANTIAL``). Agree when even the lower end of our range reaches it; disagree when even
-   its upper end stays below it.
+   the first step surely over the line (``Removable.over``) had removed no more than it: our range's
+   upper end is the last step *measured* under the line, and the fine-tuned copies, made every few
+   steps, leave steps between it and the next copy unmeasured.
 2. *SqueezeNet under 1M parameters without appreciable loss* (``claims.first_under``; its fine-tuned
    copy): agree when the copy's whole EER interval lies at or under the base + 1 point; disagree when
    it lies wholly over it.
@@ -21,8 +23,9 @@ Verdicts (three outcomes; "cannot tell" whenever the interval straddles the pape
 4. *Criteria at equal parameters* (``claims.at_equal_params``): no claim in the papers (Taylor is
    their criterion); our answer names the runs whose interval overlaps the lowest EER's.
 
-Worked example (claim 1): SqueezeNet, fine-tuned share 3 % [0 %, 8 %]: even its upper end, 8 %, is
-under the papers' 40 %, so "disagree"; a share of 30 % [20 %, 45 %] would be "cannot tell".
+Worked example (claim 1): SqueezeNet, fine-tuned share 3 % [0 %, 8 %], its next fine-tuned copy (12 %
+removed) surely over: even 12 % is under the papers' 40 %, so "disagree"; a share of 30 % [20 %, 35 %]
+whose next copy, at 45 %, is surely over would be "cannot tell".
 """
 from __future__ import annotations
 
@@ -42,8 +45,8 @@ def _judge(agree: bool, disagree: bool) -> str:
 
 def share_verdict(share: claims.Removable, papers: float) -> str:
     """Claim 1's rule: agree when even the range's lower end reaches ``papers``, disagree when even
-    its upper end stays below it."""
-    return _judge(share.low >= papers, share.high < papers)
+    the first step surely over the line had removed no more than ``papers``."""
+    return _judge(share.low >= papers, share.over <= papers)
 
 
 def interval_verdict(low: float, high: float, line: float, papers_below: bool = True) -> str:
@@ -63,9 +66,15 @@ def removable_verdicts(tolerance: float = 0.01) -> list[dict]:
         tuned, pruned = claims.removable(run, tolerance, finetuned=True), claims.removable(run, tolerance)
         said = "up to 40 %" if run.arch in PAPERS_SHARE else f"'substantial' (read as {papers:.0%})"
         out.append({"claim": "1. share removable at <= 1 point", "network": run.arch, "score_form": FORM_OF[run.criterion],
-                    "papers": said, "ours": f"{tuned} fine-tuned; {pruned} pruned{_emptied_by(run, tuned.step)}",
+                    "papers": said, "ours": f"{tuned} fine-tuned{_surely_over(tuned)}; {pruned} pruned"
+                                            f"{_emptied_by(run, tuned.step)}",
                     "verdict": share_verdict(tuned, papers)})
     return out
+
+
+def _surely_over(share: claims.Removable) -> str:
+    """Where the series is first surely over the line, in words ('' where it never is)."""
+    return f", surely over at {share.over:.0%}" if math.isfinite(share.over) else ""
 
 
 def _emptied_by(run, step: int) -> str:

@@ -29,11 +29,12 @@ EXAMPLE = run_of([(1000, 1500, 100, .080, .070, .090, NAN, NAN, NAN),
 def test_removable_share_and_its_range_follow_the_worked_example():
     r = claims.removable(EXAMPLE)
     assert (round(r.share, 6), round(r.low, 6), round(r.high, 6), r.step) == (0.1, 0.0, 0.2, 1)
-    assert str(r) == "10% [0%, 20%] (step 1)"
+    assert str(r) == "10% [0%, 20%] (step 1)" and round(r.over, 6) == 0.3  # step 3 surely over
     assert claims.removable(EXAMPLE, by="macs").share == r.share  # MACs scale with parameters here
     # fine-tuned: step 0, then step 2 alone (8.4 %, within the line; its interval reaches over it)
     tuned = claims.removable(EXAMPLE, finetuned=True)
     assert (round(tuned.share, 6), tuned.low, round(tuned.high, 6), tuned.step) == (0.2, 0.0, 0.2, 2)
+    assert tuned.over == math.inf  # no fine-tuned step is surely over: nothing bounds the share
     assert claims.has_larger_set(EXAMPLE)
     # an unpruned network whose own interval reaches over the line (intervals wider than the tolerance)
     # is not "over": the range starts at step 0, never wraps to the end of the run
@@ -72,5 +73,6 @@ def test_paired_differences_decide_the_range_where_the_run_recorded_them():
         r |= {"devpeople_diff_low_pruned": low, "devpeople_diff_high_pruned": high}
     r = claims.removable(run)
     assert r.paired and (round(r.share, 6), round(r.low, 6), round(r.high, 6), r.step) == (0.2, 0.1, 0.2, 2)
+    assert round(r.over, 6) == 0.3
     assert str(r) == "20% [10%, 20%] (step 2, paired)"
     assert not claims.removable(EXAMPLE).paired  # without the columns: the EERs' own intervals

@@ -8,9 +8,13 @@ OUTCOMES = {"agree", "disagree", "cannot tell"}
 
 
 def test_share_verdict_follows_the_worked_example():
-    assert verdicts.share_verdict(Removable(0.03, 0.0, 0.08, 4), 0.40) == "disagree"
-    assert verdicts.share_verdict(Removable(0.30, 0.20, 0.45, 12), 0.40) == "cannot tell"
-    assert verdicts.share_verdict(Removable(0.50, 0.40, 0.55, 20), 0.40) == "agree"
+    assert verdicts.share_verdict(Removable(0.03, 0.0, 0.08, 4, over=0.12), 0.40) == "disagree"
+    assert verdicts.share_verdict(Removable(0.30, 0.20, 0.35, 12, over=0.45), 0.40) == "cannot tell"
+    assert verdicts.share_verdict(Removable(0.50, 0.40, 0.55, 20, over=0.60), 0.40) == "agree"
+    # a range measured wholly under the papers' share, but the next measured step, the first surely
+    # over, beyond it: the steps between were not measured, so no refutation
+    assert verdicts.share_verdict(Removable(0.23, 0.08, 0.23, 12, over=0.29), 0.25) == "cannot tell"
+    assert verdicts.share_verdict(Removable(0.10, 0.05, 0.10, 6), 0.25) == "cannot tell"  # never surely over
 
 
 def test_interval_verdict_needs_the_whole_interval_on_one_side():
