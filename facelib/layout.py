@@ -115,12 +115,13 @@ def notebook_for(arch: str, criterion: str | None = None) -> str:
 
 
 def commit() -> str:
-    """The git commit the code runs at, ``-dirty`` when tracked files differ from it (``unknown``
-    outside a clone)."""
+    """The git commit the code runs at, ``-dirty`` when tracked files outside ``results/`` differ from
+    it (``unknown`` outside a clone): a run recorded while the next starts changes only results."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"],
+                               cwd=ROOT,
                                capture_output=True, text=True, check=True).stdout.strip()
         return head + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
