@@ -120,7 +120,9 @@ def verdicts_markdown() -> list[str]:
     lines += [f"| {r['claim']} | {r['network']} | {r['score_form']} | {r['papers']} | {r['ours']} | {r['verdict']} |"
               for r in rows]
     lines += ["", "Verdicts are decided by the intervals (`facelib/verdicts.py`): agree or disagree only where the "
-              "whole interval lies on one side of the papers' figure, else cannot tell."]
+              "whole interval lies on one side of the papers' figure, else cannot tell. Claim 1 is refuted only where "
+              "even the first step surely over the line ('surely over at') had removed no more than the papers' share: "
+              f"fine-tuned copies come every {layout.profile().finetune_every} steps, and the steps between are not measured."]
     return lines
 
 
