@@ -140,7 +140,7 @@ DEPLOY_RUNS = {
     "taylor_shipped_r16": dict(criterion="taylor", refit_head=True, round_to=16),
 }
 DEPLOY_MACS = 0.6
-# The deploy runs of each network. ResNet50 has only the rounded one (25 min on 2 cores, most of it the
+# The deploy runs of each network. ResNet50 has only the rounded one (12 min on 2 AVX512-BF16 cores, most of it the
 # per-step evaluation); for free counts bench_deploy times its study Taylor run's shape instead.
 DEPLOY_ARCHS = {"squeezenet": tuple(DEPLOY_RUNS), "mobilenetv2": tuple(DEPLOY_RUNS),
                 "resnet50": ("taylor_shipped_r16",)}
