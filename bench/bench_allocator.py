@@ -1,4 +1,4 @@
-"""Benchmark of facelib.allocator (not a test). Run: .venv/bin/python bench/bench_allocator.py [arch ...]
+"""Benchmark of facelib.training.allocator (not a test). Run: .venv/bin/python bench/bench_allocator.py [arch ...]
 
 For each network, a plain training step on 64 real LFW faces (SGD, fp32), timed in child
 processes that either keep glibc's default malloc or call ``hold_freed_memory()`` first; the two
@@ -23,9 +23,9 @@ def child(arch: str, held: bool) -> None:
     import torch
     import torch.nn.functional as F
 
-    from facelib import models
-    from facelib.allocator import hold_freed_memory
-    from facelib.speed import lfw_batch
+    from facelib.evaluation.timing import lfw_batch
+    from facelib.networks import models
+    from facelib.training.allocator import hold_freed_memory
 
     if held:
         assert hold_freed_memory(), "hold_freed_memory() did not take effect (libc is not glibc, or FACELIB_HOLD_MEMORY=0)"
@@ -65,7 +65,7 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         child(sys.argv[2], sys.argv[3] == "1")
     else:
-        from facelib.runs import ARCHS
+        from facelib.study.runs import ARCHS
 
         wanted = sys.argv[1:] or list(ARCHS)
         if any(a not in ARCHS for a in wanted):

@@ -3,7 +3,7 @@
 1. Start-up: seconds from launching ``streamlit run dashboard/app.py`` to the first page rendered
    (its headline metrics present) in headless Chromium.
 2. Comparing two LFW faces across five shipped models of one network on CPU, as the page does
-   (``facelib.faces.compare``): seconds with the models already loaded (cached between
+   (``facelib.evaluation.photos.compare``): seconds with the models already loaded (cached between
    interactions; goal < 2 s), and the first time, models loaded from disk included.
 All figures come from this one run on this machine.
 """
@@ -17,8 +17,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-from facelib import data, faces, io, layout, models
-from facelib.speed import best_of
+from facelib import io
+from facelib.data.datasets import load_images
+from facelib.data.pairs import lfw_pairs
+from facelib.evaluation import photos
+from facelib.evaluation.timing import best_of
+from facelib.networks import models
+from facelib.study import layout
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,13 +66,13 @@ def startup_seconds() -> float:
 
 def compare_seconds(arch: str = "squeezenet", count: int = 5) -> tuple[float, float, int]:
     rows = [r for r in io.read_csv(layout.results_dir() / "models.csv", numeric=True) if r["arch"] == arch][:count]
-    pair = data.lfw_pairs("dev")[0]
-    a, b = ({"crop113": crop} for crop in data.load_images([pair.a, pair.b]).numpy())
+    pair = lfw_pairs("dev")[0]
+    a, b = ({"crop113": crop} for crop in load_images([pair.a, pair.b]).numpy())
     start = time.perf_counter()
     loaded = {r["file"]: (models.load_model(layout.models_dir() / r["file"]), r["threshold"]) for r in rows}
-    faces.compare(loaded, a, b)
+    photos.compare(loaded, a, b)
     first = time.perf_counter() - start
-    cached = best_of(lambda: faces.compare(loaded, a, b), 5)
+    cached = best_of(lambda: photos.compare(loaded, a, b), 5)
     return cached, first, len(rows)
 
 

@@ -3,13 +3,13 @@
 For each network, the unpruned model and, of each pruning run below, the step nearest 60 % of
 the MACs (``PruningRun.latency_at_macs``; for a run with a MACs target, its last step, the first at
 or below 60 %, which the run fine-tuned), each in three runtimes: PyTorch eager (fp32), ONNX
-Runtime fp32 and ONNX Runtime int8 (``facelib.export``: static quantisation calibrated on 300
+Runtime fp32 and ONNX Runtime int8 (``facelib.deployment.export``: static quantisation calibrated on 300
 training faces). All of one network's models and runtimes are timed in turn in this one run
-(``speed.round_robin_best_of``), so that every ratio compares the same moments of a shared
+(``timing.round_robin_best_of``), so that every ratio compares the same moments of a shared
 machine: batch-1 latency, then batch-64 throughput (images/s). Where the step's trained weights
 are here (the shipped base in ``models/``, a run's fine-tuned model in ``runs/``), each model's
 development EER with its 95 % interval is measured in each runtime; elsewhere the network is
-rebuilt from ``layers.csv`` (``pruning.shrink_to``, latency depends on the shape only) and timed.
+rebuilt from ``layers.csv`` (``surgery.shrink_to``, latency depends on the shape only) and timed.
 File sizes: ``.pt`` (half precision, as shipped), ``.onnx`` fp32 and int8, of these models and
 of every model shipped in ``models/`` (``results/model_files.csv``).
 
@@ -28,10 +28,17 @@ from pathlib import Path
 
 import torch
 
-from facelib import analysis, evaluate, export, io, layout, models, precision, runs, speed, study
-from facelib.allocator import hold_freed_memory
+from facelib import io
+from facelib.deployment import export
 from facelib.errors import FacelibError
-from facelib.pruning import channel_groups, shrink_to, size
+from facelib.evaluation import timing, verification
+from facelib.findings import analysis
+from facelib.networks import models
+from facelib.pruning.groups import channel_groups, size
+from facelib.pruning.surgery import shrink_to
+from facelib.study import configs, layout, recorded, runs
+from facelib.training import precision
+from facelib.training.allocator import hold_freed_memory
 
 RUNS = ("taylor", "taylor_shipped", "taylor_shipped_r16")
 RUNTIMES = ("eager", "onnx_fp32", "onnx_int8")
@@ -47,7 +54,7 @@ def variants(arch: str) -> list[dict]:
     out = [{"model": "unpruned", "step": 0, "net": base, "trained": True}]
     for name in RUNS:
         try:
-            run = analysis.load_run(arch, name)
+            run = recorded.load_run(arch, name)
         except FacelibError:
             continue
         # a run with a MACs target stopped at the first step at or below it, and fine-tuned that one
@@ -80,28 +87,28 @@ def measure(arch: str, tmp: Path) -> list[dict]:
         fp32 = export.export_onnx(v["net"], tmp / f"{arch}-{name}.onnx")
         int8 = export.quantize_int8(fp32, tmp / f"{arch}-{name}-int8.onnx", calibration)
         runners[name, "eager"] = v["net"]
-        runners[name, "onnx_fp32"] = evaluate.OnnxFaceModel(fp32, threads=torch.get_num_threads())
-        runners[name, "onnx_int8"] = evaluate.OnnxFaceModel(int8, threads=torch.get_num_threads())
+        runners[name, "onnx_fp32"] = verification.OnnxFaceModel(fp32, threads=torch.get_num_threads())
+        runners[name, "onnx_int8"] = verification.OnnxFaceModel(int8, threads=torch.get_num_threads())
         sizes[name, "eager"], sizes[name, "onnx_fp32"], sizes[name, "onnx_int8"] = (
             p.stat().st_size / 1e6 for p in (pt, fp32, int8))
-    one, batch = speed.lfw_batch(1), speed.lfw_batch(64)
+    one, batch = timing.lfw_batch(1), timing.lfw_batch(64)
 
     def timed(x):
         def call(m):
             return lambda: m.embed(x)
         with torch.no_grad():
-            return speed.round_robin_best_of({k: call(m) for k, m in runners.items()}, repeats=20 if len(x) == 1 else 3,
+            return timing.round_robin_best_of({k: call(m) for k, m in runners.items()}, repeats=20 if len(x) == 1 else 3,
                                              min_seconds=LATENCY_SECONDS if len(x) == 1 else 0.0)
 
     latency, throughput = timed(one), timed(batch)
-    pairs = study.dev_pairs()
+    pairs = configs.dev_pairs()
     macs0 = models.count_macs(found[0]["net"])
     rows = []
     for v in found:
         macs = models.count_macs(v["net"])
         for runtime in RUNTIMES:
             key = (v["model"], runtime)
-            ver = evaluate.evaluate_model(runners[key], pairs) if v["trained"] else None
+            ver = verification.evaluate_model(runners[key], pairs) if v["trained"] else None
             rows.append({"arch": arch, "model": v["model"], "step": v["step"], "weights": "trained" if v["trained"] else "shape",
                          "macs": macs, "macs_ratio": macs / macs0, "runtime": runtime,
                          "latency_ms": 1000 * latency[key], "latency_ratio": latency[key] / latency["unpruned", runtime],

@@ -15,16 +15,21 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from facelib import data, evaluate, layout, metrics, models, preprocessing
-from facelib.runs import ARCHS
-from facelib.speed import best_of, round_robin_best_of
+from facelib.data import preprocessing
+from facelib.data.datasets import load_images
+from facelib.data.pairs import lfw_pairs
+from facelib.evaluation import metrics, verification
+from facelib.evaluation.timing import best_of, round_robin_best_of
+from facelib.networks import models
+from facelib.study import layout
+from facelib.study.runs import ARCHS
 
 
 def main() -> None:
     torch.manual_seed(0)
-    pairs = data.lfw_pairs("dev")
-    faces = evaluate.unique_faces(pairs)[:512]
-    images = data.load_images(faces)  # decoded once, as in evaluation (cached)
+    pairs = lfw_pairs("dev")
+    faces = verification.unique_faces(pairs)[:512]
+    images = load_images(faces)  # decoded once, as in evaluation (cached)
     for arch in ("squeezenet", "mobilenetv2"):
         model = models.build(arch, 10).eval()
         inputs = preprocessing.to_input(images)
@@ -36,8 +41,8 @@ def main() -> None:
                 model.embed(x)
                 model.embed(x.flip(-1))
 
-        pipeline = best_of(lambda: evaluate.embed_images(model, images, mirror=True))
-        cold = best_of(lambda: evaluate.embed_images(model, data.load_images(faces, cache=False), mirror=True), 1)
+        pipeline = best_of(lambda: verification.embed_images(model, images, mirror=True))
+        cold = best_of(lambda: verification.embed_images(model, load_images(faces, cache=False), mirror=True), 1)
         forward = best_of(bare)
         print(f"{arch}: bare forward {len(images) / forward:.0f} img/s; pipeline from the face cache "
               f"{len(images) / pipeline:.0f} img/s, ratio {forward / pipeline:.2f} (goal >= 0.8); "
@@ -51,17 +56,17 @@ def main() -> None:
 
 
 def eval_precision() -> None:
-    pairs = data.lfw_pairs("devpeople")[::8]
-    faces = evaluate.unique_faces(pairs)
-    images = data.load_images(faces)
+    pairs = lfw_pairs("devpeople")[::8]
+    faces = verification.unique_faces(pairs)
+    images = load_images(faces)
     for arch in ARCHS:
         shipped = sorted(layout.models_dir().glob(f"{arch}-*-base.pt"))
         if not shipped:
             continue
         model = models.load_model(shipped[0])
-        emb = {p: (lambda p=p: evaluate.embed_images(model, images, precision=p)) for p in ("fp32", "bf16")}
+        emb = {p: (lambda p=p: verification.embed_images(model, images, precision=p)) for p in ("fp32", "bf16")}
         seconds = round_robin_best_of(emb, repeats=2)
-        found = {p: evaluate.verification(evaluate.pair_scores(pairs, dict(zip(faces, f()))), pairs)
+        found = {p: verification.verification(verification.pair_scores(pairs, dict(zip(faces, f()))), pairs)
                  for p, f in emb.items()}
         change = np.abs(found["bf16"].scores - found["fp32"].scores).max()
         print(f"{shipped[0].name}, {len(faces)} faces: bf16 evaluation {seconds['fp32'] / seconds['bf16']:.2f}x "

@@ -8,7 +8,7 @@ network, the lowest-scoring removed across all layers until the trunk has lost 5
 its parameters (the shares of the issue's first measurement), then the EER on the 1,000
 development pairs with its 95 % interval. Rows:
 
-- ``facelib l1``: ``scores.l1_scores``, group L1 over the group's mean;
+- ``facelib l1``: ``criteria.l1_scores``, group L1 over the group's mean;
 - ``first study's l1``: the sum of |w| of each filter of the group's non-depthwise convolutions,
   unnormalised (facelib's L1 until issue 15: ranked across layers, it favours wide fan-in);
 - ``torch-pruning group l1``: ``GroupMagnitudeImportance(p=1)`` (mean over the group, over the
@@ -26,11 +26,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from facelib import data, evaluate, models
-from facelib.allocator import hold_freed_memory
+from facelib.data.pairs import lfw_pairs
 from facelib.errors import FacelibError
-from facelib.pruning import channel_groups, pruned_to, size
-from facelib.pruning.scores import l1_scores
+from facelib.evaluation import verification
+from facelib.networks import models
+from facelib.networks.base import FaceNet
+from facelib.pruning.criteria import l1_scores
+from facelib.pruning.groups import channel_groups, size
+from facelib.pruning.selection import pruned_to
+from facelib.training.allocator import hold_freed_memory
 
 SHARES = (0.05, 0.17, 0.38)
 
@@ -45,7 +49,7 @@ def first_study_l1(model: nn.Module, group) -> torch.Tensor:
     return total
 
 
-def torch_pruning_to(base: models.FaceNet, target: int):
+def torch_pruning_to(base: FaceNet, target: int):
     """Torch-Pruning's global group L1 with its ratio bisected to ``target`` trunk parameters;
     None without the library."""
     try:
@@ -54,7 +58,7 @@ def torch_pruning_to(base: models.FaceNet, target: int):
         return None
     x = torch.randn(1, 3, base.input_size, base.input_size)
 
-    def removed(ratio: float) -> models.FaceNet:
+    def removed(ratio: float) -> FaceNet:
         model = copy.deepcopy(base)
         tp.pruner.MetaPruner(model, x, importance=tp.importance.GroupMagnitudeImportance(p=1), global_pruning=True,
                              pruning_ratio=ratio, ignored_layers=[model.head]).step()
@@ -71,7 +75,7 @@ def main() -> None:
     hold_freed_memory()
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("models/squeezenet-distill-base.pt")
     base = models.load_model(path)
-    pairs = data.lfw_pairs("dev")
+    pairs = lfw_pairs("dev")
     groups = channel_groups(base)
     by_name = {g.name: g for g in groups}
     scores = {
@@ -81,7 +85,7 @@ def main() -> None:
                    for i, g in enumerate(groups)},
     }
     full = base.trunk_parameters()
-    v = evaluate.evaluate_model(base, pairs)
+    v = verification.evaluate_model(base, pairs)
     print(f"{path}: trunk {full:,} parameters, development EER {v.eer:.1%} [{v.eer_low:.1%}, {v.eer_high:.1%}]")
     print("criterion | share of trunk parameters removed | trunk parameters | EER [95 %] on 1,000 development pairs")
     for share in SHARES:
@@ -92,7 +96,7 @@ def main() -> None:
             if model is None:
                 print(f"{name} | {share:.0%} | torch-pruning is not installed (pip install --no-deps torch-pruning)")
                 continue
-            v = evaluate.evaluate_model(model, pairs)
+            v = verification.evaluate_model(model, pairs)
             print(f"{name} | {1 - model.trunk_parameters() / full:.1%} | {model.trunk_parameters():,} "
                   f"| {v.eer:.1%} [{v.eer_low:.1%}, {v.eer_high:.1%}]", flush=True)
 

@@ -2,13 +2,13 @@
 
 For each network, the time of one training step on 64 real LFW faces in float32 against the
 same step with ``TrainConfig(precision="bf16")`` (bfloat16 autocast; both in channels-last, as
-``facelib.train`` runs them), as a ratio measured in this one run; the two kinds of step alternate
+``facelib.training.loop`` runs them), as a ratio measured in this one run; the two kinds of step alternate
 so that both see the same moments of a shared machine, and each figure is the fastest of its kind.
 It prints the training throughput of each precision too (images per second of that fastest
 step) beside the issue's goals at batch 64 on 2 cores: 500 img/s SqueezeNet, 100 MobileNetV2,
 50 ResNet50. The first line names the CPU's bfloat16 units: with AMX tiles bf16 is much faster;
 with AVX512-BF16 alone far less so; without either bf16 is emulated, slower than fp32, and the
-study runs in fp32 (facelib.precision).
+study runs in fp32 (facelib.training.precision).
 """
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ import time
 import torch
 import torch.nn.functional as F
 
-from facelib import models, runs
-from facelib.precision import bf16_units
-from facelib.config import TrainConfig
-from facelib.speed import lfw_batch
-from facelib.preprocessing import memory_format
-from facelib.train import autocast
+from facelib.data.preprocessing import memory_format
+from facelib.evaluation.timing import lfw_batch
+from facelib.networks import models
+from facelib.study import runs
+from facelib.training.config import TrainConfig
+from facelib.training.precision import autocast, bf16_units
 
 
 def step_seconds(arch: str, x: torch.Tensor, y: torch.Tensor, repeats: int = 3) -> tuple[float, float]:

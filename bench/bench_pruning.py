@@ -3,17 +3,17 @@
 
 1. overhead: for each network, the time of a training step that also collects Taylor scores, as
    a ratio to a plain training step (goal <= 1.10); the two kinds of step alternate, twenty of
-   each. Malloc holds freed memory, as in the training and pruning loops (``facelib.allocator``):
+   each. Malloc holds freed memory, as in the training and pruning loops (``facelib.training.allocator``):
    with glibc's default, each step's page faults depend on what the step before it freed, and
    two identical plain steps differ by up to 15 %, more than the goal.
 2. latency: for each network with a Taylor pruning run in ``results/``, the network of every
-   step rebuilt from the run's ``layers.csv`` (``pruning.shrink_to``: latency depends on the
+   step rebuilt from the run's ``layers.csv`` (``surgery.shrink_to``: latency depends on the
    shape, not on the weights), its batch-1 latency as a ratio to the unpruned network (goal:
    <= 0.70 at about 40 % fewer multiply-accumulates), and, at the step whose MACs ratio is
    nearest 0.60, its batch-64 throughput, and the batch-1 latency of a *uniform* shape of the
    same MACs (every group keeping the same share of its filters), which shows how much the
    shape the criterion chose matters. The pruned and unpruned networks are timed in turn
-   (``record.with_latency``, ``speed.paired_latency_ms``, as for the latency columns of results/),
+   (``record.with_latency``, ``timing.paired_latency_ms``, as for the latency columns of results/),
    all in this one run.
 """
 from __future__ import annotations
@@ -24,12 +24,14 @@ import time
 import torch
 import torch.nn.functional as F
 
-from facelib import analysis, models, record, runs
-from facelib.allocator import hold_freed_memory
 from facelib.errors import FacelibError
-from facelib.pruning import channel_groups, shrink_to, size
-from facelib.pruning.scores import ScoreCollector
-from facelib.speed import lfw_batch, paired_latency_ms
+from facelib.evaluation.timing import lfw_batch, paired_latency_ms
+from facelib.networks import models
+from facelib.pruning.criteria import importance
+from facelib.pruning.groups import channel_groups, size
+from facelib.pruning.surgery import shrink_to
+from facelib.study import record, recorded, runs
+from facelib.training.allocator import hold_freed_memory
 
 
 def uniform_shape(full: torch.nn.Module, macs: float) -> torch.nn.Module:
@@ -79,7 +81,7 @@ def scoring_overhead(arch: str, x: torch.Tensor, y: torch.Tensor) -> None:
         start = time.perf_counter()
         step()
         plain.append(time.perf_counter() - start)
-        collector = ScoreCollector(model, groups, "taylor")
+        collector = importance("taylor", model, groups)
         start = time.perf_counter()
         step()
         collector.after_backward()
@@ -92,7 +94,7 @@ def scoring_overhead(arch: str, x: torch.Tensor, y: torch.Tensor) -> None:
 
 def pruned_latency(arch: str) -> None:
     try:
-        run = analysis.load_run(arch, "taylor")
+        run = recorded.load_run(arch, "taylor")
     except FacelibError as e:
         print(f"{arch}: {e}")
         return

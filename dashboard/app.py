@@ -11,11 +11,17 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from facelib import (alignment, analysis, claims, data, evaluate, export, faces, figures, io, layout, models, paths,
-                     preprocessing, pretrained, report, study, verdicts)
-from facelib.backbones import MobileFaceNet
+from facelib import io
+from facelib.data import alignment, paths, preprocessing
+from facelib.data.datasets import load_images
+from facelib.deployment import export
 from facelib.errors import FacelibError
-from facelib.runs import PRETRAINED, SCORE_FORMS, SHIPPED_RUNS
+from facelib.evaluation import photos, verification
+from facelib.findings import analysis, claims, figures, pretrained, report, verdicts
+from facelib.networks import models
+from facelib.networks.mobilefacenet import MobileFaceNet
+from facelib.study import configs, layout, recorded
+from facelib.study.runs import PRETRAINED, SCORE_FORMS, SHIPPED_RUNS
 
 PAGES = ("Overview", "Filters per layer", "EER per step", "Compare two faces")
 # Where a shipped model runs on the compare page: PyTorch, or its ONNX export in ONNX Runtime
@@ -55,11 +61,11 @@ NO_MODELS = (f"No shipped models: run notebooks/{layout.notebook_for('squeezenet
 @st.cache_resource(show_spinner=False)
 def runtime_model(file: str, runtime: str = "torch"):
     """A shipped model in PyTorch (``torch``), or exported (once, under runs/) and run by ONNX
-    Runtime in ``fp32`` or statically quantised ``int8`` (``facelib.export``)."""
+    Runtime in ``fp32`` or statically quantised ``int8`` (``facelib.deployment.export``)."""
     if runtime == "torch":
         return load_model(file)
     load_model(file)  # the same one-sentence error where the file is missing
-    return evaluate.OnnxFaceModel(export.cached_export(layout.models_dir() / file, runtime, layout.runs_dir() / "onnx"))
+    return verification.OnnxFaceModel(export.cached_export(layout.models_dir() / file, runtime, layout.runs_dir() / "onnx"))
 
 
 @st.cache_data(show_spinner=False)
@@ -68,8 +74,8 @@ def dev_verification(file: str, runtime: str = "torch") -> dict:
     pretrained MobileFaceNet's, whose fine-tuning may include development people): scores, labels, EER, its
     95 % interval and threshold."""
     model = runtime_model(file, runtime)
-    pairs = study.pretrained_pairs() if isinstance(model, MobileFaceNet) else study.dev_pairs()
-    v = evaluate.evaluate_model(model, pairs)
+    pairs = configs.pretrained_pairs() if isinstance(model, MobileFaceNet) else configs.dev_pairs()
+    v = verification.evaluate_model(model, pairs)
     return {"scores": v.scores, "labels": v.labels, "eer": v.eer, "low": v.eer_low, "high": v.eer_high,
             "threshold": v.threshold}
 
@@ -112,7 +118,7 @@ def overview() -> None:
         end = "EER " + report.with_interval(r, "eer_end", unrecorded=" (no interval recorded)")
         col.metric("smallest model", f"{int(r['params_end']):,} parameters", end, delta_color="off")
     if any(r["earlier_base"] for r in rows):  # the note names the runs; headline() already flagged them
-        st.warning(analysis.earlier_base_note([analysis.load_run(r["network"], "taylor") for r in rows]))
+        st.warning(recorded.earlier_base_note([recorded.load_run(r["network"], "taylor") for r in rows]))
     table = pd.DataFrame([{**r, "removable": str(r["removable"]), "removable_finetuned": str(r["removable_finetuned"])}
                           for r in rows])
     st.dataframe(table[["network", "base", "pairs", "base_eer", "base_eer_low", "base_eer_high", "reference_eer",
@@ -125,7 +131,7 @@ def overview() -> None:
         st.dataframe(pd.DataFrame(judged), hide_index=True)
         st.caption("On the larger set of the development people (5,104 pairs), from the runs that started from "
                    "today's bases: agree or disagree only where the whole 95 % interval lies on one side of the "
-                   "papers' figure, else cannot tell (facelib/verdicts.py).")
+                   "papers' figure, else cannot tell (facelib/findings/verdicts.py).")
     found = pretrained.summary()
     if found:
         st.subheader("The pretrained MobileFaceNet, pruned (EER and accuracy on LFW View 2)")
@@ -143,16 +149,16 @@ def overview() -> None:
                f"Results folder: {layout.results_dir().relative_to(layout.ROOT)}")
 
 
-def choose_run(key: str) -> analysis.PruningRun | None:
-    runs = analysis.available_runs()
+def choose_run(key: str) -> recorded.PruningRun | None:
+    runs = recorded.available_runs()
     if not runs:
         st.warning(NO_RUNS)
         return None
     archs = list(dict.fromkeys(a for a, _ in runs))
     c1, c2, c3 = st.columns(3)
     arch = c1.selectbox("Network", archs, key=f"{key}-arch")
-    run = analysis.load_run(arch, choose_criterion([c for a, c in runs if a == arch], key, c2, c3))
-    note = analysis.earlier_base_note([run])
+    run = recorded.load_run(arch, choose_criterion([c for a, c in runs if a == arch], key, c2, c3))
+    note = recorded.earlier_base_note([run])
     if note:
         st.warning(note)
     return run
@@ -182,8 +188,8 @@ def pretrained_rows() -> list[dict]:
         paths.reference_model()
     except FacelibError:
         return []
-    if (PRETRAINED, SHIPPED_RUNS[PRETRAINED]) in analysis.available_runs():
-        found = [analysis.load_run(PRETRAINED, SHIPPED_RUNS[PRETRAINED]).steps[0]["threshold_pruned"]]
+    if (PRETRAINED, SHIPPED_RUNS[PRETRAINED]) in recorded.available_runs():
+        found = [recorded.load_run(PRETRAINED, SHIPPED_RUNS[PRETRAINED]).steps[0]["threshold_pruned"]]
     else:
         found = [r["threshold"] for r in io.read_csv(layout.results_dir() / "reference.csv", missing_ok=True,
                                                      numeric=True) if r["align"] == "landmarks"]
@@ -223,15 +229,15 @@ def filters_per_layer() -> None:
 
 def eer_per_step() -> None:
     st.header("EER per step")
-    runs = analysis.available_runs()
+    runs = recorded.available_runs()
     if not runs:
         st.warning(NO_RUNS)
         return
     c1, c2 = st.columns(2)
     criterion = choose_criterion([c for _, c in runs], "eer", c1, c2)
     x = st.radio("Against", list(figures.X_AXES), format_func=figures.X_AXES.get, horizontal=True, key="eer-axis")
-    chosen = [analysis.load_run(arch, criterion) for arch, c in runs if c == criterion]
-    note = analysis.earlier_base_note(chosen)
+    chosen = [recorded.load_run(arch, criterion) for arch, c in runs if c == criterion]
+    note = recorded.earlier_base_note(chosen)
     if note:
         st.warning(note)
     with_larger = [run for run in chosen if claims.has_larger_set(run)]
@@ -276,13 +282,13 @@ def photo_input(label: str, key: str):
     if upload is None:
         return None
     try:
-        img, notes = faces.read_photo(upload.getvalue())
+        img, notes = photos.read_photo(upload.getvalue())
     except FacelibError as exc:
         st.error(f"{upload.name}: {exc}")
         return None
     for note in notes:
         st.caption(note)
-    boxes = faces.detect_faces(img)
+    boxes = photos.detect_faces(img)
     if not boxes:
         st.warning(f"{upload.name}: no face found.")
         if not st.checkbox("Use the whole photo as the face region", key=f"{key}-whole"):
@@ -295,7 +301,7 @@ def photo_input(label: str, key: str):
         box = boxes[which]
     else:
         box = boxes[0]
-    inputs = faces.network_inputs(img, box)
+    inputs = photos.network_inputs(img, box)
     crop, aligned = inputs["crop113"], inputs["aligned112"]
     left, right = st.columns(2)
     left.image(preprocessing.to_display(preprocessing.to_input(torch.from_numpy(crop[None])))[0].transpose(1, 2, 0),
@@ -309,14 +315,14 @@ def photo_input(label: str, key: str):
 def lfw_pair_input():
     """Two LFW faces of a development pair (when LFW is present)."""
     try:
-        pairs = study.dev_pairs()
+        pairs = configs.dev_pairs()
     except FacelibError:
         return None
     kind = st.radio("Pair", ["same person", "different people"], horizontal=True, key="pair-kind")
     pool = [p for p in pairs if p.same == (kind == "same person")]
     i = st.number_input("Pair number", 0, len(pool) - 1, 0, key="pair-number")
     pair = pool[int(i)]
-    images, aligned = data.load_images([pair.a, pair.b]), alignment.load_aligned([pair.a, pair.b])
+    images, aligned = load_images([pair.a, pair.b]), alignment.load_aligned([pair.a, pair.b])
     cols = st.columns(2)
     for col, face, img in zip(cols, (pair.a, pair.b), images):
         col.image(preprocessing.to_display(preprocessing.to_input(img[None]))[0].transpose(1, 2, 0), caption=face.identity, width=180)
@@ -353,8 +359,8 @@ def compare_faces() -> None:
                   (runtime_model(r["file"], runtime), threshold(r, runtime)) for r in rows}
     for face in crops:
         if face["aligned112"] is None and any(m.input_kind == "aligned112" for m, _ in chosen.values()):
-            st.warning(faces.NO_POINTS.format(face["name"]))
-    result = faces.compare(chosen, *crops)
+            st.warning(photos.NO_POINTS.format(face["name"]))
+    result = photos.compare(chosen, *crops)
     if not result:
         return
     table = pd.DataFrame([{"model": c.model, "cosine similarity": f"{c.similarity:.3f}",

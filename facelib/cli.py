@@ -10,52 +10,9 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from facelib.config import PruneConfig, TrainConfig
 from facelib.errors import FacelibError
-
-HELP = {
-    "arch": "network: squeezenet, mobilenetv2 or resnet50",
-    "epochs": "number of passes over the training images",
-    "batch_size": "mini-batch size (the papers use 128)",
-    "optimizer": "sgd (the papers) or adamw",
-    "lr": "initial learning rate",
-    "momentum": "SGD momentum",
-    "weight_decay": "L2 weight decay",
-    "lr_factor": "learning rate is multiplied by this when the validation loss plateaus",
-    "lr_patience": "epochs without validation-loss improvement before lowering the learning rate",
-    "schedule": "plateau (lower the rate when the validation loss stalls, the papers) or cosine (linear warm-up, "
-                "then cosine decay to 0 at the last step)",
-    "warmup_epochs": "cosine schedule: epochs of linear warm-up from 0 to --lr",
-    "seed": "random seed for the split, initialisation, batch order and augmentation",
-    "augment": "random 113x113 crop and horizontal flip of each training image (1/0)",
-    "jitter": "contrast and brightness of each training face scaled by U(1 - j, 1 + j) (0: off)",
-    "erase": "probability of erasing a random rectangle of each training face, an occlusion (0: off)",
-    "batch_norm": "squeezenet only: train with a batch norm after every Fire convolution, folded into the "
-                  "convolutions when the model is saved, so the saved network is plain SqueezeNet 1.1 (1/0)",
-    "identity_weight": "weight of the softmax identity loss",
-    "distill_weight": "weight of the distillation loss towards the reference face model's embeddings "
-                      "(0: off, the papers' recipe; see facelib/distill.py)",
-    "distill_form": "embedding (1 - cos of the projected embedding to the reference's) or similarity (the "
-                    "batch's pairwise cosines matched to the reference's, no projection)",
-    "teacher": "cached (the reference's embedding of each photo, computed once) or online (the reference run "
-               "each step on the student's own augmented view, aligned by the face's points: facelib/teacher.py)",
-    "mixup_alpha": "with --teacher online: mix faces in pairs (the second warped onto the first's points), "
-                   "weight ~ Beta(alpha, alpha); 0: off",
-    "val_fraction": "share of each identity's images held out for validation",
-    "min_images": "LFW people need at least this many images to be training identities",
-    "max_identities": "keep only the first N identities (quick runs)",
-    "use_lfw": "train on LFW people absent from the development pairs (1/0)",
-    "use_celeba": "train on the CelebA-299 identities (1/0)",
-    "held_out": "LFW people never trained on: dev (those of the development pairs) or view2 (every person of "
-                "View 2, pairs.txt)",
-    "eval_pairs": "LFW pairs for the per-epoch EER: dev, devtrain, view2, devpeople or none",
-    "max_pairs": "evaluate on at most this many of the pairs, evenly spaced (quick runs)",
-    "checkpoint_every": "write a resumable checkpoint every N steps (and after every epoch)",
-    "threads": "CPU threads for torch (default: torch's choice)",
-    "device": "torch device, e.g. cpu or cuda",
-    "precision": "fp32, or bf16: mixed precision (bfloat16 autocast, channels-last), much faster on CPUs "
-                 "with AMX tiles (bench/bench_precision.py); weights and optimizer state stay fp32",
-}
+from facelib.pruning.config import PruneConfig
+from facelib.training.config import TrainConfig
 
 
 def _option_type(kind: str):
@@ -90,7 +47,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     for f in fields(TrainConfig):
         t.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=f.default,
-                       type=_option_type(f.type), help=f"{HELP[f.name]} (default: {f.default})")
+                       type=_option_type(f.type), help=f"{f.metadata['help']} (default: {f.default})")
 
     e = sub.add_parser("evaluate", help="verification EER, TAR@FAR and accuracy on LFW pairs",
                        description="Evaluate a facelib model (--model) or an ONNX face model (--onnx) on LFW pairs.")
@@ -115,7 +72,7 @@ def parser() -> argparse.ArgumentParser:
     for f in fields(PruneConfig):
         flag = "--model" if f.name == "base_model" else f"--{f.name.replace('_', '-')}"
         pr.add_argument(flag, dest=f.name, default=f.default, required=f.name == "base_model",
-                        type=_option_type(f.type), help=f"{PRUNE_HELP[f.name]} (default: {f.default})")
+                        type=_option_type(f.type), help=f"{f.metadata['help']} (default: {f.default})")
     x = sub.add_parser("export", help="a facelib model as ONNX (fp32, or static int8 with --int8)",
                        description="Write a facelib model's embedding as an ONNX file with a dynamic batch size, for "
                                    "ONNX Runtime; --int8 quantises it statically, calibrated on training faces.")
@@ -127,55 +84,13 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("report", help="rewrite the README's headline table from results/",
                    description="Regenerate the headline table between the markers in README.md from results/.")
     st = sub.add_parser("study", help="make one of the study's declared runs and record it in results/",
-                        description="Run (or resume) one run declared in facelib/runs.py exactly as the notebooks "
+                        description="Run (or resume) one run declared in facelib/study/runs.py exactly as the notebooks "
                                     "do, and write its results rows: base ARCH WAY, recipe NAME, prune ARCH RUN, or "
                                     "paired ARCH RUN (fill a recorded run's paired-difference columns from its run "
                                     "folder). A finished run returns at once; FACELIB_PROFILE=fast for a quick one.")
     st.add_argument("kind", choices=("base", "recipe", "prune", "paired"))
     st.add_argument("names", nargs="+", help="base: ARCH WAY; recipe: NAME; prune and paired: ARCH RUN")
     return p
-
-
-PRUNE_HELP = {
-    "base_model": "the trained model.pt to prune",
-    "criterion": "filter importance: taylor (the papers), l1, weight_taylor or random",
-    "filters_per_step": "filters removed per pruning step, lowest scores across the whole network",
-    "steps": "maximum number of pruning steps",
-    "target_params": "stop once the whole network has at most this many parameters",
-    "target_macs": "stop once the network's multiply-accumulates (at 113x113) are at most this",
-    "batches_per_step": "training mini-batches per step over which scores are accumulated",
-    "batch_size": "mini-batch size during pruning and fine-tuning",
-    "lr": "SGD learning rate during pruning and fine-tuning",
-    "momentum": "SGD momentum",
-    "weight_decay": "L2 weight decay",
-    "normalise": "divide each layer's scores by their L2 norm (Molchanov 2017) (1/0)",
-    "min_channels": "never leave a layer with fewer filters than this",
-    "finetune_every": "fine-tune a copy every N steps and log its EER too (0: never)",
-    "finetune_batches": "mini-batches of each such fine-tuning",
-    "distill_weight": "weight of the distillation term towards the reference model in all training between and "
-                      "after pruning steps (0: identity loss only, the papers)",
-    "score_loss": "loss the Taylor and weight-Taylor scores come from: identity (the papers), combined "
-                  "(identity + distillation) or reference (distillation towards the cached reference embeddings, "
-                  "which does not train)",
-    "larger_pairs": "a second, larger set of LFW pairs evaluated at every step (devpeople), or none",
-    "max_pairs": "the most pairs of the larger set kept, evenly spaced (none: all)",
-    "seed": "random seed for batch order, augmentation and the random criterion",
-    "threads": "CPU threads for torch (default: torch's choice)",
-    "precision": "fp32, or bf16: training and scoring between steps in mixed precision (bfloat16 autocast, "
-                 "channels-last); Taylor scores keep their ranking for SqueezeNet and ResNet50 "
-                 "(tests/test_bf16_scores.py), not quite for MobileNetV2's thin residual streams",
-    "eval_precision": "fp32, or bf16: each step's verification (embeddings of the development faces) in "
-                      "bfloat16 autocast, several times faster on AMX cores with about the same EERs (bench/bench_evaluate.py)",
-    "round_to": "keep every layer's filter count a multiple of this (8 or 16: the blocks optimised CPU kernels "
-                "such as ONNX Runtime's work in; 1: free counts)",
-    "refit_head": "first fit a new identity classifier on the frozen base's embeddings of the training faces "
-                  "(a shipped base from models/ has none) (1/0)",
-    "identity_weight": "weight of the identity loss (0, with --distill-weight above 0 and --score-loss combined: "
-                       "distillation alone trains and scores)",
-    "optimizer": "sgd (with --momentum) or adamw, made afresh every step",
-    "teacher": "what distillation pulls towards: reference (the reference model's cached embedding of the "
-               "unaugmented face) or unpruned (the base network, frozen, on the student's own augmented view)",
-}
 
 
 def cmd_prune(args: argparse.Namespace) -> None:
@@ -193,8 +108,8 @@ def cmd_prune(args: argparse.Namespace) -> None:
 def cmd_export(args: argparse.Namespace) -> None:
     import tempfile
 
-    from facelib import export
-    from facelib.models import load_model
+    from facelib.deployment import export
+    from facelib.networks.models import load_model
 
     model = load_model(args.model)
     if not args.int8:
@@ -210,33 +125,33 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_report(_args: argparse.Namespace) -> None:
-    from facelib import report
+    from facelib.findings import report
 
     changed = report.update_readme()
     print("README.md headline table " + ("updated from results/" if changed else "already matches results/"))
 
 
 def cmd_study(args: argparse.Namespace) -> None:
-    from facelib import layout, record, study
+    from facelib.study import configs, layout, record, running
 
     wanted = {"base": 2, "recipe": 1, "prune": 2, "paired": 2}[args.kind]
     if len(args.names) != wanted:
         raise FacelibError(f"study {args.kind} takes {wanted} name(s), not {len(args.names)}: see --help")
     name = "/".join(args.names)
     if args.kind in ("base", "recipe"):
-        row = study.ensure_base(*args.names) if args.kind == "base" else study.ensure_recipe(*args.names)
+        row = running.ensure_base(*args.names) if args.kind == "base" else running.ensure_recipe(*args.names)
         print(f"{args.kind} {name}: development EER {row['dev_eer']:.1%} [{row['dev_eer_low']:.1%}, "
               f"{row['dev_eer_high']:.1%}], larger set {row['devpeople_eer']:.1%} [{row['devpeople_eer_low']:.1%}, "
               f"{row['devpeople_eer_high']:.1%}]; in {layout.results_dir().relative_to(layout.ROOT)}")
     elif args.kind == "prune":
-        print(f"pruning run {name}: {study.ensure_pruning(*args.names).relative_to(layout.ROOT)}")
+        print(f"pruning run {name}: {running.ensure_pruning(*args.names).relative_to(layout.ROOT)}")
     else:
-        rows = record.add_paired_differences(*args.names, study.larger_pairs())
+        rows = record.add_paired_differences(*args.names, configs.larger_pairs())
         print(f"pruning run {name}: paired differences filled in for its {len(rows)} steps")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from facelib.train import train
+    from facelib.training.loop import train
 
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     cfg.check()
@@ -247,19 +162,22 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from facelib import data, evaluate, paths
+    from facelib.data import paths
+    from facelib.data.datasets import lfw_faces
+    from facelib.data.pairs import lfw_pairs
+    from facelib.evaluation import verification
 
-    pairs = data.lfw_pairs(args.pairs, data.lfw_faces(faces_csv=args.landmarks) if args.landmarks else None)
+    pairs = lfw_pairs(args.pairs, lfw_faces(faces_csv=args.landmarks) if args.landmarks else None)
     if args.onnx:
         path = paths.reference_model() if args.onnx == "reference" else Path(args.onnx)
-        model = evaluate.OnnxFaceModel(path, args.mean, args.std, args.align)
+        model = verification.OnnxFaceModel(path, args.mean, args.std, args.align)
         result = model.evaluate(pairs, mirror=not args.no_mirror, progress=sys.stderr.isatty())
         name = path.name
     else:
-        from facelib.models import load_model
+        from facelib.networks.models import load_model
 
         model = load_model(args.model)
-        result = evaluate.evaluate_model(model, pairs, mirror=not args.no_mirror, progress=sys.stderr.isatty())
+        result = verification.evaluate_model(model, pairs, mirror=not args.no_mirror, progress=sys.stderr.isatty())
         name = str(args.model)
     print(f"{name} on LFW {args.pairs} ({result.pairs} pairs): EER {result.eer:.2%} "
           f"(95 % interval {result.eer_low:.2%}-{result.eer_high:.2%}, people resampled), "

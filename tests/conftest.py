@@ -14,16 +14,16 @@ if "FACELIB_DATA" not in os.environ:
 
 @pytest.fixture(scope="session")
 def lfw_people():
-    from facelib import data
+    from facelib.data.datasets import lfw_faces
 
-    return data.lfw_faces()
+    return lfw_faces()
 
 
 @pytest.fixture(scope="session")
 def celeba():
-    from facelib import data
+    from facelib.data.datasets import celeba299_faces
 
-    return data.celeba299_faces()
+    return celeba299_faces()
 
 
 def pytest_configure(config):
@@ -33,13 +33,13 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(config, items):
     """Skip the ``bf16_units`` tests on a CPU without bfloat16 units: there the study runs fp32
-    (``facelib.precision.runnable``), and emulated bf16 took 6-7x fp32's time (bench_precision),
+    (``facelib.training.precision.runnable``), and emulated bf16 took 6-7x fp32's time (bench_precision),
     minutes a test on an AVX2-only EPYC."""
-    from facelib import precision
+    from facelib.training import precision
 
     if precision.bf16_units():
         return
-    skip = pytest.mark.skip(reason="no bfloat16 units on this CPU: the study runs fp32 here (facelib.precision)")
+    skip = pytest.mark.skip(reason="no bfloat16 units on this CPU: the study runs fp32 here (facelib.training.precision)")
     for item in items:
         if "bf16_units" in item.keywords:
             item.add_marker(skip)

@@ -49,7 +49,7 @@ def test_train_then_evaluate_from_the_command_line(tmp_path):
 
 
 def test_study_runs_a_declared_run_and_records_it():
-    """``study`` makes a run of facelib/runs.py as the notebooks do; a finished one returns at once."""
+    """``study`` makes a run of facelib/study/runs.py as the notebooks do; a finished one returns at once."""
     assert "unknown recipe" in one_sentence_error(run("study", "recipe", "magic", FACELIB_PROFILE="fast"))
     assert "takes 2 name(s)" in one_sentence_error(run("study", "base", "squeezenet", FACELIB_PROFILE="fast"))
     assert "unknown base run" in one_sentence_error(run("study", "base", "vgg", "plain", FACELIB_PROFILE="fast"))

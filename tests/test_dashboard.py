@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from facelib import analysis, claims, io as tables, layout, pretrained, runs, verdicts
+from facelib import io as tables
+from facelib.findings import analysis, claims, pretrained, verdicts
+from facelib.study import layout, recorded, runs
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 pytest.importorskip("streamlit")
@@ -69,12 +71,12 @@ def test_filters_per_layer_every_run_and_step():
     at = start("Filters per layer")
     assert_clean(at)
     forms = {name: form for form, name in runs.SCORE_FORMS.items()}
-    for arch, criterion in analysis.available_runs():
+    for arch, criterion in recorded.available_runs():
         at.selectbox(key="layers-arch").set_value(arch).run()
         at.selectbox(key="layers-criterion").set_value("taylor" if criterion in forms else criterion).run()
         if criterion in forms:  # the two Taylor score forms are one criterion with a choice of form
             at.radio(key="layers-form").set_value(forms[criterion]).run()
-        run = analysis.load_run(arch, criterion)
+        run = recorded.load_run(arch, criterion)
         first = int(run.steps[0]["step"])
         at.slider[0].set_value(first).run()
         assert_clean(at)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from facelib import io, layout
+from facelib import io
+from facelib.study import layout
 
 
 def test_copy_atomic_copies_a_results_table(tmp_path):

@@ -1,6 +1,6 @@
 """Base training on a borrowed GPU machine, which sees no ``../shared`` and takes 64 MiB with it.
 
-The study's runs train as they do here (``facelib.train.train``, their configurations from
+The study's runs train as they do here (``facelib.training.loop.train``, their configurations from
 ``facelib.study``), only with ``device="cuda"`` and bf16; this file moves their data:
 
     python tools/gpu_training.py pack .gpu              # here: what the runs read, in about 60 MB
@@ -8,7 +8,7 @@ The study's runs train as they do here (``facelib.train.train``, their configura
 
 What travels and how (``pack``):
 - the training and validation faces of the study split, as the decoded 129x129 crops
-  ``data.load_images`` caches, each re-encoded as WebP (quality 80: about 2.3 KB a face instead of
+  ``load_images`` caches, each re-encoded as WebP (quality 80: about 2.3 KB a face instead of
   50 KB; the only lossy step, and on the training faces alone);
 - the development and larger-set faces as their original LFW JPEG files, so that the EERs computed
   there are those of the study's own evaluation;
@@ -52,21 +52,26 @@ PART_BYTES = 15_000_000  # the device tool returns files of at most 16 MiB
 
 
 def _split_faces():
-    from facelib import study, data
-    cfg = study.base_config("resnet50", "distill")
-    split = data.study_split(cfg.min_images, cfg.val_fraction, cfg.seed, cfg.max_identities, cfg.use_lfw,
+    from facelib.data.split import study_split
+    from facelib.study import configs
+    cfg = configs.base_config("resnet50", "distill")
+    split = study_split(cfg.min_images, cfg.val_fraction, cfg.seed, cfg.max_identities, cfg.use_lfw,
                              cfg.use_celeba, cfg.held_out)
     return split
 
 
 def pack(dest: Path) -> None:
-    from facelib import data, distill, evaluate, paths, study
+    from facelib.data import paths
+    from facelib.data.datasets import images_cache_file, load_images
+    from facelib.evaluation import verification
+    from facelib.study import configs
+    from facelib.training import distill
     dest.mkdir(parents=True, exist_ok=True)
     split = _split_faces()
     blobs, offsets, keys = [], [0], []
     for faces in (split.train, split.val):
-        images = data.load_images(faces).numpy()
-        keys.append((data.images_cache_file(faces).name, len(faces)))
+        images = load_images(faces).numpy()
+        keys.append((images_cache_file(faces).name, len(faces)))
         for im in images:
             buf = io.BytesIO()
             Image.fromarray(im.transpose(1, 2, 0)).save(buf, "WEBP", quality=80)
@@ -84,10 +89,10 @@ def pack(dest: Path) -> None:
         _copy(paths.celeba299_root() / f, mirror / "celeba299" / f)
     listing = sorted(str(p.relative_to(data_root)) for p in (lfw / "lfw-deepfunneled").glob("*/*.jpg"))
     (dest / "lfw-listing.txt").write_text("\n".join(listing))
-    for face in evaluate.unique_faces(study.dev_pairs() + study.larger_pairs()):
+    for face in verification.unique_faces(configs.dev_pairs() + configs.larger_pairs()):
         _copy(face.path, mirror / face.path.relative_to(data_root))
     _copy(paths.reference_model(), dest / "models" / "mobilefacenet" / "mobilefacenet.onnx")
-    from facelib import layout
+    from facelib.study import layout
     (dest / "manifest.json").write_text(json.dumps({"data_root": str(data_root), "models_root": str(paths.models_root()),
                                                     "commit": layout.commit()}))
     size = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
@@ -124,23 +129,25 @@ def unpack(src: Path) -> None:
 
 def _config(run: str):
     from dataclasses import replace
-    from facelib import layout, study
+
+    from facelib.study import configs, layout
     kind, name = run.split(":")
-    cfg, out = ((study.recipe_config(name), layout.recipe_run_dir(name)) if kind == "recipe"
-                else (study.base_config(*name.split("/")), layout.base_run_dir(*name.split("/"))))
+    cfg, out = ((configs.recipe_config(name), layout.recipe_run_dir(name)) if kind == "recipe"
+                else (configs.base_config(*name.split("/")), layout.base_run_dir(*name.split("/"))))
     device = os.environ.get("FACELIB_TRAIN_DEVICE", "cuda")  # cpu: to try this file without a GPU
     return replace(cfg, device=device, precision="bf16" if device == "cuda" else cfg.precision, threads=2), out
 
 
 def train_one(run: str) -> None:
     import torch
-    from facelib import train
+
+    from facelib.training import loop
     torch.backends.cudnn.benchmark = True
     cfg, out = _config(run)
     out.mkdir(parents=True, exist_ok=True)
     if not (out / "commit.txt").exists():  # the commit packed from: the copy there is not a clone
         (out / "commit.txt").write_text(os.environ["FACELIB_COMMIT"])
-    train.train(cfg, out, progress=False)
+    loop.train(cfg, out, progress=False)
 
 
 def train_all(src: Path, out: Path, runs: list[str], minutes: float, returned: list[str]) -> None:
@@ -162,17 +169,19 @@ def train_all(src: Path, out: Path, runs: list[str], minutes: float, returned: l
 
 
 def record(runs: list[str], out: Path, returned: list[str]) -> None:
-    from facelib import evaluate, layout, models, record as rec, study
-    dev, larger = study.dev_pairs(), study.larger_pairs()
+    from facelib.evaluation import verification
+    from facelib.networks import models
+    from facelib.study import configs, layout, record
+    dev, larger = configs.dev_pairs(), configs.larger_pairs()
     device, summary = os.environ.get("FACELIB_TRAIN_DEVICE", "cuda"), {}  # evaluated where it trained
     for run in runs:
         cfg, run_dir = _config(run)
         if not (run_dir / "model.pt").exists():
             continue
         if run.startswith("recipe:"):
-            summary[run] = rec.record_recipe(run.split(":")[1], dev, larger, device)
+            summary[run] = record.record_recipe(run.split(":")[1], dev, larger, device)
         else:
-            v, big = evaluate.evaluate_sets(models.load_model(run_dir / "model.pt").to(device), {"dev": dev, "larger": larger}).values()
+            v, big = verification.evaluate_sets(models.load_model(run_dir / "model.pt").to(device), {"dev": dev, "larger": larger}).values()
             summary[run] = {**v.summary(), "larger": big.summary()}
         print(run, json.dumps({k: summary[run][k] for k in ("dev_eer", "devpeople_eer") if k in summary[run]}))
     recipes = [r for r in summary if r.startswith("recipe:")]
@@ -200,6 +209,7 @@ def fetch(out: Path, runs: list[str]) -> None:
     """Each run's ``model.pt`` with its floating tensors in half precision, and its history,
     configuration and commit, in parts of at most ``PART_BYTES``: ``<run>.pt.0``, ``.1``, ... in ``out``."""
     import torch
+
     from facelib.io import load_torch
     for run in runs:
         _, run_dir = _config(run)
@@ -217,6 +227,7 @@ def receive(parts: Path, run: str) -> Path:
     """Here: a fetched run's files back in its run folder (``model.pt``'s weights rounded to half
     precision on the way, as the shipped copies are); return the folder."""
     import torch
+
     from facelib.io import save_torch
     raw = b"".join(p.read_bytes() for p in sorted(parts.glob(f"{_file_name(run)}.*"), key=lambda p: int(p.suffix[1:])))
     saved = torch.load(io.BytesIO(raw), weights_only=True)

@@ -1,9 +1,9 @@
-"""Filter pruning that really removes filters (Molchanov et al. 2017 Taylor scores, as used by
-Alonso-Fernandez et al.): ``groups`` (coupled channels), ``surgery`` (removal), ``scores``
-(Taylor and baseline criteria), ``loop`` (the iterative prune / fine-tune run)."""
-from facelib.pruning.groups import Group, channel_groups, size
-from facelib.pruning.scores import pruned_to
-from facelib.pruning.surgery import mask_channels, remove_channels, remove_chosen, shrink_to
+"""Stage 5, filter pruning that really removes filters (Molchanov et al. 2017 Taylor scores, as used
+by Alonso-Fernandez et al.).
 
-__all__ = ["Group", "channel_groups", "size", "mask_channels", "remove_channels", "pruned_to", "remove_chosen",
-           "shrink_to"]
+Usable on its own, as Torch-Pruning is: ``groups`` (coupled channels), ``criteria`` (Taylor and the
+baselines, one interface), ``selection`` (which filters go) and ``surgery`` (removing them) import
+only torch and the network definitions. The papers' iterative run is ``loop`` (train and score,
+remove, fine-tune, evaluate, record), with its configuration (``config``), the training between
+steps (``retrain``), a refitted identity classifier (``head``) and its tables (``log``).
+"""

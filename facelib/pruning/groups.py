@@ -51,8 +51,11 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from facelib.backbones import FaceNet, MobileFaceNet, MobileNetV2, ResNet50, SqueezeNet
-from facelib.backbones.mobilenetv2 import SETTINGS
+from facelib.networks.base import FaceNet
+from facelib.networks.mobilefacenet import MobileFaceNet
+from facelib.networks.mobilenetv2 import SETTINGS, MobileNetV2
+from facelib.networks.resnet50 import ResNet50
+from facelib.networks.squeezenet import SqueezeNet
 
 
 @dataclass(frozen=True)

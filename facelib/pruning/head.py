@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facelib import preprocessing
-from facelib.backbones import FaceNet
+from facelib.data import preprocessing
 from facelib.io import load_torch, save_torch
+from facelib.networks.base import FaceNet
 
 
 @torch.no_grad()

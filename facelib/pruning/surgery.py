@@ -56,7 +56,7 @@ def remove_channels(model: nn.Module, group: Group, keep: torch.Tensor, groups_b
 
 
 def remove_chosen(model: nn.Module, chosen: dict[str, list[int]], groups_by_name: dict[str, Group]) -> dict[str, list[int]]:
-    """Remove the channels ``chosen`` per group (current indices, as ``scores.select_to_remove``
+    """Remove the channels ``chosen`` per group (current indices, as ``selection.select_to_remove``
     gives them); return each shrunk group's kept indices, in order."""
     kept = {}
     for name, drop in chosen.items():

@@ -1,0 +1,192 @@
+"""The README's headline table, generated from the result tables so it is never typed by hand.
+
+``python -m facelib report`` rewrites the part of README.md between the two markers below;
+a test fails when the README and the results disagree.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from facelib import io
+from facelib.errors import FacelibError
+from facelib.findings import analysis, claims, pretrained, verdicts
+from facelib.study import layout
+
+START, END = "<!-- headline:start (python -m facelib report) -->", "<!-- headline:end -->"
+
+
+def _pct(x: float) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f} %"
+
+
+def _trained_on(row: dict) -> str:
+    """Where a base trained, from its saved configuration: "GPU" (``device`` cuda: several runs side by
+    side on one, tools/gpu_training.py) or "2 CPU cores" (the study's machine)."""
+    return "GPU" if json.loads(row["config"]).get("device", "cpu").startswith("cuda") else "2 CPU cores"
+
+
+def headline_markdown() -> str:
+    """The headline tables: each network's Taylor run, the pretrained MobileFaceNet's runs, the
+    papers' claims and their verdicts, the base models and the deploy bench."""
+    rows = claims.headline()
+    if not rows:
+        return "No full pruning run has results yet (notebooks 04-06 write them)."
+    lines = (taylor_markdown(rows) + pretrained_markdown() + claims_markdown() + verdicts_markdown()
+             + bases_markdown() + deploy_markdown())
+    return "\n".join(lines)
+
+
+def taylor_markdown(rows: list[dict]) -> list[str]:
+    """One row per network with a Taylor pruning run (``claims.headline``)."""
+    lines = ["Each network's Taylor run (raw scores, eq. 8), every figure with its 95 % interval, on the larger "
+             "set of the development people (5,104 pairs, paired intervals for the removable shares) unless the row "
+             "says 1,000 pairs (a run evaluated on the development pairs alone); the reference model's EER is on the "
+             "same pairs as the row's base.", "",
+             "| network | base model | pairs | base EER [95 %] | reference EER [95 %] | trunk parameters removable at <= 1 "
+             "point EER loss: pruned | pruned + fine-tuned | smallest model (parameters) | its EER [95 %] "
+             "| first model < 1M parameters: EER [95 %] | filters lost vs layer size, last step (Spearman [95 %]) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        under = (f"{with_interval(r, 'under_1m_eer')} ({int(r['under_1m_params']):,})"
+                 if not math.isnan(r["under_1m_params"]) else "n/a")
+        base = r["base"] + (" (earlier base)" if r["earlier_base"] else "")
+        lines.append(f"| {r['network']} | {base} | {'larger set' if r['pairs'] == 'devpeople' else '1,000 pairs'} "
+                     f"| {with_interval(r, 'base_eer')} | {with_interval(r, 'reference_eer')} | {r['removable']} "
+                     f"| {r['removable_finetuned']} | {int(r['params_end']):,} | {with_interval(r, 'eer_end')} | {under} "
+                     f"| {_rho(r, 'size_loss_rho')} |")
+    if any(r["earlier_base"] for r in rows):
+        lines += ["", "(earlier base): the run started from a base since replaced by the one in the table below; "
+                  "its figures describe that earlier base until the run is made again."]
+    return lines
+
+
+def pretrained_markdown() -> list[str]:
+    """The pretrained MobileFaceNet's runs on LFW View 2 (``pretrained.summary``); nothing without them."""
+    found = pretrained.summary()
+    if not found:
+        return []
+    goal = f"{100 * pretrained.TOLERANCE:.1f}"
+    lines = ["", f"| MobileFaceNet (pretrained), LFW View 2 | unpruned EER [95 %] | 10-fold accuracy "
+             f"| MACs removed at <= {goal} point EER loss: pruned | pruned + fine-tuned "
+             "| that step's EER [95 %] | its accuracy "
+             "| last step: MACs removed | its EER [95 %] | its accuracy | filters lost vs layer size (Spearman) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    return lines + [f"| {p['run']} | {with_interval(p, 'base_eer')} | {_pct(p['base_accuracy'])} "
+                    f"| {_pct(p['macs_removed_pruned'])} (step {p['step_pruned']}) "
+                    f"| {_pct(p['macs_removed'])} (step {p['step']}) | {with_interval(p, 'eer')} | {_pct(p['accuracy'])} "
+                    f"| {_pct(p['macs_removed_end'])} (step {p['step_end']}) | {with_interval(p, 'end_eer')} "
+                    f"| {_pct(p['end_accuracy'])} | {p['size_loss_rho']:.2f} |" for p in found]
+
+
+def bases_markdown() -> list[str]:
+    """The base models of ``base_models.csv``; nothing without them."""
+    base = io.read_csv(layout.results_dir() / "base_models.csv", missing_ok=True, numeric=True)
+    if not base:
+        return []
+    lines = ["", "| network | trained | epochs | development EER [95 %] | larger development set EER [95 %] "
+             "| TAR at FAR 0.1 % | training time |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    return lines + [f"| {b['arch']} | {b['way']} | {int(b['epochs'])} | {with_interval(b, 'dev_eer')} "
+                    f"| {with_interval(b, 'devpeople_eer')} | {_pct(b['dev_tar_1e3'])} | {b['train_seconds'] / 60:.0f} min "
+                    f"({_trained_on(b)}) |" for b in base]
+
+
+def deploy_markdown() -> list[str]:
+    """The deploy bench's rows (``analysis.deploy_summary``) and the CPUs they were timed on; nothing
+    before the bench has run."""
+    deploy = analysis.deploy_summary(analysis.deploy_rows())
+    if not deploy:
+        return []
+    lines = ["", "| network | model (step) | MACs | batch-1 latency vs unpruned: PyTorch | ONNX Runtime fp32 "
+             "| ONNX Runtime int8 | int8 speed-up over unpruned fp32 (ONNX Runtime) | EER fp32 [95 %] "
+             "| EER int8 [95 %] |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {d['network']} | {d['model']} ({int(d['step'])}){' (since replaced)' * (not d['timed_today'])} "
+              f"| {_pct(d['macs_ratio'])} "
+              f"| {d['latency_ratio_eager']:.2f} | {d['latency_ratio_onnx_fp32']:.2f} "
+              f"| {d['latency_ratio_onnx_int8']:.2f} | {d['speedup_int8_vs_unpruned_fp32']:.2f}x "
+              f"| {_eer(d['eer_fp32'], d['eer_fp32_interval'])} | {_eer(d['eer_int8'], d['eer_int8_interval'])} |"
+              for d in deploy]
+    timed_on = {d["network"]: d["cpu"] for d in deploy}  # one bench run per network, so one CPU
+    if not all(d["timed_today"] for d in deploy):
+        lines += ["", "(since replaced): timed on a model whose base or run has been made again since "
+                  "(`analysis.timed_today`); bench/bench_deploy.py times the new one."]
+    return lines + ["", "Timed on (int8's speed-up depends on the CPU's matrix units): "
+                    + "; ".join(f"{arch}: {cpu}" for arch, cpu in timed_on.items()) + "."]
+
+
+def claims_markdown() -> list[str]:
+    """The papers' claims on the runs that answer them (``facelib.findings.claims``: larger development-people
+    set, each share with the range its EER intervals allow); nothing before such runs exist."""
+    rows = claims.removable_rows()
+    if not rows:
+        return []
+    lines = ["", "| network | score form | base EER (larger set) | removable at <= 1 point: trunk parameters, pruned "
+             "| pruned + fine-tuned | MACs, pruned | pruned + fine-tuned | filters lost vs layer size (Spearman) "
+             "at 10 / 25 / 50 % of the filters gone |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['network']} | {r['score_form']} | {_pct(r['base_eer'])} | {r['params_pruned']} "
+              f"| {r['params_finetuned']} | {r['macs_pruned']} | {r['macs_finetuned']} "
+              f"| {' / '.join(_rho(r, k) for k in ('rho_10', 'rho_25', 'rho_50'))} |" for r in rows]
+    lines += ["", "Shares: at the last step before the larger-set EER exceeds the unpruned network's by more than "
+              "1 point, [at least, at most] as the 95 % intervals allow (`facelib.findings.claims`): 'paired' where the run "
+              "recorded the paired interval of each step's EER minus the unpruned one's, else the EERs' own, "
+              "wider intervals; "
+              "each Spearman correlation with its 95 % interval, the groups resampled."]
+    return lines
+
+
+def verdicts_markdown() -> list[str]:
+    """The papers' claims beside our answers, each with its verdict (``facelib.findings.verdicts``)."""
+    rows = verdicts.all_verdicts()
+    if not rows:
+        return []
+    lines = ["", "| claim | network | score form | papers | ours (larger set, 95 % intervals) | verdict |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['claim']} | {r['network']} | {r['score_form']} | {r['papers']} | {r['ours']} | {r['verdict']} |"
+              for r in rows]
+    lines += ["", "Verdicts are decided by the intervals (`facelib/findings/verdicts.py`): agree or disagree only where the "
+              "whole interval lies on one side of the papers' figure, else cannot tell. Claim 1 is refuted only where "
+              "even the first step surely over the line ('surely over at') had removed no more than the papers' share: "
+              f"fine-tuned copies come every {layout.profile().finetune_every} steps, and the steps between are not measured."]
+    return lines
+
+
+def _rho(row: dict, column: str) -> str:
+    """A rank correlation with its 95 % interval (``<column>_low``, ``<column>_high``)."""
+    if math.isnan(row[column]):
+        return "n/a"
+    return f"{row[column]:.2f} [{row[column + '_low']:.2f}, {row[column + '_high']:.2f}]"
+
+
+def with_interval(row: dict, column: str, unrecorded: str = "") -> str:
+    """``row[column]`` with its 95 % interval (``<column>_low``, ``<column>_high``), as percentages:
+    ``"6.4 % [4.2, 8.5]"``; followed by ``unrecorded`` where the row has no interval."""
+    nan = float("nan")
+    if math.isnan(row.get(column, nan)):
+        return "n/a (not measured)"
+    if math.isnan(row.get(f"{column}_low", nan)):
+        return _pct(row[column]) + unrecorded
+    return f"{_pct(row[column])} [{100 * row[column + '_low']:.1f}, {100 * row[column + '_high']:.1f}]"
+
+
+def _eer(eer, interval: str) -> str:
+    return f"{_pct(eer)} [{interval}]" if interval else "n/a (shape only)"
+
+
+def update_readme(path: Path = layout.ROOT / "README.md") -> bool:
+    """Rewrite the headline block of ``path``; return whether it changed."""
+    text = Path(path).read_text()
+    if START not in text or END not in text:
+        raise FacelibError(f"{path} has no headline markers ({START} ... {END})")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    new = f"{head}{START}\n{headline_markdown()}\n{END}{tail}"
+    if new != text:
+        io.save_text(new, Path(path))
+    return new != text
+
+
+def readme_block(path: Path = layout.ROOT / "README.md") -> str:
+    """The current headline block of the README (what ``update_readme`` would replace)."""
+    text = Path(path).read_text()
+    return text.split(START, 1)[1].split(END, 1)[0].strip("\n") if START in text else ""

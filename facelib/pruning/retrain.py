@@ -1,0 +1,152 @@
+"""The training inside a pruning run: the mini-batches of each step, over which the filters' scores
+accumulate, and the fine-tuning of a pruned copy. SGD or AdamW made afresh every call
+(``training.optimizer.make_optimizer``), so a resumed run trains exactly as an uninterrupted one.
+
+``cfg.precision="bf16"`` runs the forward passes under bfloat16 autocast, as base training
+does (``training.precision.autocast``); weights, optimizer and losses stay fp32. The batches run in
+channels-last layout (``data.preprocessing.memory_format``), and the model leaves in the contiguous
+layout that surgery and saving expect.
+
+With ``cfg.distill_weight > 0`` the loss is ``identity_weight`` * identity + W * distillation
+(``training.distill.distillation_loss``), through a projection refitted to the current embeddings
+(``training.distill.fit_projection``) towards ``cfg.teacher``: the reference's cached embedding of
+the unaugmented face, or (``"unpruned"``) the frozen base network run on the student's own augmented
+batch, a target that leaves the unpruned network where it is (zero loss). The scores come from the
+identity loss (``score_loss="identity"``, a separate scored backward pass), from the loss that
+trains (``"combined"``), or (``"reference"``) from the distillation loss towards the cached
+reference, scored and not trained on: a loss whose gradient is not zero at the unpruned network,
+unlike the ``"unpruned"`` target's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from facelib.data import preprocessing
+from facelib.networks.base import FaceNet
+from facelib.pruning import head
+from facelib.pruning.config import PruneConfig
+from facelib.pruning.criteria import Importance
+from facelib.training import distill
+from facelib.training.optimizer import make_optimizer
+from facelib.training.precision import autocast
+from facelib.training.trainset import TrainData, batch_order
+
+
+def step_batches(n: int, count: int, batch_size: int, seed: int, step: int) -> list[torch.Tensor]:
+    """``count`` mini-batches of the ``n`` training images for pruning step ``step`` (the epoch order
+    of ``training.trainset.batch_order``, repeated where the step needs more than one pass)."""
+    order = batch_order(n, seed, step)
+    order = order.repeat((count * batch_size) // n + 1)
+    return [order[i * batch_size:(i + 1) * batch_size] for i in range(count)]
+
+
+@dataclass
+class Distillation:
+    """The projections a call of ``train_batches`` distils through: towards the cached reference
+    (``to_reference``, where that loss trains or is scored) and towards the frozen unpruned network
+    (``to_teacher``, with ``teacher``); None where not used."""
+
+    to_reference: nn.Linear | None = None
+    to_teacher: nn.Linear | None = None
+    teacher: FaceNet | None = None
+
+    @property
+    def trained(self) -> nn.Linear | None:
+        """The projection the training loss goes through (and so is trained with the network)."""
+        return self.to_teacher if self.teacher is not None else self.to_reference
+
+
+def distillation(model: FaceNet, td: TrainData, cfg: PruneConfig, scoring: bool, teacher: FaceNet | None,
+                 teacher_targets: torch.Tensor | None) -> Distillation:
+    """The projections refitted to ``model`` as it is now, on the fixed faces of ``projection_faces``."""
+    online = cfg.distill_weight > 0 and cfg.teacher == "unpruned"
+    to_cached = cfg.distill_weight > 0 and (not online or (scoring and cfg.score_loss == "reference"))
+    if not (to_cached or online):
+        return Distillation()
+    pick = projection_faces(td, cfg)
+    own = head.embeddings(model, td.train_images[pick])
+    to_reference = distill.fit_projection(own, td.reference[pick]) if to_cached else None
+    if online and teacher_targets is None:
+        teacher_targets = projection_targets(teacher, td, cfg)
+    to_teacher = distill.fit_projection(own, teacher_targets) if online else None
+    return Distillation(to_reference, to_teacher, teacher if online else None)
+
+
+def train_batches(model: FaceNet, td: TrainData, batches: list[torch.Tensor], cfg: PruneConfig, step: int,
+                  collector: Importance | None = None, teacher: FaceNet | None = None,
+                  teacher_targets: torch.Tensor | None = None) -> float:
+    """Train ``model`` on ``batches`` (module docstring), the scores of ``collector`` accumulating where
+    one is given; returns the mean training loss. ``teacher``: the frozen base network, for
+    ``cfg.teacher="unpruned"``; ``teacher_targets``: its embeddings of the projection's faces
+    (``projection_targets``), made once per run where the caller keeps them."""
+    dist = distillation(model, td, cfg, collector is not None, teacher, teacher_targets)
+    params = list(model.parameters()) + (list(dist.trained.parameters()) if dist.trained is not None else [])
+    optimizer = make_optimizer(params, cfg)
+    augment = torch.Generator().manual_seed(cfg.seed * 7919 + step)
+    fmt = preprocessing.memory_format()
+    model.train().to(memory_format=fmt)
+    total = 0.0
+    for idx in batches:
+        x = preprocessing.network_input(td.input_kind, td.train_images[idx], train=True,
+                                        generator=augment).contiguous(memory_format=fmt)
+        with autocast(cfg.precision):
+            emb = model.embed(x)
+            logits = model.classify(emb)
+            if dist.teacher is not None:
+                with torch.no_grad():
+                    target = dist.teacher.embed(x).float()
+        emb, loss = emb.float(), cfg.identity_weight * F.cross_entropy(logits.float(), td.train_labels[idx])
+        optimizer.zero_grad(set_to_none=True)
+        if dist.trained is None:
+            loss.backward()
+            if collector is not None:
+                collector.after_backward()
+        else:
+            loss = distilled_backward(loss, emb, target if dist.teacher is not None else None, idx, td, cfg, dist,
+                                      collector, optimizer)
+        optimizer.step()
+        total += loss.item()
+    model.eval().to(memory_format=torch.contiguous_format)
+    return total / max(len(batches), 1)
+
+
+def distilled_backward(identity: torch.Tensor, emb: torch.Tensor, target: torch.Tensor | None, idx: torch.Tensor,
+                       td: TrainData, cfg: PruneConfig, dist: Distillation, collector: Importance | None,
+                       optimizer: torch.optim.Optimizer) -> torch.Tensor:
+    """The gradients of identity + distillation, the scored part of them (``cfg.score_loss``) passed
+    through ``collector``; returns the whole training loss."""
+    usable = td.reference_usable[idx]
+    to_reference = (cfg.distill_weight * distill.distillation_loss(dist.to_reference(emb), td.reference[idx], usable)
+                    if dist.to_reference is not None else None)
+    d = (cfg.distill_weight * distill.distillation_loss(dist.to_teacher(emb), target, torch.ones_like(usable))
+         if dist.teacher is not None else to_reference)
+    if collector is None:
+        (identity + d).backward()
+    elif cfg.score_loss == "combined":
+        (identity + d).backward()
+        collector.after_backward()
+    else:  # a scored backward pass, then the unscored rest of the training loss
+        (identity if cfg.score_loss == "identity" else to_reference).backward(retain_graph=True)
+        collector.after_backward()
+        collector.active = False
+        if cfg.score_loss == "reference":
+            optimizer.zero_grad(set_to_none=True)
+        (d if cfg.score_loss == "identity" else identity + d).backward()
+        collector.active = True
+    return identity + d
+
+
+def projection_faces(td: TrainData, cfg: PruneConfig, faces: int = 1024) -> torch.Tensor:
+    """The fixed faces the distillation projection is fitted on, refitted to the network as it is
+    at every call of ``train_batches``: ``faces`` of those with a reference, drawn with the seed."""
+    usable = torch.nonzero(td.reference_usable).flatten()
+    return usable[torch.randperm(len(usable), generator=torch.Generator().manual_seed(cfg.seed))[:faces]]
+
+
+def projection_targets(teacher: FaceNet, td: TrainData, cfg: PruneConfig) -> torch.Tensor:
+    """The frozen ``teacher``'s embeddings of the projection's faces: the same all run long."""
+    return head.embeddings(teacher, td.train_images[projection_faces(td, cfg)])
