@@ -17,7 +17,7 @@ from facelib.data.datasets import load_images
 from facelib.deployment import export
 from facelib.errors import FacelibError
 from facelib.evaluation import photos, verification
-from facelib.findings import analysis, claims, figures, pretrained, report, verdicts
+from facelib.findings import analysis, claims, figures, pretrained, report, summary, verdicts
 from facelib.networks import models
 from facelib.networks.mobilefacenet import MobileFaceNet
 from facelib.study import configs, layout, recorded
@@ -101,6 +101,10 @@ def overview() -> None:
         "pruning (Alonso-Fernandez et al., *SqueezerFaceNet* and *Deep network pruning: a comparative study "
         "on CNNs in face recognition*). Verification is measured by the equal error rate (EER) on LFW's "
         "development pairs, none of whose people is trained on.")
+    found = summary.paragraph()
+    if found:
+        st.subheader("What we found")
+        st.markdown(found)
     rows = claims.headline()
     if not rows:
         st.warning(NO_RUNS)

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from facelib import io as tables
-from facelib.findings import analysis, claims, pretrained, verdicts
+from facelib.findings import analysis, claims, pretrained, summary, verdicts
 from facelib.study import layout, recorded, runs
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
@@ -65,6 +65,7 @@ def test_overview_shows_the_headline_numbers():
         assert list(at.dataframe[1].value["verdict"]) == [v["verdict"] for v in judged]
     if found:
         assert list(at.dataframe[1 + bool(judged)].value["run"]) == [p["run"] for p in found]
+    assert any(summary.paragraph() == m.value for m in at.markdown)  # the findings in words, generated
 
 
 def test_filters_per_layer_every_run_and_step():

@@ -1,7 +1,9 @@
-"""The README's headline table, generated from the result tables so it is never typed by hand.
+"""The README's findings and headline tables, generated from the result tables so they are never
+typed by hand.
 
-``python -m facelib report`` rewrites the part of README.md between the two markers below;
-a test fails when the README and the results disagree.
+``python -m facelib report`` rewrites the parts of README.md between each pair of markers below (the
+findings in words: ``findings.summary``; the tables: ``headline_markdown``); a test fails when the
+README and the results disagree.
 """
 from __future__ import annotations
 
@@ -11,10 +13,11 @@ from pathlib import Path
 
 from facelib import io
 from facelib.errors import FacelibError
-from facelib.findings import analysis, claims, pretrained, verdicts
+from facelib.findings import analysis, claims, pretrained, summary, verdicts
 from facelib.study import layout
 
 START, END = "<!-- headline:start (python -m facelib report) -->", "<!-- headline:end -->"
+FINDINGS_START, FINDINGS_END = "<!-- findings:start (python -m facelib report) -->", "<!-- findings:end -->"
 
 
 def _pct(x: float) -> str:
@@ -173,20 +176,28 @@ def _eer(eer, interval: str) -> str:
     return f"{_pct(eer)} [{interval}]" if interval else "n/a (shape only)"
 
 
+def blocks() -> dict[tuple[str, str], str]:
+    """Each generated block of the README, by its (start, end) markers."""
+    return {(FINDINGS_START, FINDINGS_END): summary.paragraph() or "No Taylor run of both score forms is recorded yet.",
+            (START, END): headline_markdown()}
+
+
 def update_readme(path: Path = layout.ROOT / "README.md") -> bool:
-    """Rewrite the headline block of ``path``; return whether it changed."""
-    text = Path(path).read_text()
-    if START not in text or END not in text:
-        raise FacelibError(f"{path} has no headline markers ({START} ... {END})")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    new = f"{head}{START}\n{headline_markdown()}\n{END}{tail}"
+    """Rewrite the generated blocks of ``path``; return whether it changed."""
+    text = new = Path(path).read_text()
+    for (start, end), body in blocks().items():
+        if start not in new or end not in new:
+            raise FacelibError(f"{path} has no generated-block markers ({start} ... {end})")
+        head, rest = new.split(start, 1)
+        _, tail = rest.split(end, 1)
+        new = f"{head}{start}\n{body}\n{end}{tail}"
     if new != text:
         io.save_text(new, Path(path))
     return new != text
 
 
-def readme_block(path: Path = layout.ROOT / "README.md") -> str:
-    """The current headline block of the README (what ``update_readme`` would replace)."""
+def readme_block(path: Path = layout.ROOT / "README.md", start: str = START, end: str = END) -> str:
+    """The current block of the README between ``start`` and ``end`` (the headline by default: what
+    ``update_readme`` would replace)."""
     text = Path(path).read_text()
-    return text.split(START, 1)[1].split(END, 1)[0].strip("\n") if START in text else ""
+    return text.split(start, 1)[1].split(end, 1)[0].strip("\n") if start in text else ""

@@ -78,17 +78,25 @@ def _surely_over(share: claims.Removable) -> str:
     return f", surely over at {share.over:.0%}" if math.isfinite(share.over) else ""
 
 
-def _emptied_by(run, step: int) -> str:
-    """Which group had lost the largest share of its filters by the fine-tuned step after ``step``
-    (the first over the line), in words ('' at the run's end)."""
+def most_emptied(run, step: int) -> tuple[int, str, float, int] | None:
+    """The group that had lost the largest share of its filters by the fine-tuned step after ``step``
+    (the first over the line): (that step, group, share lost, initial filters); None at the run's end."""
     later = [s for s in run.eer_series(finetuned=True, pairs="devpeople").steps if s > step]
     if not later:
-        return ""
+        return None
     groups, steps, left, initial = analysis.layer_matrix(run)
     lost = 1 - left[:, steps.index(int(later[0]))] / initial
     g = int(lost.argmax())
-    return (f"; by step {later[0]}, the first over the line, {groups[g]} had lost {lost[g]:.0%} of its "
-            f"{int(initial[g])} filters")
+    return int(later[0]), groups[g], float(lost[g]), int(initial[g])
+
+
+def _emptied_by(run, step: int) -> str:
+    """``most_emptied`` in words ('' at the run's end)."""
+    emptied = most_emptied(run, step)
+    if emptied is None:
+        return ""
+    later, group, lost, initial = emptied
+    return f"; by step {later}, the first over the line, {group} had lost {lost:.0%} of its {initial} filters"
 
 
 def under_1m_verdicts(tolerance: float = 0.01) -> list[dict]:
@@ -124,19 +132,24 @@ def layer_verdicts() -> list[dict]:
     return out
 
 
-def criteria_verdicts(arch: str = "squeezenet", shares: tuple[float, ...] = (0.10, 0.25, 0.40)) -> list[dict]:
-    """Claim 4: at each share of trunk parameters removed that every current run of ``arch`` reached
-    (where none is, the share they all reached), the runs whose larger-set EER interval overlaps the
-    lowest one's (pruned networks)."""
+def criteria_compared(arch: str = "squeezenet", shares: tuple[float, ...] = (0.10, 0.25, 0.40)) -> dict[float, list[dict]]:
+    """Claim 4's rows (``claims.at_equal_params``, pruned networks), lowest EER first, at each share of
+    trunk parameters removed that every current run of ``arch`` reached (where none is, the share they
+    all reached); {} with fewer than two runs."""
     runs = claims.current_runs((*CRITERIA, "taylor_normalised"), (arch,))
     if len(runs) < 2:
-        return []
+        return {}
     reach = min(r.share_removed()[-1] for r in runs)
     reached = tuple(s for s in shares if s <= reach) or (round(reach, 2),)  # short runs: where they all got
     rows = claims.at_equal_params(arch, tuple(r.criterion for r in runs), reached)
+    return {s: sorted((r for r in rows if r["share"] == s), key=lambda r: r["eer"]) for s in reached}
+
+
+def criteria_verdicts(arch: str = "squeezenet", shares: tuple[float, ...] = (0.10, 0.25, 0.40)) -> list[dict]:
+    """Claim 4: at each share of ``criteria_compared``, the runs whose larger-set EER interval overlaps
+    the lowest one's."""
     out = []
-    for s in reached:
-        here = sorted((r for r in rows if r["share"] == s), key=lambda r: r["eer"])
+    for s, here in criteria_compared(arch, shares).items():
         best = [r["run"] for r in here if r["best"]]
         ours = ", ".join(f"{r['run']} {r['eer']:.1%} [{r['low']:.1%}, {r['high']:.1%}]" for r in here)
         verdict = (f"{best[0]} lowest, the others' intervals above it" if len(best) == 1 else
