@@ -81,9 +81,9 @@ def parser() -> argparse.ArgumentParser:
     x.add_argument("--int8", action="store_true", help="static int8 quantisation (ONNX Runtime, QDQ, per channel)")
     x.add_argument("--calibration-faces", type=int, default=300,
                    help="training faces the int8 ranges are calibrated on (never development faces; default 300)")
-    sub.add_parser("report", help="rewrite the README's findings and headline tables from results/",
-                   description="Regenerate the findings paragraph and the headline tables between the markers in "
-                               "README.md from results/.")
+    sub.add_parser("report", help="rewrite the README's findings and tables, and docs/results.md, from results/",
+                   description="Regenerate the findings paragraph and the tables between the markers in README.md "
+                               "and docs/results.md from results/.")
     st = sub.add_parser("study", help="make one of the study's declared runs and record it in results/",
                         description="Run (or resume) one run declared in facelib/study/runs.py exactly as the notebooks "
                                     "do, and write its results rows: base ARCH WAY, recipe NAME, prune ARCH RUN, or "
@@ -128,8 +128,9 @@ def cmd_export(args: argparse.Namespace) -> None:
 def cmd_report(_args: argparse.Namespace) -> None:
     from facelib.findings import report
 
-    changed = report.update_readme()
-    print("README.md findings and headline tables " + ("updated from results/" if changed else "already match results/"))
+    changed = report.update_generated()
+    print("README.md and docs/results.md: " + (f"{', '.join(p.name for p in changed)} updated from results/" if changed
+                                               else "already match results/"))
 
 
 def cmd_study(args: argparse.Namespace) -> None:

@@ -160,12 +160,6 @@ def test_photo_without_a_face_asks_for_a_manual_crop():
     assert_clean(at)
 
 
-def study_models() -> list[dict]:
-    from facelib import io as fio
-
-    return fio.read_csv(layout.results_dir() / "models.csv", numeric=True)
-
-
 def table_arch(at: AppTest) -> str:
     return at.selectbox(key="cmp-arch").value
 

@@ -1,5 +1,5 @@
 """The pretrained MobileFaceNet's findings (issue 16), from its pruning runs' tables: how much of
-its computation goes before its LFW View 2 EER moves. What notebook 08, the README headline and
+its computation goes before its LFW View 2 EER moves. What notebook 08, docs/results.md and
 the dashboard overview show; nothing here prunes (the runs: ``runs.PRETRAINED_RUNS``).
 """
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""The README's findings and headline tables, generated from the result tables so they are never
-typed by hand.
+"""The README's findings and tables and those of ``docs/results.md``, generated from the result tables
+so they are never typed by hand.
 
-``python -m facelib report`` rewrites the parts of README.md between each pair of markers below (the
-findings in words: ``findings.summary``; the tables: ``headline_markdown``); a test fails when the
-README and the results disagree.
+``python -m facelib report`` rewrites the parts of those files between each pair of markers below
+(``blocks``: the findings in words, ``findings.summary``; the README's compact table; every table,
+``headline_markdown``); a test fails when a file and the results disagree.
 """
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ from facelib import io
 from facelib.errors import FacelibError
 from facelib.findings import analysis, claims, pretrained, summary, verdicts
 from facelib.study import layout
+from facelib.study.runs import FORM_OF
 
 START, END = "<!-- headline:start (python -m facelib report) -->", "<!-- headline:end -->"
 FINDINGS_START, FINDINGS_END = "<!-- findings:start (python -m facelib report) -->", "<!-- findings:end -->"
+COMPACT_START, COMPACT_END = "<!-- compact:start (python -m facelib report) -->", "<!-- compact:end -->"
 
 
 def _pct(x: float) -> str:
@@ -176,28 +178,56 @@ def _eer(eer, interval: str) -> str:
     return f"{_pct(eer)} [{interval}]" if interval else "n/a (shape only)"
 
 
-def blocks() -> dict[tuple[str, str], str]:
-    """Each generated block of the README, by its (start, end) markers."""
-    return {(FINDINGS_START, FINDINGS_END): summary.paragraph() or "No Taylor run of both score forms is recorded yet.",
-            (START, END): headline_markdown()}
+def compact_markdown() -> str:
+    """The README's one table: a row per network and score form, on the larger set with intervals:
+    the base EER, the share of trunk parameters removable at <= 1 point (pruned + fine-tuned) and the
+    widest-layers-first correlation with half the filters gone, each beside its verdict."""
+    rows = claims.removable_rows()
+    if not rows:
+        return "No pruning run from today's bases is recorded yet (notebooks 04-06 make them)."
+    judged = {(v["network"], v["score_form"], v["claim"][0]): v["verdict"].split(" / ")[-1]
+              for v in verdicts.removable_verdicts() + verdicts.layer_verdicts()}
+    base = {(run.arch, FORM_OF[run.criterion]): run.steps[0] for run in claims.current_runs(tuple(FORM_OF))}
+    lines = ["| network | score form | base EER [95 %] | trunk parameters removable at <= 1 point, fine-tuned "
+             "| papers: a large share (1) | widest layers first: Spearman, half the filters gone | papers: yes (3) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        key = (r["network"], r["score_form"])
+        eer = with_interval({k.replace("devpeople_", "").replace("_pruned", ""): v for k, v in base[key].items()
+                             if k.startswith("devpeople_eer") and k.endswith("_pruned")}, "eer")
+        lines.append(f"| {r['network']} | {r['score_form']} | {eer} | {r['params_finetuned']} | {judged[(*key, '1')]} "
+                     f"| {_rho(r, 'rho_50')} | {judged[(*key, '3')]} |")
+    return "\n".join(lines + ["", "Verdicts by the 95 % intervals: agree or disagree only where the whole interval "
+                              "lies on one side of the papers' figure (`docs/results.md` has every table)."])
 
 
-def update_readme(path: Path = layout.ROOT / "README.md") -> bool:
-    """Rewrite the generated blocks of ``path``; return whether it changed."""
-    text = new = Path(path).read_text()
-    for (start, end), body in blocks().items():
-        if start not in new or end not in new:
+def blocks() -> dict[tuple[Path, str, str], str]:
+    """Each generated block, by its file and its (start, end) markers: the README's findings in words
+    and compact table, and every table in ``docs/results.md``."""
+    readme, results = layout.ROOT / "README.md", layout.ROOT / "docs" / "results.md"
+    return {(readme, FINDINGS_START, FINDINGS_END): summary.paragraph() or "No Taylor run of both score forms is "
+                                                                           "recorded yet.",
+            (readme, COMPACT_START, COMPACT_END): compact_markdown(),
+            (results, START, END): headline_markdown()}
+
+
+def update_generated() -> list[Path]:
+    """Rewrite every generated block (``blocks``); return the files that changed."""
+    texts: dict[Path, str] = {}
+    for (path, start, end), body in blocks().items():
+        text = texts.setdefault(path, path.read_text())
+        if start not in text or end not in text:
             raise FacelibError(f"{path} has no generated-block markers ({start} ... {end})")
-        head, rest = new.split(start, 1)
+        head, rest = text.split(start, 1)
         _, tail = rest.split(end, 1)
-        new = f"{head}{start}\n{body}\n{end}{tail}"
-    if new != text:
-        io.save_text(new, Path(path))
-    return new != text
+        texts[path] = f"{head}{start}\n{body}\n{end}{tail}"
+    changed = [path for path, text in texts.items() if text != path.read_text()]
+    for path in changed:
+        io.save_text(texts[path], path)
+    return changed
 
 
-def readme_block(path: Path = layout.ROOT / "README.md", start: str = START, end: str = END) -> str:
-    """The current block of the README between ``start`` and ``end`` (the headline by default: what
-    ``update_readme`` would replace)."""
+def generated_block(path: Path, start: str, end: str) -> str:
+    """The current text of ``path`` between ``start`` and ``end`` (what ``update_generated`` would replace)."""
     text = Path(path).read_text()
     return text.split(start, 1)[1].split(end, 1)[0].strip("\n") if start in text else ""

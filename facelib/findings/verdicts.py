@@ -1,6 +1,6 @@
 """Where we agree with the papers: each claim of Alonso-Fernandez et al. beside our answer
 (``facelib.findings.claims``, on the larger development-people set) and a verdict decided by the answer's
-interval, never by its point estimate alone. Notebook 07 and the README headline show these rows.
+interval, never by its point estimate alone. Notebook 07, the README and docs/results.md show these rows.
 
 The papers' claims, in their words (SqueezerFaceNet, IWAIPR 2023; "Deep network pruning: a
 comparative study on CNNs in face recognition", PRL 2025): SqueezeNet "can be further reduced (up

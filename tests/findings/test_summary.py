@@ -31,9 +31,9 @@ def test_every_claim_is_said_with_its_figures_and_verdict(full_profile):
 
 def test_the_readme_opens_with_the_generated_findings(full_profile):
     readme = (layout.ROOT / "README.md").read_text()
-    assert report.readme_block(start=report.FINDINGS_START, end=report.FINDINGS_END) == summary.paragraph(), \
-        "run: python -m facelib report"
-    assert readme.index(report.FINDINGS_START) < readme.index(report.START)
+    assert report.generated_block(layout.ROOT / "README.md", report.FINDINGS_START, report.FINDINGS_END) \
+        == summary.paragraph(), "run: python -m facelib report"
+    assert readme.index(report.FINDINGS_START) < readme.index(report.COMPACT_START) < readme.index("## Map")
 
 
 def test_a_changed_result_changes_the_sentence(full_profile, tmp_path, monkeypatch):

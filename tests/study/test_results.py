@@ -123,7 +123,10 @@ def test_shrink_to_refuses_unknown_groups_and_growth():
 
 
 def test_readme_headline_is_generated_from_the_results():
-    assert report.readme_block() == report.headline_markdown(), "run: python -m facelib report"
+    assert report.generated_block(layout.ROOT / "docs" / "results.md", report.START, report.END) \
+        == report.headline_markdown(), "run: python -m facelib report"
+    for (path, start, end), body in report.blocks().items():  # the README's findings and compact table too
+        assert report.generated_block(path, start, end) == body, f"{path.name}: run python -m facelib report"
 
 
 def test_comparison_at_equal_shares_reads_the_runs_own_rows():
