@@ -194,3 +194,14 @@ def deploy_latency(rows: list[dict]) -> go.Figure:
     fig.update_yaxes(title_text="batch-1 latency (ms)", rangemode="tozero", row=1, col=1)
     fig.update_layout(height=480, legend=LEGEND_BELOW)
     return fig
+
+
+def filters_lost(rows: list[dict], title: str = "") -> go.Figure:
+    """The share of each group's filters removed (bars, groups in network order), from rows with
+    ``group``, ``filters`` (before) and ``lost`` (``study.tryout.TryOut.layers``)."""
+    fig = go.Figure(go.Bar(x=[r["group"] for r in rows], y=[r["lost"] for r in rows],
+                           text=[str(r["filters"]) for r in rows], textposition="outside",
+                           hovertemplate="%{x}: %{y:.0%} of %{text} filters removed<extra></extra>"))
+    fig.update_layout(title=title, yaxis=dict(title="share of the group's filters removed", range=[0, 1.1], **PERCENT),
+                      xaxis=dict(tickangle=-60, tickfont=dict(size=9)), height=420)
+    return fig

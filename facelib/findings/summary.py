@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 
+from facelib import io
 from facelib.findings import claims, pretrained, verdicts
+from facelib.study import layout
 from facelib.study.recorded import PruningRun
 from facelib.study.runs import FORM_OF
 
@@ -29,13 +31,47 @@ def what_we_found(tolerance: float = 0.01) -> list[str]:
         return []
     raw, normalised = [runs[a, RAW] for a in archs], [runs[a, NORMALISED] for a in archs]
     return [*removable_sentences(raw, normalised, tolerance), layer_sentence(raw, normalised),
-            emptied_sentence(raw, tolerance), *under_1m_sentence(tolerance), *criteria_sentence(),
+            *emptied_sentence(raw, tolerance), *under_1m_sentence(tolerance), *criteria_sentence(),
             *pretrained_sentence()]
 
 
 def paragraph(tolerance: float = 0.01) -> str:
     """``what_we_found`` as one paragraph."""
     return " ".join(what_we_found(tolerance))
+
+
+def network_findings(arch: str, tolerance: float = 0.01) -> list[str]:
+    """What one network's two Taylor runs found (its notebook's closing cell): claims 1 and 3 for both
+    score forms, and the layer its raw run had emptied most."""
+    runs = {r.criterion: r for r in claims.current_runs((RAW, NORMALISED), (arch,))}
+    if RAW not in runs or NORMALISED not in runs:
+        return [f"{NAMES.get(arch, arch)} has no Taylor run of both score forms from today's base recorded yet."]
+    raw, normalised = [runs[RAW]], [runs[NORMALISED]]
+    return [*removable_sentences(raw, normalised, tolerance), layer_sentence(raw, normalised),
+            *emptied_sentence(raw, tolerance)] + (under_1m_sentence(tolerance) if arch == "squeezenet" else [])
+
+
+def bases_sentence() -> list[str]:
+    """The base networks against the pretrained reference model, on the larger development set."""
+    rows = [r for r in io.read_csv(layout.results_dir() / "base_models.csv", missing_ok=True, numeric=True)]
+    reference = {r["align"]: r for r in io.read_csv(layout.results_dir() / "reference.csv", missing_ok=True,
+                                                    numeric=True)}.get("landmarks")
+    if not rows or reference is None:
+        return []
+
+    def eer(r: dict) -> str:
+        return f"{_pct(r['devpeople_eer'], 1)} [{100 * r['devpeople_eer_low']:.1f}, {100 * r['devpeople_eer_high']:.1f}]"
+    chosen = {arch: min((r for r in rows if r["arch"] == arch), key=lambda r: r["dev_eer"]) for arch in NAMES
+              if any(r["arch"] == arch for r in rows)}
+    other = {arch: [r for r in rows if r["arch"] == arch and r is not best] for arch, best in chosen.items()}
+    said = _listed([f"{NAMES[a]} {eer(b)} ({b['way']})" for a, b in chosen.items()])
+    beside = _listed([f"{eer(o[0])} ({o[0]['way']})" for o in other.values() if o])
+    apart = all(b["devpeople_eer_low"] > reference["devpeople_eer_high"] for b in chosen.values())
+    faces = max(int(b["train_images"]) for b in chosen.values())
+    return [f"On the larger development set the chosen bases reach an EER of {said}, against {beside} for the "
+            f"other way of training; the pretrained reference model reaches {eer(reference)}: our bases, trained "
+            f"on {faces:,} faces, " + ("are weaker, their intervals wholly above its." if apart else
+                                      "are not all weaker by their intervals.")]
 
 
 def removable_sentences(raw: list[PruningRun], normalised: list[PruningRun], tolerance: float) -> list[str]:
@@ -50,8 +86,7 @@ def removable_sentences(raw: list[PruningRun], normalised: list[PruningRun], tol
     return [f"With the papers' raw Taylor scores (eq. 8), the share of a network's trunk parameters (all but its "
             f"identity classifier) that can go at no more than {100 * tolerance:.0f} point of EER lost (pruned and "
             f"fine-tuned, on the larger development set, with its 95 % interval) is {said_raw}, where the papers "
-            f"report up to {_pct(verdicts.PAPERS_SHARE['squeezenet'])} for SqueezeNet and a substantial share "
-            f"(read as {_pct(verdicts.SUBSTANTIAL)}) for the others: {_judged(judged_raw)}.",
+            f"report {_papers_shares([r.arch for r in raw])}: {_judged(judged_raw)}.",
             f"With each layer's scores divided by their norm (layer-normalised, eq. 9) it is {said_normalised}: "
             f"{_judged(judged_normalised)}."]
 
@@ -60,19 +95,20 @@ def layer_sentence(raw: list[PruningRun], normalised: list[PruningRun], share: f
     """Claim 3 for both score forms, where ``share`` of the filters is gone."""
     def rhos(runs: list[PruningRun]) -> tuple[str, dict[str, str]]:
         found = {r.arch: next(x for x in claims.size_loss_at(r, (share,))) for r in runs}
-        said = _listed([f"{x['rho']:+.2f} [{x['rho_low']:+.2f}, {x['rho_high']:+.2f}]" for x in found.values()])
+        said = _listed([f"{x['rho']:+.2f} [{x['rho_low']:+.2f}, {x['rho_high']:+.2f}]" if not math.isnan(x["rho"])
+                        else "not measured (the run never got there)" for x in found.values()])
         return said, {a: (verdicts.interval_verdict(x["rho_low"], x["rho_high"], 0.0, papers_below=False)
                           if not math.isnan(x["rho"]) else "cannot tell") for a, x in found.items()}
     said_normalised, judged_normalised = rhos(normalised)
     said_raw, judged_raw = rhos(raw)
-    order = _listed([NAMES[r.arch] for r in raw])
+    order = _listed([NAMES[r.arch] for r in raw]) + "; " if len(raw) > 1 else ""
     return (f"The papers find that the layers with the most filters lose filters first: with layer-normalised "
             f"scores the rank correlation between a layer's width and the share of its filters removed, once "
-            f"{_pct(share)} of all filters are gone, is {said_normalised} ({order}; {_judged(judged_normalised)}), "
+            f"{_pct(share)} of all filters are gone, is {said_normalised} ({order}{_judged(judged_normalised)}), "
             f"with raw scores {said_raw} ({_judged(judged_raw)}).")
 
 
-def emptied_sentence(raw: list[PruningRun], tolerance: float) -> str:
+def emptied_sentence(raw: list[PruningRun], tolerance: float) -> list[str]:
     """Why raw scores fail: the layer each raw run had emptied most by its first fine-tuned step past the line."""
     found = []
     for run in raw:
@@ -81,9 +117,11 @@ def emptied_sentence(raw: list[PruningRun], tolerance: float) -> str:
             step, group, lost, initial = emptied
             lost_words = "had lost " * (not found) + f"{_pct(lost)} of its {initial}" + " filters" * (not found)
             found.append(f"{NAMES[run.arch]}'s {group} {lost_words} (step {step})")
-    return ("Raw scores average each filter's score over the positions of its feature map, so layers with large "
-            f"feature maps score low and are emptied first: by the first fine-tuned step more than "
-            f"{100 * tolerance:.0f} point worse, {_listed(found)}.")
+    if not found:  # no raw run went past the line at a fine-tuned step
+        return []
+    return ["A likely reason: raw scores average each filter's score over the positions of its feature map, which "
+            "ranks the layers with large feature maps low, and those are emptied first: by the first fine-tuned step more than "
+            f"{100 * tolerance:.0f} point worse, {_listed(found)}."]
 
 
 def under_1m_sentence(tolerance: float) -> list[str]:
@@ -133,6 +171,17 @@ def pretrained_sentence() -> list[str]:
             f"removed (layer-normalised, fine-tuned), against {_pct(r['macs_removed'])} with raw scores."]
 
 
+def _papers_shares(archs: list[str]) -> str:
+    """The papers' share removable for ``archs``, in words: "up to 40 % for SqueezeNet and a substantial
+    share (read as 25 %) for MobileNetV2 and ResNet50"."""
+    said: dict[str, list[str]] = {}
+    for arch in archs:
+        words = (f"up to {_pct(verdicts.PAPERS_SHARE[arch])}" if arch in verdicts.PAPERS_SHARE else
+                 f"a substantial share (read as {_pct(verdicts.SUBSTANTIAL)})")
+        said.setdefault(words, []).append(NAMES[arch])
+    return " and ".join(f"{words} for {_listed(names)}" for words, names in said.items())
+
+
 def _pct(x: float, digits: int = 0) -> str:
     """A share as a percentage: "40 %", "6.0 %"."""
     return f"{100 * x:.{digits}f} %"
@@ -147,6 +196,8 @@ def _share(s: claims.Removable) -> str:
 
 def _listed(items: list[str]) -> str:
     """"a", "a and b", "a, b and c"."""
+    if not items:
+        return ""
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 

@@ -1,0 +1,33 @@
+"""The notebooks' "Try it" experiment (``study.tryout.prune_once``) on the shipped SqueezeNet base and
+real faces: one-shot pruning to a share, both networks evaluated on the 1,000 development pairs."""
+from __future__ import annotations
+
+import pytest
+
+from facelib.errors import FacelibError
+from facelib.study import tryout
+
+
+@pytest.fixture
+def full_profile(monkeypatch):
+    monkeypatch.setenv("FACELIB_PROFILE", "full")
+    monkeypatch.delenv("FACELIB_RERUN", raising=False)
+
+
+def test_prune_once_removes_the_share_asked_and_evaluates_both(full_profile):
+    found = tryout.prune_once("squeezenet", "taylor", share=0.2, normalise=True, batches=3)
+    base, pruned = found.base.trunk_parameters(), found.model.trunk_parameters()
+    assert 0.75 * base <= pruned <= 0.8 * base  # the fewest filters that reach the share
+    layers = found.layers()
+    assert sum(r["filters"] - r["left"] for r in layers) > 0 and all(0 <= r["lost"] < 1 for r in layers)
+    assert found.eer.pairs == found.base_eer.pairs == 1000
+    for v in (found.eer, found.base_eer):
+        assert v.eer_low <= v.eer <= v.eer_high
+    low, high = found.difference
+    assert low <= found.eer.eer - found.base_eer.eer <= high
+    assert "development pairs" in str(found) and f"{found.seconds:.0f} s" in str(found)
+
+
+def test_an_unknown_criterion_is_one_sentence(full_profile):
+    with pytest.raises(FacelibError, match="unknown network 'squeezenet' or criterion 'magnitude'"):
+        tryout.prune_once("squeezenet", "magnitude")
