@@ -80,6 +80,29 @@ def size_loss_correlation(run: PruningRun, step: int | None = None) -> tuple[flo
     return metrics.spearman(initial, lost), rows
 
 
+def steps_table(run: PruningRun) -> list[dict]:
+    """A run's steps as a person reads them: the unpruned network and every step with a fine-tuned
+    copy, with the share of trunk parameters removed, the MACs left, the EER of the pruned network
+    and of its fine-tuned copy with their 95 % intervals (on the larger set where the run measured it,
+    else on its own pairs), and the batch-1 latency against the unpruned network's."""
+    pairs = "devpeople" if all(not math.isnan(r.get("devpeople_eer_pruned", math.nan)) for r in run.steps) else "dev"
+    pruned, tuned = run.eer_series(pairs=pairs), run.eer_series(finetuned=True, pairs=pairs)
+    at = {int(step): i for i, step in enumerate(pruned.steps)}
+    removed, macs = run.share_removed(), run.macs_ratio
+    where = "larger set" if pairs == "devpeople" else pairs_name(run)
+
+    def eer(series, i: int) -> str:
+        if math.isnan(series.low[i]):  # a run recorded before its steps carried intervals
+            return f"{100 * series.eer[i]:.1f} % (no interval recorded)"
+        return f"{100 * series.eer[i]:.1f} % [{100 * series.low[i]:.1f}, {100 * series.high[i]:.1f}]"
+    return [{"step": int(step), "trunk parameters removed": f"{100 * removed[at[int(step)]]:.0f} %",
+             "MACs left": f"{100 * macs[at[int(step)]]:.0f} %",
+             f"EER pruned ({where})": eer(pruned, at[int(step)]),
+             f"EER fine-tuned ({where})": eer(tuned, j) if step else "",
+             "latency vs unpruned": f"{run.latency_ratio[at[int(step)]]:.2f}x"}
+            for j, step in enumerate(tuned.steps)]
+
+
 def eer_at_share(run: PruningRun, shares: np.ndarray, finetuned: bool = False) -> np.ndarray:
     """EER on the development pairs linearly interpolated at the given shares of removed trunk
     parameters (NaN beyond the run): of the pruned networks, or of the pruned + fine-tuned ones."""
