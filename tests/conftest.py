@@ -12,6 +12,13 @@ if "FACELIB_DATA" not in os.environ:
         os.environ["FACELIB_DATA"] = str(shared)
 
 
+@pytest.fixture
+def full_profile(monkeypatch):
+    """The committed study: results/ and models/ (FACELIB_PROFILE=full), read as recorded (no FACELIB_RERUN)."""
+    monkeypatch.setenv("FACELIB_PROFILE", "full")
+    monkeypatch.delenv("FACELIB_RERUN", raising=False)
+
+
 @pytest.fixture(scope="session")
 def lfw_people():
     from facelib.data.datasets import lfw_faces

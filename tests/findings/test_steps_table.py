@@ -2,16 +2,8 @@
 what the recorded tables say."""
 from __future__ import annotations
 
-import pytest
-
 from facelib.findings import analysis
 from facelib.study import recorded
-
-
-@pytest.fixture
-def full_profile(monkeypatch):
-    monkeypatch.setenv("FACELIB_PROFILE", "full")
-    monkeypatch.delenv("FACELIB_RERUN", raising=False)
 
 
 def test_every_fine_tuned_step_with_its_intervals(full_profile):

@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import shutil
 
-import pytest
-
 from facelib.findings import claims, report, summary, verdicts
 from facelib.study import layout, recorded
-
-
-@pytest.fixture
-def full_profile(monkeypatch):
-    monkeypatch.setenv("FACELIB_PROFILE", "full")
-    monkeypatch.delenv("FACELIB_RERUN", raising=False)
 
 
 def test_every_claim_is_said_with_its_figures_and_verdict(full_profile):

@@ -8,12 +8,6 @@ from facelib.errors import FacelibError
 from facelib.study import tryout
 
 
-@pytest.fixture
-def full_profile(monkeypatch):
-    monkeypatch.setenv("FACELIB_PROFILE", "full")
-    monkeypatch.delenv("FACELIB_RERUN", raising=False)
-
-
 def test_prune_once_removes_the_share_asked_and_evaluates_both(full_profile):
     found = tryout.prune_once("squeezenet", "taylor", share=0.2, normalise=True, batches=3)
     base, pruned = found.base.trunk_parameters(), found.model.trunk_parameters()
