@@ -17,7 +17,7 @@ from facelib.data.datasets import load_images
 from facelib.deployment import export
 from facelib.errors import FacelibError
 from facelib.evaluation import photos, verification
-from facelib.findings import analysis, claims, figures, pretrained, report, summary, verdicts
+from facelib.findings import analysis, claims, figures, pretrained, summary, tables, verdicts
 from facelib.networks import models
 from facelib.networks.mobilefacenet import MobileFaceNet
 from facelib.study import configs, layout, recorded
@@ -119,7 +119,7 @@ def overview() -> None:
         col.metric("the same, pruned + fine-tuned", f"{r['removable_finetuned'].share:.0%}",
                    _range(r["removable_finetuned"]), delta_color="off",
                    help="the same over the fine-tuned copies (every few steps)")
-        end = "EER " + report.with_interval(r, "eer_end", unrecorded=" (no interval recorded)")
+        end = "EER " + tables.with_interval(r, "eer_end", unrecorded=" (no interval recorded)")
         col.metric("smallest model", f"{int(r['params_end']):,} parameters", end, delta_color="off")
     if any(r["earlier_base"] for r in rows):  # the note names the runs; headline() already flagged them
         st.warning(recorded.earlier_base_note([recorded.load_run(r["network"], "taylor") for r in rows]))

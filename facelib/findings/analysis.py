@@ -15,12 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from facelib import io
-from facelib.errors import FacelibError
 from facelib.evaluation import metrics
-from facelib.pruning.criteria import CRITERIA
 from facelib.study import layout
 from facelib.study.bases import chosen_way
-from facelib.study.recorded import PruningRun, available_runs, load_run, started_from_earlier_base
+from facelib.study.recorded import PruningRun, load_run, started_from_earlier_base
 
 
 def pairs_name(run: PruningRun) -> str:
@@ -80,51 +78,25 @@ def size_loss_correlation(run: PruningRun, step: int | None = None) -> tuple[flo
     return metrics.spearman(initial, lost), rows
 
 
-def steps_table(run: PruningRun) -> list[dict]:
-    """A run's steps as a person reads them: the unpruned network and every step with a fine-tuned
-    copy, with the share of trunk parameters removed, the MACs left, the EER of the pruned network
-    and of its fine-tuned copy with their 95 % intervals (on the larger set where the run measured it,
-    else on its own pairs), and the batch-1 latency against the unpruned network's."""
-    pairs = "devpeople" if all(not math.isnan(r.get("devpeople_eer_pruned", math.nan)) for r in run.steps) else "dev"
+def larger_set_measured(run: PruningRun) -> bool:
+    """Whether every step of ``run`` was evaluated on the larger set of the development people."""
+    return all(not math.isnan(r.get("devpeople_eer_pruned", math.nan)) for r in run.steps)
+
+
+def step_rows(run: PruningRun) -> list[dict]:
+    """The unpruned network and every step with a fine-tuned copy: the share of trunk parameters
+    removed, the MACs left, the (EER, low, high) of the pruned network and of its fine-tuned copy (on
+    the larger set where the run measured it, else on its own pairs), and the batch-1 latency
+    against the unpruned network's. ``tables.steps_table`` shows them."""
+    pairs = "devpeople" if larger_set_measured(run) else "dev"
     pruned, tuned = run.eer_series(pairs=pairs), run.eer_series(finetuned=True, pairs=pairs)
     at = {int(step): i for i, step in enumerate(pruned.steps)}
     removed, macs = run.share_removed(), run.macs_ratio
-    where = "larger set" if pairs == "devpeople" else pairs_name(run)
-
-    def eer(series, i: int) -> str:
-        if math.isnan(series.low[i]):  # a run recorded before its steps carried intervals
-            return f"{100 * series.eer[i]:.1f} % (no interval recorded)"
-        return f"{100 * series.eer[i]:.1f} % [{100 * series.low[i]:.1f}, {100 * series.high[i]:.1f}]"
-    return [{"step": int(step), "trunk parameters removed": f"{100 * removed[at[int(step)]]:.0f} %",
-             "MACs left": f"{100 * macs[at[int(step)]]:.0f} %",
-             f"EER pruned ({where})": eer(pruned, at[int(step)]),
-             f"EER fine-tuned ({where})": eer(tuned, j) if step else "",
-             "latency vs unpruned": f"{run.latency_ratio[at[int(step)]]:.2f}x"}
+    return [{"step": int(step), "removed": float(removed[at[int(step)]]), "macs": float(macs[at[int(step)]]),
+             "pruned": tuple(float(s[at[int(step)]]) for s in (pruned.eer, pruned.low, pruned.high)),
+             "finetuned": tuple(float(s[j]) for s in (tuned.eer, tuned.low, tuned.high)),
+             "latency_ratio": float(run.latency_ratio[at[int(step)]])}
             for j, step in enumerate(tuned.steps)]
-
-
-def eer_at_share(run: PruningRun, shares: np.ndarray, finetuned: bool = False) -> np.ndarray:
-    """EER on the development pairs linearly interpolated at the given shares of removed trunk
-    parameters (NaN beyond the run): of the pruned networks, or of the pruned + fine-tuned ones."""
-    series = run.eer_series(finetuned)
-    x = series.share_removed()
-    out = np.interp(shares, x, series.eer)
-    out[(shares < x[0]) | (shares > x[-1])] = np.nan
-    return out
-
-
-def criteria_comparison(arch: str, names: tuple[str, ...] = tuple(CRITERIA), points: int = 5,
-                        finetuned: bool = False) -> list[dict]:
-    """EER of each run in ``names`` (pruned, or pruned + fine-tuned) at equal shares of removed
-    parameters, up to what every run reached."""
-    runs = [load_run(arch, c) for c in names if (arch, c) in available_runs()]
-    if not runs:
-        raise FacelibError(f"no pruning results for {arch}")
-    reach = min(r.share_removed()[-1] for r in runs)
-    shares = np.linspace(0, reach, points)
-    return [{"criterion": r.criterion,
-             **{f"{s:.0%}": float(e) for s, e in zip(shares, eer_at_share(r, shares, finetuned))}}
-            for r in runs]
 
 
 def deploy_rows() -> list[dict]:
@@ -172,8 +144,9 @@ def deploy_summary(rows: list[dict]) -> list[dict]:
                     "macs_ratio": r["macs_ratio"], **{f"latency_ratio_{k}": at[arch, model, k]["latency_ratio"]
                                                       for k in ("eager", "onnx_fp32", "onnx_int8")},
                     "speedup_int8_vs_unpruned_fp32": at[arch, "unpruned", "onnx_fp32"]["latency_ms"] / int8["latency_ms"],
-                    "eer_fp32": fp32["eer"], "eer_fp32_interval": _interval(fp32), "eer_int8": int8["eer"],
-                    "eer_int8_interval": _interval(int8), "int8_minus_fp32": _difference(int8["eer"], fp32["eer"]),
+                    **{f"eer_{name}{end}": row[f"eer{end}"] if _measured(row["eer"]) else math.nan
+                       for name, row in (("fp32", fp32), ("int8", int8)) for end in ("", "_low", "_high")},
+                    "int8_minus_fp32": _difference(int8["eer"], fp32["eer"]),
                     "cpu": r["cpu"] if isinstance(r.get("cpu"), str) else "not recorded",
                     "timed_today": timed_today(r)})
     return out
@@ -182,10 +155,6 @@ def deploy_summary(rows: list[dict]) -> list[dict]:
 def _measured(x) -> bool:
     """Whether a ``deploy.csv`` EER cell holds a number (empty, read as NaN, for shape-only rows)."""
     return x != "" and not (isinstance(x, float) and math.isnan(x))
-
-
-def _interval(row: dict) -> str:
-    return f"{row['eer_low']:.1%} - {row['eer_high']:.1%}" if _measured(row["eer"]) else ""
 
 
 def _difference(a, b):

@@ -7,29 +7,19 @@ so they are never typed by hand.
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 from facelib import io
 from facelib.errors import FacelibError
 from facelib.findings import analysis, claims, pretrained, summary, verdicts
+from facelib.findings.tables import pct, rho_text, trained_on, with_interval
 from facelib.study import layout
 from facelib.study.runs import FORM_OF
 
 START, END = "<!-- headline:start (python -m facelib report) -->", "<!-- headline:end -->"
 FINDINGS_START, FINDINGS_END = "<!-- findings:start (python -m facelib report) -->", "<!-- findings:end -->"
 COMPACT_START, COMPACT_END = "<!-- compact:start (python -m facelib report) -->", "<!-- compact:end -->"
-
-
-def _pct(x: float) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f} %"
-
-
-def _trained_on(row: dict) -> str:
-    """Where a base trained, from its saved configuration: "GPU" (``device`` cuda: several runs side by
-    side on one, tools/gpu_training.py) or "2 CPU cores" (the study's machine)."""
-    return "GPU" if json.loads(row["config"]).get("device", "cpu").startswith("cuda") else "2 CPU cores"
 
 
 def headline_markdown() -> str:
@@ -60,7 +50,7 @@ def taylor_markdown(rows: list[dict]) -> list[str]:
         lines.append(f"| {r['network']} | {base} | {'larger set' if r['pairs'] == 'devpeople' else '1,000 pairs'} "
                      f"| {with_interval(r, 'base_eer')} | {with_interval(r, 'reference_eer')} | {r['removable']} "
                      f"| {r['removable_finetuned']} | {int(r['params_end']):,} | {with_interval(r, 'eer_end')} | {under} "
-                     f"| {_rho(r, 'size_loss_rho')} |")
+                     f"| {rho_text(r, 'size_loss_rho')} |")
     if any(r["earlier_base"] for r in rows):
         lines += ["", "(earlier base): the run started from a base since replaced by the one in the table below; "
                   "its figures describe that earlier base until the run is made again."]
@@ -78,11 +68,11 @@ def pretrained_markdown() -> list[str]:
              "| that step's EER [95 %] | its accuracy "
              "| last step: MACs removed | its EER [95 %] | its accuracy | filters lost vs layer size (Spearman) |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    return lines + [f"| {p['run']} | {with_interval(p, 'base_eer')} | {_pct(p['base_accuracy'])} "
-                    f"| {_pct(p['macs_removed_pruned'])} (step {p['step_pruned']}) "
-                    f"| {_pct(p['macs_removed'])} (step {p['step']}) | {with_interval(p, 'eer')} | {_pct(p['accuracy'])} "
-                    f"| {_pct(p['macs_removed_end'])} (step {p['step_end']}) | {with_interval(p, 'end_eer')} "
-                    f"| {_pct(p['end_accuracy'])} | {p['size_loss_rho']:.2f} |" for p in found]
+    return lines + [f"| {p['run']} | {with_interval(p, 'base_eer')} | {pct(p['base_accuracy'])} "
+                    f"| {pct(p['macs_removed_pruned'])} (step {p['step_pruned']}) "
+                    f"| {pct(p['macs_removed'])} (step {p['step']}) | {with_interval(p, 'eer')} | {pct(p['accuracy'])} "
+                    f"| {pct(p['macs_removed_end'])} (step {p['step_end']}) | {with_interval(p, 'end_eer')} "
+                    f"| {pct(p['end_accuracy'])} | {p['size_loss_rho']:.2f} |" for p in found]
 
 
 def bases_markdown() -> list[str]:
@@ -93,8 +83,8 @@ def bases_markdown() -> list[str]:
     lines = ["", "| network | trained | epochs | development EER [95 %] | larger development set EER [95 %] "
              "| TAR at FAR 0.1 % | training time |", "| --- | --- | --- | --- | --- | --- | --- |"]
     return lines + [f"| {b['arch']} | {b['way']} | {int(b['epochs'])} | {with_interval(b, 'dev_eer')} "
-                    f"| {with_interval(b, 'devpeople_eer')} | {_pct(b['dev_tar_1e3'])} | {b['train_seconds'] / 60:.0f} min "
-                    f"({_trained_on(b)}) |" for b in base]
+                    f"| {with_interval(b, 'devpeople_eer')} | {pct(b['dev_tar_1e3'])} | {b['train_seconds'] / 60:.0f} min "
+                    f"({trained_on(b)}) |" for b in base]
 
 
 def deploy_markdown() -> list[str]:
@@ -107,10 +97,10 @@ def deploy_markdown() -> list[str]:
              "| ONNX Runtime int8 | int8 speed-up over unpruned fp32 (ONNX Runtime) | EER fp32 [95 %] "
              "| EER int8 [95 %] |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     lines += [f"| {d['network']} | {d['model']} ({int(d['step'])}){' (since replaced)' * (not d['timed_today'])} "
-              f"| {_pct(d['macs_ratio'])} "
+              f"| {pct(d['macs_ratio'])} "
               f"| {d['latency_ratio_eager']:.2f} | {d['latency_ratio_onnx_fp32']:.2f} "
               f"| {d['latency_ratio_onnx_int8']:.2f} | {d['speedup_int8_vs_unpruned_fp32']:.2f}x "
-              f"| {_eer(d['eer_fp32'], d['eer_fp32_interval'])} | {_eer(d['eer_int8'], d['eer_int8_interval'])} |"
+              f"| {_eer(d, 'eer_fp32')} | {_eer(d, 'eer_int8')} |"
               for d in deploy]
     timed_on = {d["network"]: d["cpu"] for d in deploy}  # one bench run per network, so one CPU
     if not all(d["timed_today"] for d in deploy):
@@ -129,9 +119,9 @@ def claims_markdown() -> list[str]:
     lines = ["", "| network | score form | base EER (larger set) | removable at <= 1 point: trunk parameters, pruned "
              "| pruned + fine-tuned | MACs, pruned | pruned + fine-tuned | filters lost vs layer size (Spearman) "
              "at 10 / 25 / 50 % of the filters gone |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    lines += [f"| {r['network']} | {r['score_form']} | {_pct(r['base_eer'])} | {r['params_pruned']} "
+    lines += [f"| {r['network']} | {r['score_form']} | {pct(r['base_eer'])} | {r['params_pruned']} "
               f"| {r['params_finetuned']} | {r['macs_pruned']} | {r['macs_finetuned']} "
-              f"| {' / '.join(_rho(r, k) for k in ('rho_10', 'rho_25', 'rho_50'))} |" for r in rows]
+              f"| {' / '.join(rho_text(r, k) for k in ('rho_10', 'rho_25', 'rho_50'))} |" for r in rows]
     lines += ["", "Shares: at the last step before the larger-set EER exceeds the unpruned network's by more than "
               "1 point, [at least, at most] as the 95 % intervals allow (`facelib.findings.claims`): 'paired' where the run "
               "recorded the paired interval of each step's EER minus the unpruned one's, else the EERs' own, "
@@ -147,8 +137,8 @@ def verdicts_markdown() -> list[str]:
         return []
     lines = ["", "| claim | network | score form | papers | ours (larger set, 95 % intervals) | verdict |",
              "| --- | --- | --- | --- | --- | --- |"]
-    lines += [f"| {r['claim']} | {r['network']} | {r['score_form']} | {r['papers']} | {r['ours']} | {r['verdict']} |"
-              for r in rows]
+    lines += [f"| {r['claim']} | {r['network']} | {r['score_form']} | {r['papers']} | {'; '.join(filter(None, (r['ours'], r['detail'])))} "
+              f"| {r['verdict']} |" for r in rows]
     lines += ["", "Verdicts are decided by the intervals (`facelib/findings/verdicts.py`): agree or disagree only where the "
               "whole interval lies on one side of the papers' figure, else cannot tell. Claim 1 is refuted only where "
               "even the first step surely over the line ('surely over at') had removed no more than the papers' share: "
@@ -156,26 +146,9 @@ def verdicts_markdown() -> list[str]:
     return lines
 
 
-def _rho(row: dict, column: str) -> str:
-    """A rank correlation with its 95 % interval (``<column>_low``, ``<column>_high``)."""
-    if math.isnan(row[column]):
-        return "n/a"
-    return f"{row[column]:.2f} [{row[column + '_low']:.2f}, {row[column + '_high']:.2f}]"
-
-
-def with_interval(row: dict, column: str, unrecorded: str = "") -> str:
-    """``row[column]`` with its 95 % interval (``<column>_low``, ``<column>_high``), as percentages:
-    ``"6.4 % [4.2, 8.5]"``; followed by ``unrecorded`` where the row has no interval."""
-    nan = float("nan")
-    if math.isnan(row.get(column, nan)):
-        return "n/a (not measured)"
-    if math.isnan(row.get(f"{column}_low", nan)):
-        return _pct(row[column]) + unrecorded
-    return f"{_pct(row[column])} [{100 * row[column + '_low']:.1f}, {100 * row[column + '_high']:.1f}]"
-
-
-def _eer(eer, interval: str) -> str:
-    return f"{_pct(eer)} [{interval}]" if interval else "n/a (shape only)"
+def _eer(row: dict, column: str) -> str:
+    """A deploy row's EER with its interval; a shape timed without weights has none."""
+    return "n/a (shape only)" if math.isnan(row[column]) else with_interval(row, column)
 
 
 def compact_markdown() -> str:
@@ -196,7 +169,7 @@ def compact_markdown() -> str:
         eer = with_interval({k.replace("devpeople_", "").replace("_pruned", ""): v for k, v in base[key].items()
                              if k.startswith("devpeople_eer") and k.endswith("_pruned")}, "eer")
         lines.append(f"| {r['network']} | {r['score_form']} | {eer} | {r['params_finetuned']} | {judged[(*key, '1')]} "
-                     f"| {_rho(r, 'rho_50')} | {judged[(*key, '3')]} |")
+                     f"| {rho_text(r, 'rho_50')} | {judged[(*key, '3')]} |")
     return "\n".join(lines + ["", "Verdicts by the 95 % intervals: agree or disagree only where the whole interval "
                               "lies on one side of the papers' figure (`docs/results.md` has every table)."])
 

@@ -13,6 +13,7 @@ import math
 
 from facelib import io
 from facelib.findings import claims, pretrained, verdicts
+from facelib.findings.tables import eer_text, pct, with_interval
 from facelib.study import layout
 from facelib.study.recorded import PruningRun
 from facelib.study.runs import FORM_OF
@@ -60,7 +61,7 @@ def bases_sentence() -> list[str]:
         return []
 
     def eer(r: dict) -> str:
-        return f"{_pct(r['devpeople_eer'], 1)} [{100 * r['devpeople_eer_low']:.1f}, {100 * r['devpeople_eer_high']:.1f}]"
+        return with_interval(r, "devpeople_eer")
     chosen = {arch: min((r for r in rows if r["arch"] == arch), key=lambda r: r["dev_eer"]) for arch in NAMES
               if any(r["arch"] == arch for r in rows)}
     other = {arch: [r for r in rows if r["arch"] == arch and r is not best] for arch, best in chosen.items()}
@@ -104,8 +105,10 @@ def layer_sentence(raw: list[PruningRun], normalised: list[PruningRun], share: f
     order = _listed([NAMES[r.arch] for r in raw]) + "; " if len(raw) > 1 else ""
     return (f"The papers find that the layers with the most filters lose filters first: with layer-normalised "
             f"scores the rank correlation between a layer's width and the share of its filters removed, once "
-            f"{_pct(share)} of all filters are gone, is {said_normalised} ({order}{_judged(judged_normalised)}), "
-            f"with raw scores {said_raw} ({_judged(judged_raw)}).")
+            f"{pct(share, 0)} of all filters are gone, is {said_normalised} ({order}{_judged(judged_normalised)}), "
+            f"with raw scores {said_raw} ({_judged(judged_raw)}). Part of that agreement is built into eq. 9: "
+            f"dividing a layer's scores by their norm scales each by about one over the square root of the layer's "
+            f"filters, so a wide layer's filters rank lower whatever they carry.")
 
 
 def emptied_sentence(raw: list[PruningRun], tolerance: float) -> list[str]:
@@ -115,7 +118,7 @@ def emptied_sentence(raw: list[PruningRun], tolerance: float) -> list[str]:
         emptied = verdicts.most_emptied(run, claims.removable(run, tolerance, finetuned=True).step)
         if emptied is not None:
             step, group, lost, initial = emptied
-            lost_words = "had lost " * (not found) + f"{_pct(lost)} of its {initial}" + " filters" * (not found)
+            lost_words = "had lost " * (not found) + f"{pct(lost, 0)} of its {initial}" + " filters" * (not found)
             found.append(f"{NAMES[run.arch]}'s {group} {lost_words} (step {step})")
     if not found:  # no raw run went past the line at a fine-tuned step
         return []
@@ -134,12 +137,11 @@ def under_1m_sentence(tolerance: float) -> list[str]:
             continue
         base = first["base"]
         parts.append(f"with {FORM_OF[run.criterion].split(' (')[0]} scores at step {first['step']}, at "
-                     f"{_pct(first['finetuned'], 1)} [{100 * first['finetuned_low']:.1f}, "
-                     f"{100 * first['finetuned_high']:.1f}] EER fine-tuned ({rows[FORM_OF[run.criterion]]['verdict']})")
+                     f"{with_interval(first, 'finetuned')} EER fine-tuned ({rows[FORM_OF[run.criterion]]['verdict']})")
     if not parts:
         return []
     return [f"SqueezeNet gets under 1M parameters (the whole network, its identity classifier included; its base: "
-            f"{_pct(base, 1)} EER) {_listed(parts)}."]
+            f"{pct(base)} EER) {_listed(parts)}."]
 
 
 def criteria_sentence() -> list[str]:
@@ -153,9 +155,9 @@ def criteria_sentence() -> list[str]:
     raw = next((r for r in rows if r["run"] == RAW), None)
     lowest = (f"{best[0]} gives the lowest EER" if len(best) == 1 else
               f"{_listed(best)} give the lowest EERs, with no difference between them")
-    said_raw = (f"; the papers' raw Taylor scores give {_pct(raw['eer'], 1)} [{100 * raw['low']:.1f}, {100 * raw['high']:.1f}]"
+    said_raw = (f"; the papers' raw Taylor scores give {eer_text(raw['eer'], raw['low'], raw['high'])}"
                 + (", the highest" if raw is rows[-1] else "") if raw is not None and raw["run"] not in best else "")
-    return [f"Against the baseline criteria at equal size ({_pct(share)} of SqueezeNet's trunk parameters removed), "
+    return [f"Against the baseline criteria at equal size ({pct(share, 0)} of SqueezeNet's trunk parameters removed), "
             f"{lowest}{said_raw}."]
 
 
@@ -165,10 +167,9 @@ def pretrained_sentence() -> list[str]:
     if RAW not in found or NORMALISED not in found:
         return []
     n, r = found[NORMALISED], found[RAW]
-    return [f"The pretrained MobileFaceNet ({_pct(n['base_eer'], 1)} [{100 * n['base_eer_low']:.1f}, "
-            f"{100 * n['base_eer_high']:.1f}] EER on LFW View 2) keeps its EER within "
-            f"{100 * pretrained.TOLERANCE:.1f} point with {_pct(n['macs_removed'])} of its multiply-accumulates "
-            f"removed (layer-normalised, fine-tuned), against {_pct(r['macs_removed'])} with raw scores."]
+    return [f"The pretrained MobileFaceNet ({with_interval(n, 'base_eer')} EER on LFW View 2) keeps its EER within "
+            f"{100 * pretrained.TOLERANCE:.1f} point with {pct(n['macs_removed'], 0)} of its multiply-accumulates "
+            f"removed (layer-normalised, fine-tuned), against {pct(r['macs_removed'], 0)} with raw scores."]
 
 
 def _papers_shares(archs: list[str]) -> str:
@@ -176,15 +177,10 @@ def _papers_shares(archs: list[str]) -> str:
     share (read as 25 %) for MobileNetV2 and ResNet50"."""
     said: dict[str, list[str]] = {}
     for arch in archs:
-        words = (f"up to {_pct(verdicts.PAPERS_SHARE[arch])}" if arch in verdicts.PAPERS_SHARE else
-                 f"a substantial share (read as {_pct(verdicts.SUBSTANTIAL)})")
+        words = (f"up to {pct(verdicts.PAPERS_SHARE[arch], 0)}" if arch in verdicts.PAPERS_SHARE else
+                 f"a substantial share (read as {pct(verdicts.SUBSTANTIAL, 0)})")
         said.setdefault(words, []).append(NAMES[arch])
     return " and ".join(f"{words} for {_listed(names)}" for words, names in said.items())
-
-
-def _pct(x: float, digits: int = 0) -> str:
-    """A share as a percentage: "40 %", "6.0 %"."""
-    return f"{100 * x:.{digits}f} %"
 
 
 def _share(s: claims.Removable) -> str:

@@ -104,6 +104,24 @@ class PruningRun:
         return {"network": self.arch, "criterion": self.criterion, "step": int(self.steps[i]["step"]),
                 "macs_ratio": float(self.macs_ratio[i]), "latency_ratio": float(self.latency_ratio[i])}
 
+    def settings(self) -> str:
+        """How the run was set, as recorded in its ``run.json`` (not as this CPU would run it today)."""
+        c = self.info.get("config", {})
+        if not c:
+            return "settings not recorded"
+        return (f"from the {self.info.get('base_way', '?')} base; {c['filters_per_step']} filters per step, {c['steps']} "
+                f"steps, {c['batches_per_step']} mini-batches of {c['batch_size']} faces per step; fine-tuning "
+                f"{c['finetune_batches']} mini-batches every {c['finetune_every']} steps; {c['precision']}; "
+                f"{self.info['seconds'] / 60:.0f} min of training, scoring and removal (evaluations not included)")
+
+    def parameter_split(self) -> str:
+        """The unpruned network's parameters, split into its trunk and its identity classifier."""
+        base = self.steps[0]
+        head = int(base["params"] - base["trunk_params"])
+        return (f"unpruned: {int(base['params']):,} parameters, of which {int(base['trunk_params']):,} in the trunk and "
+                f"{head:,} in the identity classifier for our training people (the papers' counts include an "
+                f"ImageNet classifier of 1,000 classes instead)")
+
     def widths(self, step: int) -> dict[str, int]:
         """Filters of every group after ``step`` (the shape ``pruning.surgery.shrink_to`` rebuilds)."""
         return widths_by_step(self.layers)[step]

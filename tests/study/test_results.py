@@ -129,18 +129,6 @@ def test_readme_headline_is_generated_from_the_results():
         assert report.generated_block(path, start, end) == body, f"{path.name}: run python -m facelib report"
 
 
-def test_comparison_at_equal_shares_reads_the_runs_own_rows():
-    """At a share a run actually reached, the interpolated EER is that step's own EER, pruned or
-    pruned + fine-tuned."""
-    for arch, criterion in recorded.available_runs():
-        run = recorded.load_run(arch, criterion)
-        shares = run.share_removed()
-        assert analysis.eer_at_share(run, shares) == pytest.approx(run.eer_pruned)
-        tuned = run.eer_series(finetuned=True).without_start()
-        if tuned.rows:
-            assert analysis.eer_at_share(run, shares[tuned.steps], finetuned=True) == pytest.approx(tuned.eer)
-
-
 def test_recipe_rows_are_read_as_a_choice_by_their_intervals():
     rows = io.read_csv(layout.results_dir() / "recipes.csv", numeric=True)
     assert rows, "the recipe search has results"
