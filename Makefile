@@ -32,8 +32,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) -m streamlit run dashboard/app.py
 
+# Two passes: tests/ with every notebook executed in the fast profile (the training path; pyproject.toml),
+# then every notebook re-executed in the full profile over the committed results/, each output compared
+# strictly with the committed one except cells tagged nbval-ignore-output (try-it cells, timings).
 test: $(STAMP)
 	$(PY) -m pytest -q
+	FACELIB_PROFILE=full $(PY) -m pytest -q -p no:cacheprovider -o addopts="" --nbval notebooks
 
 lab: $(STAMP)
 	@echo "data root: $${FACELIB_DATA:-~/.cache/facelib/data (facelib's default)}"
