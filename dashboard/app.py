@@ -1,4 +1,5 @@
-"""facelib dashboard: where the filters go, EER per step, and two faces compared across pruned models.
+"""facelib dashboard: the findings, where the filters go, EER per step, pruning live (``live_pruning``),
+and two faces compared across pruned models.
 
     streamlit run dashboard/app.py
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 import torch
+from live_pruning import prune_yourself, session_models  # dashboard/, on the path of the script Streamlit runs
 
 from facelib import io
 from facelib.data import alignment, paths, preprocessing
@@ -23,7 +25,7 @@ from facelib.networks.mobilefacenet import MobileFaceNet
 from facelib.study import configs, layout, recorded
 from facelib.study.runs import PRETRAINED, SCORE_FORMS, SHIPPED_RUNS
 
-PAGES = ("Overview", "Filters per layer", "EER per step", "Compare two faces")
+PAGES = ("Overview", "Filters per layer", "EER per step", "Prune it yourself", "Compare two faces")
 # Where a shipped model runs on the compare page: PyTorch, or its ONNX export in ONNX Runtime
 RUNTIMES = {"PyTorch": "torch", "ONNX Runtime fp32": "fp32", "ONNX Runtime int8": "int8"}
 
@@ -99,58 +101,64 @@ def overview() -> None:
     st.markdown(
         "Filters are removed from SqueezeNet, MobileNetV2 and ResNet50 face models by iterative Taylor-score "
         "pruning (Alonso-Fernandez et al., *SqueezerFaceNet* and *Deep network pruning: a comparative study "
-        "on CNNs in face recognition*). Verification is measured by the equal error rate (EER) on LFW's "
+        "on CNNs in face recognition*), with the papers' raw scores (eq. 8) and with each layer's scores divided "
+        "by their norm (layer-normalised, eq. 9). Verification is measured by the equal error rate (EER) on LFW's "
         "development pairs, none of whose people is trained on.")
     found = summary.paragraph()
     if found:
         st.subheader("What we found")
         st.markdown(found)
-    rows = claims.headline()
+    rows = claims.removable_rows()
     if not rows:
         st.warning(NO_RUNS)
         return
-    cols = st.columns(len(rows))
-    for col, r in zip(cols, rows):
-        on = "larger set" if r["pairs"] == "devpeople" else "1,000 pairs"
-        col.metric(f"{r['network']}: removable at <= 1 point EER", f"{r['removable'].share:.0%}",
-                   f"{_range(r['removable'])} ({on})", delta_color="off",
-                   help="share of trunk parameters removed before the EER of the pruned network rises by more than "
-                        "1 point, with the range its 95 % interval allows")
-        col.metric("the same, pruned + fine-tuned", f"{r['removable_finetuned'].share:.0%}",
-                   _range(r["removable_finetuned"]), delta_color="off",
-                   help="the same over the fine-tuned copies (every few steps)")
-        end = "EER " + tables.with_interval(r, "eer_end", unrecorded=" (no interval recorded)")
-        col.metric("smallest model", f"{int(r['params_end']):,} parameters", end, delta_color="off")
-    if any(r["earlier_base"] for r in rows):  # the note names the runs; headline() already flagged them
-        st.warning(recorded.earlier_base_note([recorded.load_run(r["network"], "taylor") for r in rows]))
-    table = pd.DataFrame([{**r, "removable": str(r["removable"]), "removable_finetuned": str(r["removable_finetuned"])}
-                          for r in rows])
-    st.dataframe(table[["network", "base", "pairs", "base_eer", "base_eer_low", "base_eer_high", "reference_eer",
-                        "reference_eer_low", "reference_eer_high",
-                        "removable", "removable_finetuned", "params_start", "params_end", "eer_end", "eer_end_low",
-                        "eer_end_high", "size_loss_rho", "size_loss_rho_low", "size_loss_rho_high"]], hide_index=True)
+    headline_metrics(rows)
+    st.table(pd.DataFrame(tables.removable_table(rows)).set_index("network"))
+    st.caption("Each share: at the last step before the EER (larger development set) rises more than 1 point "
+               "above the unpruned network's, then [at least, at most] as the 95 % intervals allow.")
     judged = verdicts.all_verdicts()
     if judged:
         st.subheader("The papers' claims, judged by their intervals")
-        st.dataframe(pd.DataFrame(judged), hide_index=True)
+        st.table(pd.DataFrame(tables.verdicts_table(judged)))
+        with st.expander("What explains each verdict"):
+            st.markdown("\n".join(f"- **{r['claim'][:2]} {r['network']}{', ' * bool(r['score_form'])}{r['score_form']}**: "
+                                   f"{r['detail']}" for r in judged if r["detail"]))
         st.caption("On the larger set of the development people (5,104 pairs), from the runs that started from "
                    "today's bases: agree or disagree only where the whole 95 % interval lies on one side of the "
                    "papers' figure, else cannot tell (facelib/findings/verdicts.py).")
     found = pretrained.summary()
     if found:
-        st.subheader("The pretrained MobileFaceNet, pruned (EER and accuracy on LFW View 2)")
-        st.dataframe(pd.DataFrame(found), hide_index=True)
-        st.caption(f"macs_removed: share of multiply-accumulates removed, pruned + fine-tuned, before the View 2 EER "
-                   f"rises more than {pretrained.TOLERANCE:.1%} above the unpruned network's (eer, with its "
-                   "95 % interval eer_low - eer_high, and 10-fold accuracy at that step); macs_removed_pruned: the "
-                   "same over every step's pruned network; *_end: the last step.")
+        st.subheader("The pretrained MobileFaceNet, pruned (EER on LFW View 2)")
+        st.table(pd.DataFrame(tables.pretrained_table(found)).set_index("score form"))
     st.markdown(
         "**How to read the rest.** *Filters per layer*: which layers lose filters as the steps go (the papers "
         "find the layers with the most output channels lose filters first). *EER per step*: what pruning costs in "
         "verification error, pruned and pruned + fine-tuned. *Compare two faces*: the unpruned and pruned models "
         "side by side on your photos.")
-    st.caption(f"Base EER: the unpruned network; reference EER: the pretrained MobileFaceNet on the same pairs. "
-               f"Results folder: {layout.results_dir().relative_to(layout.ROOT)}")
+    st.caption(f"Results folder: {layout.results_dir().relative_to(layout.ROOT)}")
+
+
+def headline_metrics(rows: list[dict]) -> None:
+    """A column per network, a metric per score form: the share of trunk parameters removable at <= 1
+    point (fine-tuned), its range and its verdict against the papers."""
+    judged = {(v["network"], v["score_form"]): v for v in verdicts.removable_verdicts()}
+    st.subheader("Trunk parameters removable at <= 1 point of EER, pruned + fine-tuned")
+    archs = list(dict.fromkeys(r["network"] for r in rows))
+    for col, arch in zip(st.columns(len(archs)), archs):
+        for r in (r for r in rows if r["network"] == arch):
+            share, verdict = r["params_finetuned"], judged.get((arch, r["score_form"]))
+            said = f" · {verdict['verdict']}" if verdict else ""
+            col.metric(f"{arch}, {r['score_form']}", f"{share.share:.0%}", f"{_range(share)}{said}",
+                       delta_color="off", delta_arrow="off",
+                       help="the share of the trunk's parameters removed at the last fine-tuned step within 1 point "
+                            "of the unpruned EER, [at least, at most] as the 95 % intervals allow, and the verdict "
+                            f"against the papers' share ({verdict['papers'] if verdict else 'none'})")
+    papers = {v["papers"]: [] for v in judged.values()}
+    for (arch, _), v in judged.items():
+        if arch not in papers[v["papers"]]:
+            papers[v["papers"]].append(arch)
+    st.caption("The papers: " + "; ".join(f"{said} for {', '.join(archs)}" for said, archs in papers.items())
+               + ". Verdicts by the 95 % intervals: agree or disagree only where the whole interval lies on one side.")
 
 
 def choose_run(key: str) -> recorded.PruningRun | None:
@@ -176,7 +184,8 @@ def choose_criterion(names: list[str], key: str, left, right) -> str:
     if criterion != "taylor":
         return criterion
     forms = [form for form, name in SCORE_FORMS.items() if name in names]
-    form = right.radio("Score form", forms, horizontal=True, key=f"{key}-form",
+    normalised = [i for i, form in enumerate(forms) if SCORE_FORMS[form] == "taylor_normalised"]
+    form = right.radio("Score form", forms, index=normalised[0] if normalised else 0, horizontal=True, key=f"{key}-form",
                        help="raw: equation 8's mean of |activation x gradient| over positions, which scores "
                             "high-resolution layers low; layer-normalised: each layer's scores over their L2 norm")
     return SCORE_FORMS[form]
@@ -218,8 +227,15 @@ def choose_shipped_network(key: str, extra: list[dict] = ()) -> list[dict] | Non
     return [r for r in shipped if r["arch"] == arch]
 
 
+SCORE_FORMS_NOTE = ("The Taylor runs come in two score forms: the papers' raw scores (eq. 8), a mean over each "
+                    "feature map's positions, which ranks the filters of high-resolution layers low, and layer-"
+                    "normalised scores (eq. 9), each layer's scores divided by their norm (notebook 03 explains both).")
+
+
 def filters_per_layer() -> None:
     st.header("Which layers lose filters")
+    st.markdown(f"{SCORE_FORMS_NOTE} Look at which rows go dark first under each form: the papers find that the "
+                "layers with the most output channels lose filters first.")
     run = choose_run("layers")
     if run is None:
         return
@@ -233,6 +249,8 @@ def filters_per_layer() -> None:
 
 def eer_per_step() -> None:
     st.header("EER per step")
+    st.markdown(f"{SCORE_FORMS_NOTE} Follow each line from the unpruned network and see how many parameters go "
+                "before the EER rises a point above its start, under each form.")
     runs = recorded.available_runs()
     if not runs:
         st.warning(NO_RUNS)
@@ -361,6 +379,11 @@ def compare_faces() -> None:
     with st.spinner("Loading the models (an ONNX export is made once, an int8 one also finds its threshold)..."):
         chosen = {model_label(r): (pretrained_model(), r["threshold"]) if r["kind"] == "pretrained" else
                   (runtime_model(r["file"], runtime), threshold(r, runtime)) for r in rows}
+    live = {name: m for name, m in session_models().items() if m["arch"] == rows[0]["arch"]}
+    if live and runtime != "torch":
+        st.info("Your own pruned models (Prune it yourself) run in PyTorch only: download one as ONNX there.")
+    elif live:
+        chosen.update({name: (m["model"], m["threshold"]) for name, m in live.items()})
     for face in crops:
         if face["aligned112"] is None and any(m.input_kind == "aligned112" for m, _ in chosen.values()):
             st.warning(photos.NO_POINTS.format(face["name"]))
@@ -378,6 +401,6 @@ def compare_faces() -> None:
 page = st.sidebar.radio("Page", PAGES, key="page")
 try:
     {"Overview": overview, "Filters per layer": filters_per_layer, "EER per step": eer_per_step,
-     "Compare two faces": compare_faces}[page]()
+     "Prune it yourself": prune_yourself, "Compare two faces": compare_faces}[page]()
 except FacelibError as exc:
     st.error(str(exc))

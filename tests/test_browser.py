@@ -16,7 +16,7 @@ from facelib import io
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "test-output" / "browser"
-PAGES = ("Overview", "Filters per layer", "EER per step", "Compare two faces")
+PAGES = ("Overview", "Filters per layer", "EER per step", "Prune it yourself", "Compare two faces")
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
@@ -78,7 +78,7 @@ def test_every_page_and_two_uploaded_faces(app_url, browser, lfw_people):
         go_to(browser, page)
         assert_no_error(browser)
         assert browser.find_elements(By.CSS_SELECTOR, "h1, h2"), f"{page} shows no heading"
-        if page != "Compare two faces":
+        if page not in ("Prune it yourself", "Compare two faces"):  # these draw after an input
             WebDriverWait(browser, 60).until(
                 EC.presence_of_element_located((By.CSS_SELECTOR, ".js-plotly-plot, [data-testid='stMetric']")))
         browser.save_screenshot(str(SHOTS / f"{i + 1}_{page.lower().replace(' ', '_')}.png"))
@@ -143,3 +143,66 @@ def test_pretrained_mobilefacenet_compares_uploaded_faces(app_url, browser, lfw_
     different = decisions(powell[0].path, blair[0].path)
     assert all("different" in different[label] for label in checked)
     browser.save_screenshot(str(SHOTS / "6_compare_pretrained_mobilefacenet.png"))
+
+
+def click_button(browser, text: str) -> None:
+    next(b for b in browser.find_elements(By.TAG_NAME, "button") if b.text.strip() == text).click()
+
+
+def choose(browser, label: str, option: str) -> None:
+    """Pick ``option`` in the select box labelled ``label``."""
+    box = next(s for s in browser.find_elements(By.CSS_SELECTOR, "[data-testid='stSelectbox']") if label in s.text)
+    box.find_element(By.CSS_SELECTOR, "[role='combobox']").click()
+    WebDriverWait(browser, 30).until(lambda b: [o for o in b.find_elements(By.CSS_SELECTOR, "[role='option']")
+                                                if o.text == option])[0].click()
+    wait_idle(browser)
+
+
+def pruned_result(browser) -> str:
+    """The live pruning's EER metric, once drawn with its layer chart."""
+    metric = WebDriverWait(browser, 180).until(lambda b: [m for m in b.find_elements(
+        By.CSS_SELECTOR, "[data-testid='stMetric']") if "EER, pruned" in m.text])[0]
+    WebDriverWait(browser, 60).until(lambda b: [p for p in b.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")
+                                                if "filters removed" in p.text])
+    assert_no_error(browser)
+    return metric.text
+
+
+def compared_models(browser, lfw_people) -> list[str]:
+    """The models the compare page runs on two uploaded faces of one person (SqueezeNet, shown first)."""
+    go_to(browser, "Compare two faces")
+    bush = lfw_people["George_W_Bush"]
+    for i in range(2):
+        browser.find_elements(By.CSS_SELECTOR, "input[type='file']")[i].send_keys(str(bush[i].path))
+        wait_idle(browser)
+    table = WebDriverWait(browser, 120).until(
+        EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='stTable'] table")))
+    assert_no_error(browser)
+    return [r.find_element(By.CSS_SELECTOR, "th").text for r in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+
+
+def test_two_sessions_prune_at_once_and_compare_their_own_models(app_url, browser, lfw_people):
+    """Two browser sessions prune SqueezeNet at the same moment, 30 % of its filters by Taylor layer-
+    normalised scores (the page's defaults) and by L1; each sees its EER with its interval and the
+    layers' chart, and its own model, not the other's, on the compare page."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    other = start_browser()
+    try:
+        for b in (browser, other):
+            b.get(app_url)
+            WebDriverWait(b, 120).until(EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='stSidebar']")))
+            wait_idle(b)
+            go_to(b, "Prune it yourself")
+        choose(other, "Criterion", "L1")
+        click_button(browser, "Prune")
+        click_button(other, "Prune")
+        mine, theirs = pruned_result(browser), pruned_result(other)
+        assert "%" in mine and "[" in mine and "unpruned" in mine
+        assert mine != theirs  # two settings, two results
+        browser.save_screenshot(str(SHOTS / "4_prune_it_yourself_result.png"))
+        live = "squeezenet, Taylor, layer-normalised (eq. 9), 30% of the filters (live)"
+        assert live in compared_models(browser, lfw_people)
+        seen = compared_models(other, lfw_people)
+        assert live not in seen and "squeezenet, L1, 30% of the filters (live)" in seen
+    finally:
+        other.quit()

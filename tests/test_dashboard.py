@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import io
-import math
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from facelib import io as tables
+from facelib import io as facelib_io
 from facelib.findings import analysis, claims, pretrained, summary, verdicts
 from facelib.study import layout, recorded, runs
 
@@ -36,7 +35,7 @@ def assert_clean(at: AppTest) -> None:
 
 def study_models() -> list[dict]:
     """The rows of the committed ``models.csv`` (what the compare page offers)."""
-    return tables.read_csv(layout.results_dir() / "models.csv", numeric=True)
+    return facelib_io.read_csv(layout.results_dir() / "models.csv", numeric=True)
 
 
 def jpeg(path: Path) -> bytes:
@@ -45,26 +44,28 @@ def jpeg(path: Path) -> bytes:
     return buf.getvalue()
 
 
-def test_overview_shows_the_headline_numbers():
+def test_overview_shows_both_score_forms_with_intervals_and_verdicts():
     at = AppTest.from_file(APP, default_timeout=300).run()
     assert_clean(at)
-    rows = claims.headline()
-    assert rows, "the repository ships pruning results"
-    shown = [(m.value, m.delta) for m in at.metric]
-    for r in rows:  # each figure with its interval
-        if r["earlier_base"] and math.isnan(r["eer_end_low"]):  # recorded before steps carried intervals
-            continue
-        for rem in (r["removable"], r["removable_finetuned"]):
-            assert any(v == f"{rem.share:.0%}" and d.startswith(f"[{rem.low:.0%}, {rem.high:.0%}]") for v, d in shown)
-        assert (f"{int(r['params_end']):,} parameters",
-                f"EER {100 * r['eer_end']:.1f} % [{100 * r['eer_end_low']:.1f}, {100 * r['eer_end_high']:.1f}]") in shown
-    judged = verdicts.all_verdicts()  # the claims' verdicts, once a run from today's bases is recorded
+    rows = claims.removable_rows()
+    assert rows, "the repository ships pruning runs from today's bases"
+    assert {r["score_form"] for r in rows} == set(runs.FORM_OF.values())  # both forms up front
+    judged = {(v["network"], v["score_form"]): v["verdict"] for v in verdicts.removable_verdicts()}
+    shown = {m.label: (m.value, m.delta) for m in at.metric}
+    for r in rows:  # each share with its range and its verdict
+        share = r["params_finetuned"]
+        value, delta = shown[f"{r['network']}, {r['score_form']}"]
+        assert value == f"{share.share:.0%}" and delta.startswith(f"[{share.low:.0%}, {share.high:.0%}]")
+        assert judged[(r["network"], r["score_form"])] in delta
+    every = verdicts.all_verdicts()
     found = pretrained.summary()  # MobileFaceNet's table, once one of its runs is recorded
-    assert len(at.dataframe) == 1 + bool(judged) + bool(found)
-    if judged:
-        assert list(at.dataframe[1].value["verdict"]) == [v["verdict"] for v in judged]
+    assert not at.dataframe, "tables wrap their text: st.table, not a scrolling grid that cuts cells off"
+    assert len(at.table) == 1 + bool(every) + bool(found)
+    assert list(at.table[0].value["score form"]) == [r["score_form"] for r in rows]
+    if every:
+        assert list(at.table[1].value["verdict"]) == [v["verdict"] for v in every]
     if found:
-        assert list(at.dataframe[1 + bool(judged)].value["run"]) == [p["run"] for p in found]
+        assert list(at.table[1 + bool(every)].value.index) == [p["run"] for p in found]
     assert any(summary.paragraph() == m.value for m in at.markdown)  # the findings in words, generated
 
 
@@ -91,6 +92,8 @@ def test_eer_per_step_axes_criteria_and_det():
     at = start("EER per step")
     assert_clean(at)
     assert not set(at.selectbox(key="eer-criterion").options) & {"taylor_normalised"}
+    assert runs.SCORE_FORMS[at.radio(key="eer-form").value] == "taylor_normalised"  # opens on the form that works
+    assert any("two score forms" in m.value for m in at.markdown)
     for criterion in at.selectbox(key="eer-criterion").options:
         at.selectbox(key="eer-criterion").set_value(criterion).run()
         for form in (at.radio(key="eer-form").options if criterion == "taylor" else [None]):
@@ -273,3 +276,29 @@ def test_compare_with_the_pretrained_mobilefacenet(lfw_people):
     assert not at.exception and not at.error
     assert any("no facial points were found in wall.png" in w.value for w in at.warning)
     assert not at.table
+
+
+def test_prune_it_yourself_then_compare_with_the_pruned_model():
+    """A live pruning of SqueezeNet (30 % of its filters, Taylor layer-normalised) shows its EER with its
+    interval and the layers' chart; its model then answers on the compare page, in this session only."""
+    at = start("Prune it yourself")
+    assert_clean(at)
+    at.selectbox(key="live-arch").set_value("squeezenet")
+    at.selectbox(key="live-criterion").set_value("Taylor, layer-normalised (eq. 9)")
+    at.radio(key="live-by").set_value("filters")
+    at.slider(key="live-share").set_value(0.3)
+    at.button(key="live-go").click().run()
+    assert_clean(at)
+    eer = next(m for m in at.metric if m.label == "EER, pruned [95 %]")
+    value, low, high = (float(x) for x in eer.value.replace("%", "").replace("[", "").replace("]", "").replace(",", "").split())
+    assert low <= value <= high and eer.delta.startswith("unpruned ")
+    assert any(c.proto.spec and "filters removed" in c.proto.spec for c in at.get("plotly_chart"))
+    live = "squeezenet, Taylor, layer-normalised (eq. 9), 30% of the filters (live)"
+    at.radio(key="page").set_value("Compare two faces").run()
+    at.radio(key="cmp-source").set_value("an LFW development pair").run()
+    assert_clean(at)
+    assert live in list(at.table[0].value.index)
+    other = start("Compare two faces")  # another browser session: its own models only
+    other.radio(key="cmp-source").set_value("an LFW development pair").run()
+    assert live not in list(other.table[0].value.index)
+

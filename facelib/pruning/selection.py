@@ -55,19 +55,20 @@ def select_to_remove(scores: dict[str, torch.Tensor], count: int, min_channels: 
     return chosen
 
 
-def pruned_to(base: nn.Module, scores: dict[str, torch.Tensor], trunk_params: int) -> nn.Module:
-    """One-shot global pruning: a copy of ``base`` without its lowest-scoring filters across all
-    groups, the fewest that bring its trunk to ``trunk_params`` parameters or below (bisection on
-    the count: ``select_to_remove`` of a larger count chooses a superset)."""
-    by_name = {g.name: g for g in channel_groups(base)}
+def without_lowest(base: nn.Module, scores: dict[str, torch.Tensor], count: int, round_to: int = 1) -> nn.Module:
+    """One-shot global pruning: a copy of ``base`` without its ``count`` lowest-scoring filters across
+    all groups (``select_to_remove``; ``round_to`` keeps every group's count a multiple of it)."""
+    model = copy.deepcopy(base)
+    remove_chosen(model, select_to_remove(scores, count, round_to=round_to), {g.name: g for g in channel_groups(base)})
+    return model
 
-    def removed(count: int) -> nn.Module:
-        model = copy.deepcopy(base)
-        remove_chosen(model, select_to_remove(scores, count), by_name)
-        return model
 
+def pruned_to(base: nn.Module, scores: dict[str, torch.Tensor], trunk_params: int, round_to: int = 1) -> nn.Module:
+    """``without_lowest`` with the fewest filters that bring the trunk to ``trunk_params`` parameters
+    or below (bisection on the count: ``select_to_remove`` of a larger count chooses a superset)."""
     lo, hi = 0, sum(len(v) for v in scores.values())
     while lo < hi:
         mid = (lo + hi) // 2
-        lo, hi = (mid + 1, hi) if removed(mid).trunk_parameters() > trunk_params else (lo, mid)
-    return removed(lo)
+        too_big = without_lowest(base, scores, mid, round_to).trunk_parameters() > trunk_params
+        lo, hi = (mid + 1, hi) if too_big else (lo, mid)
+    return without_lowest(base, scores, lo, round_to)

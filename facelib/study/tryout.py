@@ -1,6 +1,6 @@
 """A pruning experiment a student runs in minutes from what ships in the clone (the notebooks' "Try
-it" cells; the dashboard can call it too): one-shot pruning of a network's shipped base down to a
-share of its trunk parameters, the filters scored by a chosen criterion on a few mini-batches of
+it" cells and the dashboard's "Prune it yourself" page): one-shot pruning of a network's shipped
+base by a share of its trunk parameters or of its filters, the filters scored by a chosen criterion on a few mini-batches of
 training faces, both networks evaluated on the development pairs with their 95 % intervals and the
 paired interval of the difference.
 
@@ -8,7 +8,8 @@ paired interval of the difference.
     >>> print(found)   # one line: the two EERs, the paired difference, the time it took
 
 Unlike the study's runs, nothing trains: the scores come from the shipped base as it is (eval mode,
-its identity classifier's cross-entropy), and the filters go in one shot (``selection.pruned_to``).
+its identity classifier's cross-entropy), and the filters go in one shot (``selection.pruned_to``,
+``selection.without_lowest``).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from facelib.networks.models import load_model
 from facelib.pruning.criteria import CRITERIA, importance
 from facelib.pruning.groups import channel_groups, size
 from facelib.pruning.retrain import step_batches
-from facelib.pruning.selection import pruned_to
+from facelib.pruning.selection import pruned_to, without_lowest
 from facelib.study import bases, configs, layout
 from facelib.study.runs import ARCHS
 from facelib.training.config import TrainConfig
@@ -42,7 +43,8 @@ class TryOut:
     arch: str
     criterion: str
     normalise: bool
-    share: float  # of the trunk's parameters asked to go
+    share: float  # asked to go: of the trunk's parameters, or of the filters (``by``)
+    by: str  # "params" or "filters"
     base: FaceNet
     model: FaceNet
     base_eer: verification.Verification
@@ -61,32 +63,41 @@ class TryOut:
     def __str__(self) -> str:
         form = " (layer-normalised)" if self.normalise else ""
         removed = 1 - self.model.trunk_parameters() / self.base.trunk_parameters()
-        return (f"{self.arch}, {self.criterion}{form}, {removed:.0%} of the trunk's parameters removed: EER "
+        filters = 1 - sum(r["left"] for r in self.layers()) / sum(r["filters"] for r in self.layers())
+        return (f"{self.arch}, {self.criterion}{form}, {filters:.0%} of the filters and {removed:.0%} of the trunk's "
+                f"parameters removed: EER "
                 f"{_eer(self.base_eer)} -> {_eer(self.eer)} on {self.eer.pairs:,} development pairs, difference "
                 f"{100 * (self.eer.eer - self.base_eer.eer):+.1f} points (paired 95 % interval "
                 f"{100 * self.difference[0]:+.1f} to {100 * self.difference[1]:+.1f}); {self.seconds:.0f} s")
 
 
 def prune_once(arch: str = "squeezenet", criterion: str = "taylor", share: float = 0.2, normalise: bool = False,
-               batches: int = 5, batch_size: int = 32, seed: int = 0) -> TryOut:
-    """Prune ``arch``'s shipped base once, removing ``share`` of its trunk parameters by ``criterion``
-    (a key of ``pruning.criteria.CRITERIA``; ``normalise``: eq. 9), the scores from ``batches``
-    mini-batches of ``batch_size`` training faces; evaluate both networks on the profile's development
-    pairs (module docstring)."""
+               batches: int = 5, batch_size: int = 32, seed: int = 0, by: str = "params", round_to: int = 1) -> TryOut:
+    """Prune ``arch``'s shipped base once, removing ``share`` of its trunk parameters (``by="params"``)
+    or of its filters (``by="filters"``) by ``criterion`` (a key of ``pruning.criteria.CRITERIA``;
+    ``normalise``: eq. 9; ``round_to``: every group's filters a multiple of it), the scores from
+    ``batches`` mini-batches of ``batch_size`` training faces; evaluate both networks on the profile's
+    development pairs (module docstring)."""
     if arch not in ARCHS or criterion not in CRITERIA:
         raise FacelibError(f"unknown network {arch!r} or criterion {criterion!r}; networks: {', '.join(ARCHS)}; "
                            f"criteria: {', '.join(CRITERIA)}")
+    if by not in ("params", "filters") or not 0 < share < 1:
+        raise FacelibError(f"asked to remove {share!r} of the {by}: give a share between 0 and 1 (not included) of "
+                           "the trunk's parameters (params) or of the filters (filters)")
     start = time.perf_counter()
     base = load_model(configs.shipped_base_file(arch))
     scores = score(arch, base, criterion, normalise, batches, batch_size, seed)
-    model = pruned_to(base, scores, round((1 - share) * base.trunk_parameters()))
+    if by == "params":
+        model = pruned_to(base, scores, round((1 - share) * base.trunk_parameters()), round_to)
+    else:
+        model = without_lowest(base, scores, round(share * sum(len(v) for v in scores.values())), round_to)
     pairs = configs.dev_pairs()
     precision = runnable("bf16")  # as the study evaluates its steps, where the CPU has bf16 units
     before = verification.evaluate_sets(base, {"dev": pairs}, precision=precision)["dev"]
     after = verification.evaluate_sets(model, {"dev": pairs}, precision=precision)["dev"]
     difference = metrics.eer_difference_interval(before.scores, after.scores, after.labels,
                                                  [p.a.identity for p in pairs], [p.b.identity for p in pairs])
-    return TryOut(arch, criterion, normalise, share, base, model, before, after, difference,
+    return TryOut(arch, criterion, normalise, share, by, base, model, before, after, difference,
                   time.perf_counter() - start)
 
 

@@ -22,6 +22,17 @@ def test_prune_once_removes_the_share_asked_and_evaluates_both(full_profile):
     assert "development pairs" in str(found) and f"{found.seconds:.0f} s" in str(found)
 
 
+def test_prune_once_by_a_share_of_filters_in_multiples_of_16(full_profile):
+    found = tryout.prune_once("squeezenet", "taylor", share=0.3, normalise=True, batches=2, by="filters", round_to=16)
+    layers = found.layers()
+    gone = sum(r["filters"] - r["left"] for r in layers) / sum(r["filters"] for r in layers)
+    assert 0.3 <= gone < 0.35  # at least the share, in units of 16 filters
+    assert all(r["left"] % 16 == 0 for r in layers if r["filters"] % 16 == 0)
+    assert "30% of the filters" in str(found) or f"{gone:.0%} of the filters" in str(found)
+
+
 def test_an_unknown_criterion_is_one_sentence(full_profile):
     with pytest.raises(FacelibError, match="unknown network 'squeezenet' or criterion 'magnitude'"):
         tryout.prune_once("squeezenet", "magnitude")
+    with pytest.raises(FacelibError, match="give a share between 0 and 1"):
+        tryout.prune_once("squeezenet", "taylor", share=1.0, by="filters")

@@ -1,0 +1,115 @@
+"""The dashboard's "Prune it yourself" page: one-shot pruning of a shipped base with the settings a user
+picks, by the library function the notebooks' "Try it" cells call (``facelib.study.tryout.prune_once``).
+
+Each browser session keeps its own pruned models (``st.session_state``), which the compare page then
+offers beside the shipped ones; the same settings a second time come from a cache shared by the sessions
+(the result is the same for everyone: scores, removal and evaluation are seeded).
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from facelib.deployment import export
+from facelib.errors import FacelibError
+from facelib.evaluation import timing
+from facelib.findings import figures, tables
+from facelib.networks import models
+from facelib.study import tryout
+from facelib.study.runs import ARCHS
+
+# What the user picks, and the criterion and score form each stands for (``pruning.criteria.CRITERIA``)
+CRITERIA = {"Taylor, layer-normalised (eq. 9)": ("taylor", True), "Taylor, raw (eq. 8, the papers')": ("taylor", False),
+            "weight-Taylor": ("weight_taylor", False), "L1": ("l1", False), "random": ("random", False)}
+SHARE_OF = {"filters": "of the filters", "params": "of the trunk's parameters"}
+SESSION_KEY = "pruned"  # label -> {"arch", "model", "threshold"}: this session's pruned models
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def prune(arch: str, criterion: str, normalise: bool, share: float, by: str, round_to: int,
+          batches: int) -> tryout.TryOut:
+    """``tryout.prune_once``, once per setting for all sessions."""
+    return tryout.prune_once(arch, criterion, share=share, normalise=normalise, batches=batches, by=by,
+                             round_to=round_to)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def latency_ratio(_found: tryout.TryOut, key: tuple) -> float:
+    """Batch-1 CPU latency of the pruned network over the unpruned one's, the two timed in turn."""
+    full, pruned = timing.paired_latency_ms(_found.base, _found.model)
+    return pruned / full
+
+
+def session_models() -> dict[str, dict]:
+    """This session's pruned models (none in another session's)."""
+    return st.session_state.setdefault(SESSION_KEY, {})
+
+
+def prune_yourself() -> None:
+    st.header("Prune it yourself")
+    st.markdown("Pick a network, a criterion and how much to remove: the shipped base is scored on a few "
+                "mini-batches of its training faces and its lowest-scoring filters go in one shot, with no fine-"
+                "tuning. Both networks are then evaluated on the 1,000 development pairs. The notebooks' *Try it* "
+                "cells run the same function (`facelib.study.tryout.prune_once`).")
+    c1, c2, c3 = st.columns(3)
+    arch = c1.selectbox("Network", ARCHS, key="live-arch")
+    label = c2.selectbox("Criterion", list(CRITERIA), key="live-criterion")
+    by = c3.radio("Remove a share", list(SHARE_OF), format_func=SHARE_OF.get, horizontal=True, key="live-by")
+    c1, c2, c3 = st.columns(3)
+    share = c1.slider("Share to remove", 0.05, 0.90, 0.30, 0.05, key="live-share")
+    batches = c2.slider("Mini-batches of 32 faces to score on", 1, 20, 5, key="live-batches")
+    round16 = c3.checkbox("Keep filter counts multiples of 16", key="live-r16",
+                          help="CPU kernels work in blocks of 16 channels (notebook 07, section 7)")
+    if st.button("Prune", type="primary", key="live-go"):
+        criterion, normalise = CRITERIA[label]
+        started = time.perf_counter()
+        with st.spinner(f"Pruning {arch}: scoring its filters, removing them, evaluating both networks..."):
+            found = prune(arch, criterion, normalise, share, by, 16 if round16 else 1, batches)
+        name = f"{arch}, {label}, {share:.0%} {SHARE_OF[by]}{', x16' * round16} (live)"
+        session_models()[name] = {"arch": arch, "model": found.model, "threshold": found.eer.threshold}
+        st.session_state["live-last"] = (name, found, time.perf_counter() - started)
+    if "live-last" in st.session_state:
+        show(*st.session_state["live-last"])
+
+
+def show(name: str, found: tryout.TryOut, seconds: float) -> None:
+    """What a pruning found, against the unpruned network on the same pairs."""
+    st.subheader(name)
+    low, high = found.difference
+    left, middle, right = st.columns(3)
+    left.metric("EER, pruned [95 %]", tables.eer_text(found.eer.eer, found.eer.eer_low, found.eer.eer_high),
+                f"unpruned {tables.eer_text(found.base_eer.eer, found.base_eer.eer_low, found.base_eer.eer_high)}",
+                delta_color="off", delta_arrow="off")
+    said = "no difference these pairs can show" if low <= 0 <= high else "worse" if low > 0 else "better"
+    middle.metric("EER difference, paired 95 % interval", f"{100 * low:+.1f} to {100 * high:+.1f} points",
+                  f"pruned against unpruned: {said}", delta_color="off", delta_arrow="off")
+    right.metric("took", f"{seconds:.0f} s", "from the cache" if seconds < 1 else None, delta_color="off",
+                 delta_arrow="off")
+    size = pd.DataFrame([{"": "unpruned", "trunk parameters": f"{found.base.trunk_parameters():,}",
+                          "MACs (millions)": f"{models.count_macs(found.base) / 1e6:.0f}"},
+                         {"": "pruned", "trunk parameters": f"{found.model.trunk_parameters():,}",
+                          "MACs (millions)": f"{models.count_macs(found.model) / 1e6:.0f}"}]).set_index("")
+    st.table(size)
+    st.plotly_chart(figures.filters_lost(found.layers(), title="share of each group's filters removed"),
+                    width="stretch", key="live-layers")
+    if st.button("Time both networks (batch 1, PyTorch)", key="live-time"):
+        with st.spinner("Timing the two networks in turn..."):
+            st.metric("batch-1 latency, pruned over unpruned", f"{latency_ratio(found, (name,)):.2f}x")
+    try:
+        st.download_button("Download the pruned network as ONNX", onnx_bytes(found, name),
+                           file_name=f"{found.arch}-pruned.onnx", key="live-onnx")
+    except FacelibError as exc:
+        st.error(str(exc))
+    st.caption("The pruned network now appears on the *Compare two faces* page, for this browser session only.")
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def onnx_bytes(_found: tryout.TryOut, name: str) -> bytes:
+    """The pruned network exported to ONNX (``facelib.deployment.export``)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = export.export_onnx(_found.model, Path(folder) / "pruned.onnx", source=name)
+        return path.read_bytes()
