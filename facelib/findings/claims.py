@@ -35,6 +35,7 @@ import numpy as np
 
 from facelib import io
 from facelib.evaluation import metrics
+from facelib.findings.analysis import larger_set_measured as has_larger_set  # noqa: F401 (one definition)
 from facelib.findings.analysis import size_loss_correlation
 from facelib.study import layout
 from facelib.study.recorded import PruningRun, available_runs, load_run, started_from_earlier_base
@@ -60,9 +61,11 @@ class Removable:
         return f"{self.share:.0%} [{self.low:.0%}, {self.high:.0%}] (step {self.step}{', paired' * self.paired})"
 
 
-def has_larger_set(run: PruningRun) -> bool:
-    """Whether the run was evaluated on the larger development-people set at every step."""
-    return all(not math.isnan(r.get(f"{LARGER}_pruned", math.nan)) for r in run.steps)
+def reached_shares(runs: list[PruningRun], shares: tuple[float, ...]) -> tuple[float, ...]:
+    """The ``shares`` of trunk parameters removed that every one of ``runs`` reached; where none is, the
+    share they all reached (short runs, as the fast profile's)."""
+    reach = min(r.share_removed()[-1] for r in runs)
+    return tuple(s for s in shares if s <= reach) or (round(reach, 2),)
 
 
 def removable(run: PruningRun, tolerance: float = 0.01, finetuned: bool = False, by: str = "params",

@@ -140,8 +140,7 @@ def criteria_compared(arch: str = "squeezenet", shares: tuple[float, ...] = (0.1
     runs = claims.current_runs((*CRITERIA, "taylor_normalised"), (arch,))
     if len(runs) < 2:
         return {}
-    reach = min(r.share_removed()[-1] for r in runs)
-    reached = tuple(s for s in shares if s <= reach) or (round(reach, 2),)  # short runs: where they all got
+    reached = claims.reached_shares(runs, shares)
     rows = claims.at_equal_params(arch, tuple(r.criterion for r in runs), reached)
     return {s: sorted((r for r in rows if r["share"] == s), key=lambda r: r["eer"]) for s in reached}
 

@@ -63,7 +63,8 @@ class TryOut:
     def __str__(self) -> str:
         form = " (layer-normalised)" if self.normalise else ""
         removed = 1 - self.model.trunk_parameters() / self.base.trunk_parameters()
-        filters = 1 - sum(r["left"] for r in self.layers()) / sum(r["filters"] for r in self.layers())
+        layers = self.layers()
+        filters = 1 - sum(r["left"] for r in layers) / sum(r["filters"] for r in layers)
         return (f"{self.arch}, {self.criterion}{form}, {filters:.0%} of the filters and {removed:.0%} of the trunk's "
                 f"parameters removed: EER "
                 f"{_eer(self.base_eer)} -> {_eer(self.eer)} on {self.eer.pairs:,} development pairs, difference "
