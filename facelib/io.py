@@ -42,6 +42,15 @@ def remove_partial_writes(folder: Path) -> int:
     return len(stray)
 
 
+def save_array(path: Path, array=None, **arrays) -> None:
+    """``np.save`` of ``array`` (or ``np.savez`` of ``arrays``) to ``path``, atomically: through a temporary
+    file of its own, so two threads of one process (two dashboard sessions) filling the same cache at
+    once each write their own and one of them lands whole."""
+    import numpy as np
+
+    _atomic(path, lambda f: np.save(f, array) if array is not None else np.savez(f, **arrays))
+
+
 def save_torch(obj: Any, path: Path) -> None:
     _atomic(path, lambda f: torch.save(obj, f))
 

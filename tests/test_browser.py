@@ -64,7 +64,8 @@ def go_to(browser, page: str) -> None:
 
 
 def assert_no_error(browser) -> None:
-    assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid='stException']")
+    raised = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "[data-testid='stException']")]
+    assert not raised, raised
     errors = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "[data-testid='stAlertContentError']")]
     assert not errors, errors
 

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
+from facelib import io
 from facelib.data import paths, preprocessing
 from facelib.data.datasets import Face, load_images
 
@@ -85,9 +86,7 @@ def load_aligned(faces: list[Face], size: int = 112) -> torch.Tensor:
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
         arr = np.stack([a.transpose(2, 0, 1) for a in pool.map(lambda f: align_face(f, size), faces)]) if faces \
             else np.zeros((0, 3, size, size), np.uint8)
-    tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(tmp, arr)
-    os.replace(tmp, cached)
+    io.save_array(cached, arr)
     return torch.from_numpy(arr)
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from facelib import io
 from facelib.data import paths
 from facelib.data.facefiles import read_box_csv, read_faces_csv
 from facelib.data.preprocessing import ENLARGE, SHORT_SIDE, Box, open_image, preprocess
@@ -63,9 +64,7 @@ def load_images(faces: list[Face], workers: int | None = None, cache: bool = Tru
             it = tqdm(it, total=len(faces), desc="decoding faces", unit="img")
         arr = np.stack(list(it)) if faces else np.zeros((0, 3, SHORT_SIDE, SHORT_SIDE), np.uint8)
     if cache:
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(tmp, arr)
-        os.replace(tmp, cached)
+        io.save_array(cached, arr)
     return torch.from_numpy(arr)
 
 

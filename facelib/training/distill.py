@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from facelib import io
 from facelib.data import paths
 from facelib.data.datasets import Face
 from facelib.evaluation.verification import OnnxFaceModel
@@ -53,9 +53,7 @@ def reference_embeddings(faces: list[Face], model_path: Path | None = None,
         model = OnnxFaceModel(model_path, align="landmarks")
         emb[usable] = model.embed_faces(with_points, mirror=True, progress=progress)
     computed_faces += len(with_points)
-    tmp = cached.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, embeddings=emb, usable=usable)
-    os.replace(tmp, cached)
+    io.save_array(cached, embeddings=emb, usable=usable)
     return torch.from_numpy(emb), torch.from_numpy(usable)
 
 
