@@ -82,7 +82,7 @@ def removable(run: PruningRun, tolerance: float = 0.01, finetuned: bool = False,
     def last_before(over: np.ndarray) -> int:  # step 0 is the line's own network: never "over"
         hits = np.nonzero(over[1:])[0]
         return int(hits[0]) if len(hits) else len(share) - 1
-    at, least, most = last_before(series.eer > line), last_before(possibly), last_before(surely)
+    at, least, most = series.last_within(tolerance), last_before(possibly), last_before(surely)
     if not paired and (np.isnan(series.low[1:]).any() or np.isnan(series.high[1:]).any()):
         return Removable(float(share[at]), math.nan, math.nan, int(series.steps[at]))
     over = float(share[most + 1]) if surely[1:].any() else math.inf

@@ -7,7 +7,7 @@ such a run the study commits, under ``checkpoints/<arch>-<run>/``, only what res
     config.json, commit.txt, head.json   the run's configuration, the commit it started at, its head's fit
     state.pt                             the commit point: the last completed step and the run's log
     models/step_NNN_pruned.pt            the network after that step, where the loop goes on from
-    models/step_MMM_finetuned.pt         the fine-tuned copies the run will ship (``ship_every``)
+    models/step_MMM_finetuned.pt         the fine-tuned copies the run may ship (``keep``)
 
 ``restore`` copies them into an empty run folder, and ``facelib.pruning.loop.prune`` resumes from
 ``state.pt`` as after any interruption: its steps draw their batches and random numbers from
@@ -25,14 +25,13 @@ from facelib import io
 RUN_FILES = ("config.json", "commit.txt", "head.json", "state.pt")
 
 
-def save(run: Path, dest: Path, ship_every: int | None = None) -> list[Path]:
+def save(run: Path, dest: Path, keep: list[int] = ()) -> list[Path]:
     """Copy what resuming ``run`` needs into ``dest`` (replacing an older checkpoint there) and
-    return the files written. ``ship_every``: keep the fine-tuned models of those steps too."""
+    return the files written. ``keep``: steps whose fine-tuned models go too."""
     last = step(run)
     names = [n for n in RUN_FILES if (run / n).exists()] + [f"models/step_{last:03d}_pruned.pt"]
-    if ship_every:
-        names += [f"models/step_{s:03d}_finetuned.pt" for s in range(ship_every, last + 1, ship_every)
-                  if (run / "models" / f"step_{s:03d}_finetuned.pt").exists()]
+    names += [f"models/step_{s:03d}_finetuned.pt" for s in keep
+              if s <= last and (run / "models" / f"step_{s:03d}_finetuned.pt").exists()]
     if dest.exists():
         shutil.rmtree(dest)
     for name in names:

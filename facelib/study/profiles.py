@@ -14,13 +14,11 @@ from facelib.study.runs import ARCHS, PRETRAINED
 @dataclass(frozen=True)
 class Schedule:
     """One network's share of a profile: base epochs (0: pretrained), pruning steps x filters per
-    step, every how many steps the shipped run's fine-tuned model goes to ``models/`` (None: never),
-    and where a network needs other than the profile's: mini-batches per step and per fine-tuning."""
+    step, and where a network needs other than the profile's: mini-batches per step and per fine-tuning."""
 
     epochs: int
     prune_steps: int
     filters_per_step: int
-    ship_every: int | None
     batches_per_step: int | None = None
     finetune_batches: int | None = None
 
@@ -47,17 +45,17 @@ class Profile:
 PROFILES = {
     # about 3 hours of base training and pruning per network on 2 CPU cores; steps of 1 % of the filters
     "full": Profile("full", max_identities=None, max_pairs=None, networks={
-        "squeezenet": Schedule(epochs=48, prune_steps=61, filters_per_step=29, ship_every=20),
-        "mobilenetv2": Schedule(epochs=28, prune_steps=61, filters_per_step=91, ship_every=30),
-        "resnet50": Schedule(epochs=21, prune_steps=61, filters_per_step=114, ship_every=None),
-        PRETRAINED: Schedule(epochs=0, prune_steps=100, filters_per_step=96, ship_every=8, batches_per_step=30,
+        "squeezenet": Schedule(epochs=48, prune_steps=61, filters_per_step=29),
+        "mobilenetv2": Schedule(epochs=28, prune_steps=61, filters_per_step=91),
+        "resnet50": Schedule(epochs=21, prune_steps=61, filters_per_step=114),
+        PRETRAINED: Schedule(epochs=0, prune_steps=100, filters_per_step=96, batches_per_step=30,
                              finetune_batches=100),
     }),
     "fast": Profile("fast", max_identities=10, max_pairs=30, networks={
-        "squeezenet": Schedule(epochs=1, prune_steps=3, filters_per_step=64, ship_every=1),
-        "mobilenetv2": Schedule(epochs=1, prune_steps=2, filters_per_step=256, ship_every=1),
-        "resnet50": Schedule(epochs=1, prune_steps=1, filters_per_step=1024, ship_every=1),
-        PRETRAINED: Schedule(epochs=0, prune_steps=2, filters_per_step=256, ship_every=2),
+        "squeezenet": Schedule(epochs=1, prune_steps=3, filters_per_step=64),
+        "mobilenetv2": Schedule(epochs=1, prune_steps=2, filters_per_step=256),
+        "resnet50": Schedule(epochs=1, prune_steps=1, filters_per_step=1024),
+        PRETRAINED: Schedule(epochs=0, prune_steps=2, filters_per_step=256),
     }, batches_per_step=2, prune_batch_size=16, finetune_every=1, finetune_batches=2, latency_seconds=0.2,
        latency_repeats=5, recipe_epochs={arch: 1 for arch in ARCHS},
        deploy_networks=("squeezenet", "mobilenetv2"), recipe_networks=("squeezenet", "mobilenetv2")),  # no ResNet50

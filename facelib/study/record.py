@@ -24,9 +24,10 @@ from facelib.networks import models
 from facelib.pruning.config import PruneConfig
 from facelib.pruning.log import STEP_COLUMNS, widths_by_step
 from facelib.pruning.surgery import shrink_to
-from facelib.study import layout
+from facelib.study import layout, shipped_scores
 from facelib.study.bases import base_training_config, chosen_way, is_earlier_base
 from facelib.study.layout import BASE_COLUMNS, LATENCY_COLUMNS, MODEL_COLUMNS, RECIPE_COLUMNS, REFERENCE_COLUMNS
+from facelib.study.recorded import load_run
 from facelib.study.runs import ARCHS, LONG_RECIPES, NETWORKS, PRETRAINED, RECIPES, WAYS
 
 
@@ -172,11 +173,10 @@ def add_paired_differences(arch: str, criterion: str, larger: list[Pair]) -> lis
     return steps
 
 
-def record_pruning(arch: str, criterion: str, ship_every: int | None = None) -> list[dict]:
+def record_pruning(arch: str, criterion: str, ship: bool = False) -> list[dict]:
     """Copy a finished pruning run's tables to ``results/pruning/<arch>-<criterion>/`` with each
     step's batch-1 CPU latency added (``with_latency``), write ``run.json`` (configuration, seed,
-    split, duration, commit), and ship the fine-tuned models of every ``ship_every``-th step
-    (``None``: none)."""
+    split, duration, commit), and, where ``ship``, ship its deployable fine-tuned models (``ship_run``)."""
     run, dest = layout.prune_run_dir(arch, criterion), layout.pruning_results_dir(arch, criterion)
     for table in ("layers.csv", "removed.csv"):
         io.copy_atomic(run / table, dest / table)
@@ -194,26 +194,57 @@ def record_pruning(arch: str, criterion: str, ship_every: int | None = None) -> 
                   "base_way": ("pretrained" if arch == PRETRAINED
                                else "distill" if base_cfg["distill_weight"] > 0 else "plain")},
                  dest / "run.json")
-    shipped = []
-    for row in steps:
-        step = int(row["step"])
-        if ship_every is None or step == 0 or step % ship_every or row["eer_finetuned"] == "":
-            continue
-        model = models.load_model(run / "models" / f"step_{step:03d}_finetuned.pt")
-        name = f"{arch}-{criterion}-step{step:03d}-finetuned.pt"
-        models.save_model(model, layout.models_dir() / name, half=True, embedding_only=True,
-                          dev_eer=float(row["eer_finetuned"]), threshold=float(row["threshold_finetuned"]))
-        shipped.append({"file": name, "arch": arch, "criterion": criterion, "step": step, "kind": "finetuned",
-                        "trunk_params": model.trunk_parameters(), "macs": models.count_macs(model),
-                        "dev_eer": float(row["eer_finetuned"]), "threshold": float(row["threshold_finetuned"])})
-    update_models_table(f"{arch}-{criterion}-", shipped)
+    if ship:
+        ship_run(arch, criterion, run)
     return steps
 
 
+def ship_run(arch: str, criterion: str, run: Path | None = None) -> list[dict]:
+    """Ship the recorded run's deployable fine-tuned copies (``PruningRun.deployable_steps``) to ``models/``
+    in half precision, embedding only, from its run folder ``run``, or where a copy's model is not
+    there, as ``models/`` already has it; the run's other copies leave ``models/``. Returns their rows."""
+    found = load_run(arch, criterion)
+    by_step = {int(r["step"]): r for r in found.steps}
+    prefix, rows = f"{arch}-{criterion}-", []
+    listed = {r["file"]: r for r in io.read_csv(layout.results_dir() / "models.csv", missing_ok=True)}
+    for step in found.deployable_steps():
+        row, name = by_step[step], f"{arch}-{criterion}-step{step:03d}-finetuned.pt"
+        source = run / "models" / f"step_{step:03d}_finetuned.pt" if run is not None else None
+        if source is not None and source.exists():
+            model = models.load_model(source)  # with its classifier: MACs counted as the run counts them
+            models.save_model(model, layout.models_dir() / name, half=True, embedding_only=True,
+                              dev_eer=float(row["eer_finetuned"]), threshold=float(row["threshold_finetuned"]))
+            rows.append({"file": name, "arch": arch, "criterion": criterion, "step": step, "kind": "finetuned",
+                         "trunk_params": model.trunk_parameters(), "macs": models.count_macs(model),
+                         "dev_eer": float(row["eer_finetuned"]), "threshold": float(row["threshold_finetuned"])})
+        elif name in listed and (layout.models_dir() / name).exists():
+            rows.append(listed[name])
+        else:
+            raise FacelibError(f"step {step} of {arch}/{criterion} is to be shipped, but neither its run folder nor "
+                               f"models/ holds it: run notebooks/{layout.notebook_for(arch, criterion)}.ipynb again")
+    update_models_table(prefix, rows)
+    return rows
+
+
+def withdraw_run(arch: str, criterion: str) -> None:
+    """Take a run's shipped copies out of ``models/`` and ``models.csv`` (a run no longer shipped)."""
+    update_models_table(f"{arch}-{criterion}-", [])
+
+
 def update_models_table(prefix: str, rows: list[dict]) -> None:
-    """Replace the rows of ``models.csv`` whose file name starts with ``prefix`` by ``rows``."""
+    """Replace the rows of ``models.csv`` whose file name starts with ``prefix`` by ``rows``; the files of
+    the rows replaced and not among ``rows`` leave ``models/``. Each shipped file's scores on its pairs
+    are recorded where they are not yet (``shipped_scores``)."""
     path = layout.results_dir() / "models.csv"
-    keep = [r for r in io.read_csv(path, missing_ok=True) if not r["file"].startswith(prefix)]
+    old = io.read_csv(path, missing_ok=True)
+    keep = [r for r in old if not r["file"].startswith(prefix)]
+    for r in old:
+        if r["file"].startswith(prefix) and r["file"] not in {n["file"] for n in rows}:
+            (layout.models_dir() / r["file"]).unlink(missing_ok=True)
+            shipped_scores.forget(r["file"])
+    for r in rows:
+        if shipped_scores.load(r["file"]) is None:
+            shipped_scores.record(r["file"], r["arch"])
     rows = sorted(keep + rows, key=lambda r: (NETWORKS.index(r["arch"]), r["file"]))
     io.save_csv(rows, MODEL_COLUMNS, path)
 

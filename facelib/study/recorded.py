@@ -62,6 +62,13 @@ class EerSeries:
         """Each selected step's share removed (``share_removed``)."""
         return share_removed(self.rows, by)
 
+    def last_within(self, tolerance: float = 0.01) -> int:
+        """Index of the last row before the first whose EER is more than ``tolerance`` above row 0's
+        (the unpruned network; the last row where none is): the point reading of "removable at
+        <= 1 point" (``findings.claims.removable``)."""
+        over = np.nonzero(self.eer[1:] > self.eer[0] + tolerance)[0]
+        return int(over[0]) if len(over) else len(self.eer) - 1
+
 
 @dataclass
 class PruningRun:
@@ -121,6 +128,17 @@ class PruningRun:
         return (f"unpruned: {int(base['params']):,} parameters, of which {int(base['trunk_params']):,} in the trunk and "
                 f"{head:,} in the identity classifier for our training people (the papers' counts include an "
                 f"ImageNet classifier of 1,000 classes instead)")
+
+    def deployable_steps(self, tolerance: float = 0.01, half: float = 0.5) -> list[int]:
+        """The fine-tuned copies a user would deploy (what ``models/`` ships of a run): the last one within
+        ``tolerance`` of the unpruned network's EER (``EerSeries.last_within``; on the larger set where the
+        run measured it) and the one whose share of filters removed is nearest ``half``."""
+        larger = not math.isnan(self.steps[0].get("devpeople_eer_pruned", math.nan))
+        series = self.eer_series(finetuned=True, pairs="devpeople" if larger else "dev")
+        if len(series.rows) < 2:
+            return []
+        nearest = 1 + int(np.argmin(np.abs(series.share_removed("filters")[1:] - half)))
+        return sorted({int(series.steps[i]) for i in (series.last_within(tolerance), nearest) if i > 0})
 
     def widths(self, step: int) -> dict[str, int]:
         """Filters of every group after ``step`` (the shape ``pruning.surgery.shrink_to`` rebuilds)."""

@@ -30,7 +30,7 @@ from facelib.study.configs import (
     recipe_config,
     shipped_base_file,
 )
-from facelib.study.recorded import earlier_base_note, load_run, started_from_earlier_base
+from facelib.study.recorded import PruningRun, earlier_base_note, load_run, started_from_earlier_base
 from facelib.study.runs import ARCHS, NETWORKS, PRETRAINED, PRETRAINED_RUNS, PRUNING_RUNS, SHIPPED_RUNS
 from facelib.training.config import TrainConfig
 from facelib.training.loop import train
@@ -127,8 +127,8 @@ def ensure_pruning(arch: str, criterion: str, progress: bool = True) -> Path:
     """The results folder of a pruning run, running it first unless the results hold it with today's
     configuration, started from the network's chosen base as ``base_models.csv`` has it now (results
     from an earlier base are run again where the new base's checkpoint is here, and otherwise
-    returned with a printed note saying so). One run of each network (``runs.SHIPPED_RUNS``) ships
-    its fine-tuned models every ``ship_every`` steps."""
+    returned with a printed note saying so). One run of a network (``runs.SHIPPED_RUNS``) ships its
+    deployable fine-tuned models (``record.ship_run``)."""
     dest, cfg = layout.pruning_results_dir(arch, criterion), prune_config(arch, criterion)
     # saved configurations are read through from_dict, so a field added since (at its default) still matches;
     # a run folder continues only in its own precision, a recorded result answers either (same_study_run)
@@ -144,21 +144,20 @@ def ensure_pruning(arch: str, criterion: str, progress: bool = True) -> Path:
     if not current or earlier or layout.rerun():
         _clear_if_stale(layout.prune_run_dir(arch, criterion), lambda saved: same(saved) and not earlier)
         run_pruning(arch, criterion, progress=progress)
-        record.record_pruning(arch, criterion, ship_every=_ship_every(arch, criterion))
+        record.record_pruning(arch, criterion, ship=SHIPPED_RUNS.get(arch) == criterion)
         checkpoint.discard(layout.checkpoint_dir(arch, criterion))
     return dest
 
 
 def save_checkpoint(arch: str, criterion: str) -> list[Path]:
     """Commit-ready checkpoint of an unfinished pruning run (``facelib.study.checkpoint``), for a run that
-    cannot finish in one session; ``run_pruning`` takes it up on a fresh clone."""
-    return checkpoint.save(layout.prune_run_dir(arch, criterion), layout.checkpoint_dir(arch, criterion),
-                           _ship_every(arch, criterion))
-
-
-def _ship_every(arch: str, criterion: str) -> int | None:
-    """Every how many steps the run ships fine-tuned models (``runs.SHIPPED_RUNS``), or None."""
-    return layout.profile().networks[arch].ship_every if criterion == SHIPPED_RUNS[arch] else None
+    cannot finish in one session; ``run_pruning`` takes it up on a fresh clone. A shipped run keeps the
+    fine-tuned copies deployable so far (``PruningRun.deployable_steps``), the candidates for shipping."""
+    run = layout.prune_run_dir(arch, criterion)
+    keep = []
+    if SHIPPED_RUNS.get(arch) == criterion and (run / "steps.csv").exists():
+        keep = PruningRun(arch, criterion, io.read_csv(run / "steps.csv", numeric=True), [], {}).deployable_steps()
+    return checkpoint.save(run, layout.checkpoint_dir(arch, criterion), keep)
 
 
 def _clear_if_stale(out: Path, same: Callable[[dict], bool]) -> None:

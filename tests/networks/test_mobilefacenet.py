@@ -208,7 +208,7 @@ def test_pruning_the_pretrained_network_resumes_to_the_same_result(tmp_path, pre
     prune(run, tmp_path / "a", td, progress=False)
     prune(run, tmp_path / "b", td, stop_after=1, progress=False)
     prune(run, tmp_path / "b", td, stop_after=1, progress=False)
-    saved = checkpoint.save(tmp_path / "b", tmp_path / "checkpoint", ship_every=2)
+    saved = checkpoint.save(tmp_path / "b", tmp_path / "checkpoint", keep=[2])
     assert sorted(p.name for p in saved if p.suffix == ".pt") == ["state.pt", "step_002_finetuned.pt",
                                                                     "step_002_pruned.pt"]
     shutil.rmtree(tmp_path / "b")

@@ -12,12 +12,12 @@ from facelib.findings import analysis, report
 from facelib.networks import models
 from facelib.pruning import log
 from facelib.pruning.surgery import shrink_to
-from facelib.study import bases, configs, layout, recorded, runs
+from facelib.study import bases, configs, layout, recorded, runs, shipped_scores
 from facelib.training.config import TrainConfig
 
 DOC = (layout.ROOT / "results" / "README.md").read_text()
 TABLES = {"reference.csv": layout.REFERENCE_COLUMNS, "base_models.csv": layout.BASE_COLUMNS,
-          "models.csv": layout.MODEL_COLUMNS, "recipes.csv": layout.RECIPE_COLUMNS}
+          "models.csv": layout.MODEL_COLUMNS, "recipes.csv": layout.RECIPE_COLUMNS, "scores.csv": shipped_scores.COLUMNS}
 RUN_TABLES = {"steps.csv": log.STEP_COLUMNS + layout.LATENCY_COLUMNS, "layers.csv": log.LAYER_COLUMNS,
               "removed.csv": log.REMOVED_COLUMNS}
 
@@ -70,6 +70,26 @@ def test_shipped_models_match_their_rows_and_stay_small():
             base = next(b for b in bases.base_models() if (b["arch"], f"base-{b['way']}") == (r["arch"], r["kind"]))
             assert base["trunk_params"] == r["trunk_params"]
             assert base["dev_eer"] == pytest.approx(r["dev_eer"])
+
+
+def test_each_shipped_run_ships_its_deployable_copies_with_their_scores():
+    """The layer-normalised runs ship the last fine-tuned copy within a point of their base and the one
+    nearest half of the filters gone (``PruningRun.deployable_steps``), nothing else; every shipped file has
+    its scores recorded, from this very file, their EER that of its row (the same pairs, fp32 against the
+    run's bf16: within half a point)."""
+    rows = io.read_csv(layout.results_dir() / "models.csv", numeric=True)
+    tuned = {(r["arch"], r["criterion"]) for r in rows if r["kind"] == "finetuned"}
+    assert tuned <= set(runs.SHIPPED_RUNS.items())
+    for arch, criterion in runs.SHIPPED_RUNS.items():
+        run = recorded.load_run(arch, criterion)
+        shipped = sorted(int(r["step"]) for r in rows if (r["arch"], r["criterion"]) == (arch, criterion))
+        assert shipped == run.deployable_steps() and len(shipped) == 2, (arch, shipped)
+    for r in rows:
+        found = shipped_scores.load(r["file"])
+        assert found is not None, f"no scores recorded for {r['file']}"
+        assert len(found["scores"]) == len(shipped_scores.pairs_for(r["arch"]))
+        assert found["low"] <= found["eer"] <= found["high"]
+        assert found["eer"] == pytest.approx(r["dev_eer"], abs=0.005), r["file"]
 
 
 def test_each_network_ships_its_chosen_base_only():
