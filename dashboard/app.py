@@ -10,90 +10,33 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-import torch
-from live_pruning import prune_yourself, session_models  # dashboard/, on the path of the script Streamlit runs
 
-from facelib import io
-from facelib.data import alignment, paths, preprocessing
-from facelib.data.datasets import load_images
-from facelib.deployment import export
-from facelib.errors import FacelibError
-from facelib.evaluation import photos, verification
-from facelib.findings import analysis, claims, figures, pretrained, summary, tables, verdicts
-from facelib.networks import models
-from facelib.networks.mobilefacenet import MobileFaceNet
-from facelib.study import configs, layout, recorded
-from facelib.study.runs import PRETRAINED, SCORE_FORMS, SHIPPED_RUNS
+st.set_page_config(page_title="facelib: pruning face CNNs", layout="wide")  # before any other st call
+
+# the pages' own modules in dashboard/, on the path of the script Streamlit runs
+from compare_faces import compare_faces  # noqa: E402
+from live_pruning import prune_yourself  # noqa: E402
+from shipped import NO_RUNS, choose_shipped_network, dev_verification, model_label  # noqa: E402
+
+from facelib.errors import FacelibError  # noqa: E402
+from facelib.findings import (  # noqa: E402
+    analysis,
+    claims,
+    figures,
+    pretrained,
+    summary,
+    tables,
+    verdicts,
+)
+from facelib.study import layout, recorded  # noqa: E402
+from facelib.study.runs import SCORE_FORMS  # noqa: E402
 
 PAGES = ("Overview", "Filters per layer", "EER per step", "Prune it yourself", "Compare two faces")
-# Where a shipped model runs on the compare page: PyTorch, or its ONNX export in ONNX Runtime
-RUNTIMES = {"PyTorch": "torch", "ONNX Runtime fp32": "fp32", "ONNX Runtime int8": "int8"}
-
-st.set_page_config(page_title="facelib: pruning face CNNs", layout="wide")
 
 
 def _range(r: claims.Removable) -> str:
     """A removable share's range for a metric's second line."""
     return f"[{r.low:.0%}, {r.high:.0%}]" if r.low == r.low else "no interval recorded"
-
-
-@st.cache_resource(show_spinner=False)
-def load_model(file: str):
-    """A shipped model, loaded once per session (``weights_only=True`` inside)."""
-    path = layout.models_dir() / file
-    if not path.exists():
-        row = next(r for r in shipped_models() if r["file"] == file)
-        source = layout.notebook_for(row["arch"], row["criterion"] or None)
-        raise FacelibError(f"the model file {path.relative_to(layout.ROOT)} is missing; notebooks/{source}.ipynb "
-                           "writes it")
-    return models.load_model(path)
-
-
-@st.cache_data(show_spinner=False)
-def shipped_models() -> list[dict]:
-    return io.read_csv(layout.results_dir() / "models.csv", missing_ok=True, numeric=True)
-
-
-# What to run when results are missing, named by the one map from run to notebook.
-NO_RUNS = f"No pruning results yet: run notebooks/{layout.notebook_for('squeezenet', 'taylor')}.ipynb first."
-NO_MODELS = (f"No shipped models: run notebooks/{layout.notebook_for('squeezenet')}.ipynb and "
-             f"{layout.notebook_for('squeezenet', 'taylor')}.ipynb.")
-
-
-@st.cache_resource(show_spinner=False)
-def runtime_model(file: str, runtime: str = "torch"):
-    """A shipped model in PyTorch (``torch``), or exported (once, under runs/) and run by ONNX
-    Runtime in ``fp32`` or statically quantised ``int8`` (``facelib.deployment.export``)."""
-    if runtime == "torch":
-        return load_model(file)
-    load_model(file)  # the same one-sentence error where the file is missing
-    return verification.OnnxFaceModel(export.cached_export(layout.models_dir() / file, runtime, layout.runs_dir() / "onnx"))
-
-
-@st.cache_data(show_spinner=False)
-def dev_verification(file: str, runtime: str = "torch") -> dict:
-    """A shipped model on its network's evaluation pairs (the development pairs; LFW View 2 for the
-    pretrained MobileFaceNet's, whose fine-tuning may include development people): scores, labels, EER, its
-    95 % interval and threshold."""
-    model = runtime_model(file, runtime)
-    pairs = configs.pretrained_pairs() if isinstance(model, MobileFaceNet) else configs.dev_pairs()
-    v = verification.evaluate_model(model, pairs)
-    return {"scores": v.scores, "labels": v.labels, "eer": v.eer, "low": v.eer_low, "high": v.eer_high,
-            "threshold": v.threshold}
-
-
-def threshold(row: dict, runtime: str) -> float:
-    """The model's EER threshold on the development pairs: the recorded one, which holds for its fp32
-    export too (the same embeddings within 1e-4); measured anew for int8, whose embeddings move."""
-    return dev_verification(row["file"], runtime)["threshold"] if runtime == "int8" else row["threshold"]
-
-
-def model_label(row: dict) -> str:
-    if row["kind"] == "pretrained":
-        return "unpruned (pretrained)"
-    if row["kind"].startswith("base"):
-        return f"unpruned ({row['kind'][5:]})"
-    return f"step {int(row['step'])} {row['criterion']} + fine-tuned"
 
 
 def overview() -> None:
@@ -191,42 +134,6 @@ def choose_criterion(names: list[str], key: str, left, right) -> str:
     return SCORE_FORMS[form]
 
 
-@st.cache_data(show_spinner=False)
-def pretrained_rows() -> list[dict]:
-    """The pretrained MobileFaceNet as a row like those of ``models.csv``, where its ONNX file is here.
-    Its threshold: the EER threshold on LFW View 2 at step 0 of its shipped run (``runs.SHIPPED_RUNS``),
-    the pairs its pruned copies' thresholds come from; before that run exists, the one on the development pairs in
-    ``reference.csv``."""
-    try:
-        paths.reference_model()
-    except FacelibError:
-        return []
-    if (PRETRAINED, SHIPPED_RUNS[PRETRAINED]) in recorded.available_runs():
-        found = [recorded.load_run(PRETRAINED, SHIPPED_RUNS[PRETRAINED]).steps[0]["threshold_pruned"]]
-    else:
-        found = [r["threshold"] for r in io.read_csv(layout.results_dir() / "reference.csv", missing_ok=True,
-                                                     numeric=True) if r["align"] == "landmarks"]
-    return [{"file": "", "arch": PRETRAINED, "criterion": "", "step": 0, "kind": "pretrained",
-             "threshold": t} for t in found[:1]]
-
-
-@st.cache_resource(show_spinner=False)
-def pretrained_model():
-    """The pretrained MobileFaceNet, its weights read from the shared ONNX file."""
-    return MobileFaceNet.from_onnx(paths.reference_model())
-
-
-def choose_shipped_network(key: str, extra: list[dict] = ()) -> list[dict] | None:
-    """The ``models.csv`` rows (and ``extra`` rows) of the network picked in a select box (None,
-    with a warning, when nothing is shipped)."""
-    shipped = shipped_models() + list(extra)
-    if not shipped:
-        st.warning(NO_MODELS)
-        return None
-    arch = st.selectbox("Network", list(dict.fromkeys(r["arch"] for r in shipped)), key=f"{key}-arch")
-    return [r for r in shipped if r["arch"] == arch]
-
-
 SCORE_FORMS_NOTE = ("The Taylor runs come in two score forms: the papers' raw scores (eq. 8), a mean over each "
                     "feature map's positions, which ranks the filters of high-resolution layers low, and layer-"
                     "normalised scores (eq. 9), each layer's scores divided by their norm (notebook 03 explains both).")
@@ -296,106 +203,6 @@ def eer_per_step() -> None:
                                for n, v in found.items()]).set_index("model"))
         st.caption("A difference between two models smaller than these intervals is no difference these "
                    "pairs can show (the development pairs; LFW View 2 for MobileFaceNet).")
-
-
-def photo_input(label: str, key: str):
-    """An uploaded photo (or an LFW image) -> (crop uint8 [3,129,129], preview) or None with a message."""
-    upload = st.file_uploader(label, key=key)
-    if upload is None:
-        return None
-    try:
-        img, notes = photos.read_photo(upload.getvalue())
-    except FacelibError as exc:
-        st.error(f"{upload.name}: {exc}")
-        return None
-    for note in notes:
-        st.caption(note)
-    boxes = photos.detect_faces(img)
-    if not boxes:
-        st.warning(f"{upload.name}: no face found.")
-        if not st.checkbox("Use the whole photo as the face region", key=f"{key}-whole"):
-            return None
-        box = None
-    elif len(boxes) > 1:
-        st.info(f"{upload.name}: {len(boxes)} faces found.")
-        which = st.selectbox("Which face", range(len(boxes)), key=f"{key}-which",
-                             format_func=lambda i: f"face {i + 1} ({int(boxes[i][2] - boxes[i][0])} px wide)")
-        box = boxes[which]
-    else:
-        box = boxes[0]
-    inputs = photos.network_inputs(img, box)
-    crop, aligned = inputs["crop113"], inputs["aligned112"]
-    left, right = st.columns(2)
-    left.image(preprocessing.to_display(preprocessing.to_input(torch.from_numpy(crop[None])))[0].transpose(1, 2, 0),
-               caption="the 113x113 crop the networks see", width=150)
-    if aligned is not None:
-        right.image(aligned.transpose(1, 2, 0), caption="aligned by 5 points (MobileFaceNet)", width=150)
-    inputs["name"] = upload.name
-    return inputs
-
-
-def lfw_pair_input():
-    """Two LFW faces of a development pair (when LFW is present)."""
-    try:
-        pairs = configs.dev_pairs()
-    except FacelibError:
-        return None
-    kind = st.radio("Pair", ["same person", "different people"], horizontal=True, key="pair-kind")
-    pool = [p for p in pairs if p.same == (kind == "same person")]
-    i = st.number_input("Pair number", 0, len(pool) - 1, 0, key="pair-number")
-    pair = pool[int(i)]
-    images, aligned = load_images([pair.a, pair.b]), alignment.load_aligned([pair.a, pair.b])
-    cols = st.columns(2)
-    for col, face, img in zip(cols, (pair.a, pair.b), images):
-        col.image(preprocessing.to_display(preprocessing.to_input(img[None]))[0].transpose(1, 2, 0), caption=face.identity, width=180)
-    return tuple({"crop113": images[i].numpy(), "aligned112": aligned[i].numpy(), "name": face.identity}
-                 for i, face in enumerate((pair.a, pair.b)))
-
-
-def compare_faces() -> None:
-    st.header("Compare two faces")
-    rows = choose_shipped_network("cmp", pretrained_rows())
-    if rows is None:
-        return
-    runtime = RUNTIMES[st.radio("Runtime", list(RUNTIMES), horizontal=True, key="cmp-runtime")]
-    if runtime != "torch" and rows[0]["arch"] == PRETRAINED:
-        st.info("MobileFaceNet and its pruned copies run in PyTorch here (their ONNX export is not wired "
-                "to the 5-point alignment they need).")
-        runtime = "torch"
-    source = st.radio("Faces", ["upload two photos", "an LFW development pair"], horizontal=True, key="cmp-source")
-    if source == "upload two photos":
-        cols = st.columns(2)
-        with cols[0]:
-            a = photo_input("First photo", "photo-a")
-        with cols[1]:
-            b = photo_input("Second photo", "photo-b")
-        crops = (a, b) if a is not None and b is not None else None  # each face by input kind
-    else:
-        crops = lfw_pair_input()
-        if crops is None:
-            st.info("LFW is not present here (set FACELIB_DATA); upload two photos instead.")
-    if crops is None:
-        return
-    with st.spinner("Loading the models (an ONNX export is made once, an int8 one also finds its threshold)..."):
-        chosen = {model_label(r): (pretrained_model(), r["threshold"]) if r["kind"] == "pretrained" else
-                  (runtime_model(r["file"], runtime), threshold(r, runtime)) for r in rows}
-    live = {name: m for name, m in session_models().items() if m["arch"] == rows[0]["arch"]}
-    if live and runtime != "torch":
-        st.info("Your own pruned models (Prune it yourself) run in PyTorch only: download one as ONNX there.")
-    elif live:
-        chosen.update({name: (m["model"], m["threshold"]) for name, m in live.items()})
-    for face in crops:
-        if face["aligned112"] is None and any(m.input_kind == "aligned112" for m, _ in chosen.values()):
-            st.warning(photos.NO_POINTS.format(face["name"]))
-    result = photos.compare(chosen, *crops)
-    if not result:
-        return
-    table = pd.DataFrame([{"model": c.model, "cosine similarity": f"{c.similarity:.3f}",
-                           "EER threshold": f"{c.threshold:.3f}", "decision": "same" if c.same else "different",
-                           "ms": f"{c.milliseconds:.1f}"} for c in result]).set_index("model")
-    left, right = st.columns(2)
-    left.table(table)
-    right.plotly_chart(figures.similarity_vs_threshold(result), width="stretch", key="cmp-chart")
 
 
 page = st.sidebar.radio("Page", PAGES, key="page")

@@ -16,7 +16,6 @@ import streamlit as st
 
 from facelib.deployment import export
 from facelib.errors import FacelibError
-from facelib.evaluation import timing
 from facelib.findings import figures, tables
 from facelib.networks import models
 from facelib.study import tryout
@@ -25,23 +24,23 @@ from facelib.study.runs import ARCHS
 # What the user picks, and the criterion and score form each stands for (``pruning.criteria.CRITERIA``)
 CRITERIA = {"Taylor, layer-normalised (eq. 9)": ("taylor", True), "Taylor, raw (eq. 8, the papers')": ("taylor", False),
             "weight-Taylor": ("weight_taylor", False), "L1": ("l1", False), "random": ("random", False)}
-SHARE_OF = {"filters": "of the filters", "params": "of the trunk's parameters"}
-SESSION_KEY = "pruned"  # label -> {"arch", "model", "threshold"}: this session's pruned models
+SHARE_OF = {k: tryout.SIZES[k] for k in ("filters", "params", "macs")}
+RUNTIMES = {"torch": "PyTorch", "onnx": "ONNX Runtime (fp32)"}
+SESSION_KEY = "pruned"  # label -> {"arch", "model", "threshold", "eer"}: this session's pruned models
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def prune(arch: str, criterion: str, normalise: bool, share: float, by: str, round_to: int,
-          batches: int) -> tryout.TryOut:
-    """``tryout.prune_once``, once per setting for all sessions."""
+          batches: int, recovery: int, _progress: tryout.Progress | None = None) -> tryout.TryOut:
+    """``tryout.prune_once``, once per setting for all sessions (``_progress`` is not part of the key)."""
     return tryout.prune_once(arch, criterion, share=share, normalise=normalise, batches=batches, by=by,
-                             round_to=round_to)
+                             round_to=round_to, recovery=recovery, progress=_progress)
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def latency_ratio(_found: tryout.TryOut, key: tuple) -> float:
-    """Batch-1 CPU latency of the pruned network over the unpruned one's, the two timed in turn."""
-    full, pruned = timing.paired_latency_ms(_found.base, _found.model)
-    return pruned / full
+@st.cache_data(show_spinner=False)
+def latency_ratio(_found: tryout.TryOut, key: tuple, runtime: str) -> float:
+    """``TryOut.latency_ratio`` once per pruning (``key``) and runtime."""
+    return _found.latency_ratio(runtime)
 
 
 def session_models() -> dict[str, dict]:
@@ -52,25 +51,31 @@ def session_models() -> dict[str, dict]:
 def prune_yourself() -> None:
     st.header("Prune it yourself")
     st.markdown("Pick a network, a criterion and how much to remove: the shipped base is scored on a few "
-                "mini-batches of its training faces and its lowest-scoring filters go in one shot, with no fine-"
-                "tuning. Both networks are then evaluated on the 1,000 development pairs. The notebooks' *Try it* "
-                "cells run the same function (`facelib.study.tryout.prune_once`).")
+                "mini-batches of its training faces and its lowest-scoring filters go in one shot, then, if you ask, "
+                "a short recovery fine-tunes it. Both networks are evaluated on the 1,000 development pairs. The "
+                "notebooks' *Try it* cells run the same function (`facelib.study.tryout.prune_once`).")
     c1, c2, c3 = st.columns(3)
     arch = c1.selectbox("Network", ARCHS, key="live-arch")
     label = c2.selectbox("Criterion", list(CRITERIA), key="live-criterion")
     by = c3.radio("Remove a share", list(SHARE_OF), format_func=SHARE_OF.get, horizontal=True, key="live-by")
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     share = c1.slider("Share to remove", 0.05, 0.90, 0.30, 0.05, key="live-share")
     batches = c2.slider("Mini-batches of 32 faces to score on", 1, 20, 5, key="live-batches")
-    round16 = c3.checkbox("Keep filter counts multiples of 16", key="live-r16",
+    recovery = c3.slider("Recovery: mini-batches of fine-tuning", 0, 100, 0, 10, key="live-recovery",
+                         help="after the removal, as the study's layer-normalised runs fine-tune their copies (0: none)")
+    round16 = c4.checkbox("Keep filter counts multiples of 16", key="live-r16",
                           help="CPU kernels work in blocks of 16 channels (notebook 07, section 7)")
     if st.button("Prune", type="primary", key="live-go"):
         criterion, normalise = CRITERIA[label]
         started = time.perf_counter()
-        with st.spinner(f"Pruning {arch}: scoring its filters, removing them, evaluating both networks..."):
-            found = prune(arch, criterion, normalise, share, by, 16 if round16 else 1, batches)
-        name = f"{arch}, {label}, {share:.0%} {SHARE_OF[by]}{', x16' * round16} (live)"
-        session_models()[name] = {"arch": arch, "model": found.model, "threshold": found.eer.threshold}
+        bar = st.progress(0.0, text=f"Pruning {arch}...")
+        found = prune(arch, criterion, normalise, share, by, 16 if round16 else 1, batches, recovery,
+                      _progress=lambda done, what: bar.progress(done, text=f"{arch}: {what}"))
+        bar.empty()
+        name = (f"{arch}, {label}, {share:.0%} {SHARE_OF[by]}{', x16' * round16}"
+                f"{f', {recovery} recovery' * bool(recovery)} (live)")
+        session_models()[name] = {"arch": arch, "model": found.model, "threshold": found.eer.threshold,
+                                  "eer": tables.eer_text(found.eer.eer, found.eer.eer_low, found.eer.eer_high)}
         st.session_state["live-last"] = (name, found, time.perf_counter() - started)
     if "live-last" in st.session_state:
         show(*st.session_state["live-last"])
@@ -96,9 +101,13 @@ def show(name: str, found: tryout.TryOut, seconds: float) -> None:
     st.table(size)
     st.plotly_chart(figures.filters_lost(found.layers(), title="share of each group's filters removed"),
                     width="stretch", key="live-layers")
-    if st.button("Time both networks (batch 1, PyTorch)", key="live-time"):
-        with st.spinner("Timing the two networks in turn..."):
-            st.metric("batch-1 latency, pruned over unpruned", f"{latency_ratio(found, (name,)):.2f}x")
+    if st.button("Time both networks (batch 1, PyTorch and ONNX Runtime)", key="live-time"):
+        with st.spinner("Timing the two networks in turn, in each runtime (ONNX: exported first)..."):
+            cols = st.columns(len(RUNTIMES))
+            for col, (runtime, said) in zip(cols, RUNTIMES.items()):
+                col.metric(f"batch-1 latency, pruned over unpruned, {said}",
+                           f"{latency_ratio(found, (name,), runtime):.2f}x")
+        st.caption("Each ratio from the two networks timed in turn (fastest of 30 calls each), on this machine now.")
     try:
         st.download_button("Download the pruned network as ONNX", onnx_bytes(found, name),
                            file_name=f"{found.arch}-pruned.onnx", key="live-onnx")

@@ -293,11 +293,19 @@ def test_prune_it_yourself_then_compare_with_the_pruned_model():
     value, low, high = (float(x) for x in eer.value.replace("%", "").replace("[", "").replace("]", "").replace(",", "").split())
     assert low <= value <= high and eer.delta.startswith("unpruned ")
     assert any(c.proto.spec and "filters removed" in c.proto.spec for c in at.get("plotly_chart"))
+    at.button(key="live-time").click().run()
+    assert_clean(at)
+    ratios = [m for m in at.metric if m.label.startswith("batch-1 latency, pruned over unpruned")]
+    assert [m.label.rsplit(", ", 1)[1] for m in ratios] == ["PyTorch", "ONNX Runtime (fp32)"]
+    assert all(0 < float(m.value.rstrip("x")) < 3 for m in ratios)
     live = "squeezenet, Taylor, layer-normalised (eq. 9), 30% of the filters (live)"
     at.radio(key="page").set_value("Compare two faces").run()
     at.radio(key="cmp-source").set_value("an LFW development pair").run()
     assert_clean(at)
-    assert live in list(at.table[0].value.index)
+    table = at.table[0].value
+    assert live in list(table.index)
+    assert table.loc[live, "its EER [95 %]"] == eer.value  # the EER it was pruned to, beside its answer
+    assert all("[" in text for text in table["its EER [95 %]"])  # every model's with its interval
     other = start("Compare two faces")  # another browser session: its own models only
     other.radio(key="cmp-source").set_value("an LFW development pair").run()
     assert live not in list(other.table[0].value.index)

@@ -3,6 +3,7 @@ papers remove them each step, and a one-shot version down to a given size (``pru
 from __future__ import annotations
 
 import copy
+from typing import Callable
 
 import torch
 from torch import nn
@@ -63,12 +64,14 @@ def without_lowest(base: nn.Module, scores: dict[str, torch.Tensor], count: int,
     return model
 
 
-def pruned_to(base: nn.Module, scores: dict[str, torch.Tensor], trunk_params: int, round_to: int = 1) -> nn.Module:
-    """``without_lowest`` with the fewest filters that bring the trunk to ``trunk_params`` parameters
-    or below (bisection on the count: ``select_to_remove`` of a larger count chooses a superset)."""
+def pruned_to(base: nn.Module, scores: dict[str, torch.Tensor], limit: int, round_to: int = 1,
+              size: Callable[[nn.Module], int] = lambda m: m.trunk_parameters()) -> nn.Module:
+    """``without_lowest`` with the fewest filters that bring ``size`` (default: the trunk's parameters;
+    ``networks.models.count_macs`` for MACs) to ``limit`` or below (bisection on the count:
+    ``select_to_remove`` of a larger count chooses a superset, so the size falls as the count grows)."""
     lo, hi = 0, sum(len(v) for v in scores.values())
     while lo < hi:
         mid = (lo + hi) // 2
-        too_big = without_lowest(base, scores, mid, round_to).trunk_parameters() > trunk_params
+        too_big = size(without_lowest(base, scores, mid, round_to)) > limit
         lo, hi = (mid + 1, hi) if too_big else (lo, mid)
     return without_lowest(base, scores, lo, round_to)
