@@ -62,7 +62,8 @@ def prune_yourself() -> None:
     share = c1.slider("Share to remove", 0.05, 0.90, 0.30, 0.05, key="live-share")
     batches = c2.slider("Mini-batches of 32 faces to score on", 1, 20, 5, key="live-batches")
     recovery = c3.slider("Recovery: mini-batches of fine-tuning", 0, 100, 0, 10, key="live-recovery",
-                         help="after the removal, as the study's layer-normalised runs fine-tune their copies (0: none)")
+                         help="after the removal, as the study's layer-normalised runs fine-tune their copies "
+                              "(0: none)")
     round16 = c4.checkbox("Keep filter counts multiples of 16", key="live-r16",
                           help="CPU kernels work in blocks of 16 channels (notebook 07, section 7)")
     if st.button("Prune", type="primary", key="live-go"):
@@ -94,10 +95,13 @@ def show(name: str, found: tryout.TryOut, seconds: float) -> None:
                   f"pruned against unpruned: {said}", delta_color="off", delta_arrow="off")
     right.metric("took", f"{seconds:.0f} s", "from the cache" if seconds < 1 else None, delta_color="off",
                  delta_arrow="off")
-    size = pd.DataFrame([{"": "unpruned", "trunk parameters": f"{found.base.trunk_parameters():,}",
-                          "MACs (millions)": f"{models.count_macs(found.base) / 1e6:.0f}"},
-                         {"": "pruned", "trunk parameters": f"{found.model.trunk_parameters():,}",
-                          "MACs (millions)": f"{models.count_macs(found.model) / 1e6:.0f}"}]).set_index("")
+    params = found.base.trunk_parameters(), found.model.trunk_parameters()
+    macs = models.count_macs(found.base), models.count_macs(found.model)
+    size = pd.DataFrame([
+        {"": "unpruned", "trunk parameters": f"{params[0]:,}", "MACs (millions)": f"{macs[0] / 1e6:.0f}"},
+        {"": "pruned", "trunk parameters": f"{params[1]:,}", "MACs (millions)": f"{macs[1] / 1e6:.0f}"},
+        {"": "removed", "trunk parameters": f"{1 - params[1] / params[0]:.0%}",
+         "MACs (millions)": f"{1 - macs[1] / macs[0]:.0%}"}]).set_index("")
     st.table(size)
     st.plotly_chart(figures.filters_lost(found.layers(), title="share of each group's filters removed"),
                     width="stretch", key="live-layers")

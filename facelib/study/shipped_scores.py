@@ -41,8 +41,8 @@ def record(file: str, arch: str) -> dict:
     v = verification.evaluate_model(model, pairs_for(arch))
     io.save_csv([{"score": float(s), "label": int(y)} for s, y in zip(v.scores, v.labels)], ["score", "label"],
                 scores_csv(file))
-    row = {"file": file, "digest": io.file_digest(layout.models_dir() / file), "pairs": len(v.labels), "eer": v.eer, "eer_low": v.eer_low, "eer_high": v.eer_high,
-           "threshold": v.threshold}
+    row = {"file": file, "digest": io.file_digest(layout.models_dir() / file), "pairs": len(v.labels), "eer": v.eer,
+           "eer_low": v.eer_low, "eer_high": v.eer_high, "threshold": v.threshold}
     path = layout.results_dir() / "scores.csv"
     rows = [r for r in io.read_csv(path, missing_ok=True) if r["file"] != file] + [row]
     io.save_csv(sorted(rows, key=lambda r: r["file"]), COLUMNS, path)
