@@ -64,8 +64,8 @@ def overview() -> None:
         st.subheader("The papers' claims, judged by their intervals")
         st.table(pd.DataFrame(tables.verdicts_table(judged)))
         with st.expander("What explains each verdict"):
-            st.markdown("\n".join(f"- **{r['claim'][:2]} {r['network']}{', ' * bool(r['score_form'])}{r['score_form']}**: "
-                                   f"{r['detail']}" for r in judged if r["detail"]))
+            st.markdown("\n".join(f"- **{r['claim'][:2]} {r['network']}{', ' * bool(r['score_form'])}"
+                                   f"{r['score_form']}**: {r['detail']}" for r in judged if r["detail"]))
         st.caption("On the larger set of the development people (5,104 pairs), from the runs that started from "
                    "today's bases: agree or disagree only where the whole 95 % interval lies on one side of the "
                    "papers' figure, else cannot tell (facelib/findings/verdicts.py).")
@@ -128,7 +128,8 @@ def choose_criterion(names: list[str], key: str, left, right) -> str:
         return criterion
     forms = [form for form, name in SCORE_FORMS.items() if name in names]
     normalised = [i for i, form in enumerate(forms) if SCORE_FORMS[form] == "taylor_normalised"]
-    form = right.radio("Score form", forms, index=normalised[0] if normalised else 0, horizontal=True, key=f"{key}-form",
+    form = right.radio("Score form", forms, index=normalised[0] if normalised else 0, horizontal=True,
+                       key=f"{key}-form",
                        help="raw: equation 8's mean of |activation x gradient| over positions, which scores "
                             "high-resolution layers low; layer-normalised: each layer's scores over their L2 norm")
     return SCORE_FORMS[form]
@@ -170,10 +171,11 @@ def eer_per_step() -> None:
     if note:
         st.warning(note)
     with_larger = [run for run in chosen if claims.has_larger_set(run)]
+    pairs = ["the larger development-people set", "the 1,000 development pairs"]
     larger = bool(with_larger) and st.radio(
-        "Pairs", ["the larger development-people set", "the 1,000 development pairs"], horizontal=True,
-        key="eer-pairs", help="5,104 pairs of the development people, at every step of the runs made since; "
-                              "the 1,000 pairs are the figure comparable with earlier runs") != "the 1,000 development pairs"
+        "Pairs", pairs, horizontal=True, key="eer-pairs",
+        help="5,104 pairs of the development people, at every step of the runs made since; the 1,000 pairs are "
+             "the figure comparable with earlier runs") == pairs[0]
     shown = with_larger if larger else chosen
     cols = st.columns(len(shown))
     for col, run in zip(cols, shown):

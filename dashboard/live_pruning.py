@@ -76,7 +76,8 @@ def prune_yourself() -> None:
         name = (f"{arch}, {label}, {share:.0%} {SHARE_OF[by]}{', x16' * round16}"
                 f"{f', {recovery} recovery' * bool(recovery)} (live)")
         session_models()[name] = {"arch": arch, "model": found.model, "threshold": found.eer.threshold,
-                                  "eer": tables.eer_text(found.eer.eer, found.eer.eer_low, found.eer.eer_high)}
+                                  "eer": f"{tables.eer_text(found.eer.eer, found.eer.eer_low, found.eer.eer_high)} "
+                                         f"(the {found.eer.pairs:,} development pairs)"}
         st.session_state["live-last"] = (name, found, time.perf_counter() - started)
     if "live-last" in st.session_state:
         show(*st.session_state["live-last"])

@@ -304,8 +304,10 @@ def test_prune_it_yourself_then_compare_with_the_pruned_model():
     assert_clean(at)
     table = at.table[0].value
     assert live in list(table.index)
-    assert table.loc[live, "its EER [95 %]"] == eer.value  # the EER it was pruned to, beside its answer
-    assert all("[" in text for text in table["its EER [95 %]"])  # every model's with its interval
+    said = table["its EER [95 %] (pairs)"]
+    assert said[live] == f"{eer.value} (the 1,000 development pairs)"  # the EER it was pruned to, beside its answer
+    assert all("[" in text for text in said)  # every model's with its interval
+    assert said.str.contains("larger set of the development people").sum() == len(said) - 1  # the shipped ones
     other = start("Compare two faces")  # another browser session: its own models only
     other.radio(key="cmp-source").set_value("an LFW development pair").run()
     assert live not in list(other.table[0].value.index)
