@@ -130,9 +130,8 @@ def compare_faces() -> None:
                            "cosine similarity": f"{c.similarity:.3f}", "EER threshold": f"{c.threshold:.3f}",
                            "its EER [95 %] (pairs)": eers[c.model], "ms": f"{c.milliseconds:.1f}"}
                           for c in result]).set_index("model")
-    left, right = st.columns(2)
-    left.table(table)
-    left.caption("Each model's EER on the pairs named beside it (the larger set of the development people, 5,104 "
-                 "pairs, where its run measured it; LFW View 2 for MobileFaceNet): how often a model with that "
-                 "threshold errs on such pairs, whatever it answers here.")
-    right.plotly_chart(figures.similarity_vs_threshold(result), width="stretch", key="cmp-chart")
+    st.table(table)
+    st.caption("Each model's EER on the pairs named beside it: how often a model with that threshold errs on such "
+               "pairs, whatever it answers here. *Larger set*: 5,104 pairs of the development people, where its run "
+               "measured it; *1,000 pairs*: the development pairs; *LFW View 2*: 6,000 pairs (MobileFaceNet).")
+    st.plotly_chart(figures.similarity_vs_threshold(result), width="stretch", key="cmp-chart")

@@ -58,13 +58,13 @@ def prune_yourself() -> None:
     arch = c1.selectbox("Network", ARCHS, key="live-arch")
     label = c2.selectbox("Criterion", list(CRITERIA), key="live-criterion")
     by = c3.radio("Remove a share", list(SHARE_OF), format_func=SHARE_OF.get, horizontal=True, key="live-by")
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3 = st.columns(3)
     share = c1.slider("Share to remove", 0.05, 0.90, 0.30, 0.05, key="live-share")
     batches = c2.slider("Mini-batches of 32 faces to score on", 1, 20, 5, key="live-batches")
     recovery = c3.slider("Recovery: mini-batches of fine-tuning", 0, 100, 0, 10, key="live-recovery",
                          help="after the removal, as the study's layer-normalised runs fine-tune their copies "
                               "(0: none)")
-    round16 = c4.checkbox("Keep filter counts multiples of 16", key="live-r16",
+    round16 = st.checkbox("Keep filter counts multiples of 16", key="live-r16",
                           help="CPU kernels work in blocks of 16 channels (notebook 07, section 7)")
     if st.button("Prune", type="primary", key="live-go"):
         criterion, normalise = CRITERIA[label]
@@ -77,7 +77,7 @@ def prune_yourself() -> None:
                 f"{f', {recovery} recovery' * bool(recovery)} (live)")
         session_models()[name] = {"arch": arch, "model": found.model, "threshold": found.eer.threshold,
                                   "eer": f"{tables.eer_text(found.eer.eer, found.eer.eer_low, found.eer.eer_high)} "
-                                         f"(the {found.eer.pairs:,} development pairs)"}
+                                         f"({found.eer.pairs:,} pairs)"}
         st.session_state["live-last"] = (name, found, time.perf_counter() - started)
     if "live-last" in st.session_state:
         show(*st.session_state["live-last"])

@@ -81,7 +81,7 @@ def eer_on_pairs(row: dict, runtime: str = "torch") -> str:
         return row["eer"]
     if runtime == "int8":
         v = dev_verification(row["file"], "int8")
-        return f"{tables.eer_text(v['eer'], v['low'], v['high'])} (int8, the development pairs)"
+        return f"{tables.eer_text(v['eer'], v['low'], v['high'])} (1,000 pairs, int8)"
     found = shipped_scores.recorded_eer(row)
     return f"{tables.eer_text(found['eer'], found['low'], found['high'])} ({found['pairs']})"
 
@@ -108,7 +108,7 @@ def pretrained_rows() -> list[dict]:
         s = recorded.load_run(PRETRAINED, SHIPPED_RUNS[PRETRAINED]).steps[0]
         found = [(s["threshold_pruned"], s["eer_pruned"], s["eer_low_pruned"], s["eer_high_pruned"], "LFW View 2")]
     else:
-        found = [(r["threshold"], r["eer"], r["eer_low"], r["eer_high"], "development pairs") for r in io.read_csv(
+        found = [(r["threshold"], r["eer"], r["eer_low"], r["eer_high"], "1,000 pairs") for r in io.read_csv(
             layout.results_dir() / "reference.csv", missing_ok=True, numeric=True) if r["align"] == "landmarks"]
     return [{"file": "", "arch": PRETRAINED, "criterion": "", "step": 0, "kind": "pretrained", "threshold": t,
              "eer": f"{tables.eer_text(eer, low, high)} ({pairs})"} for t, eer, low, high, pairs in found[:1]]

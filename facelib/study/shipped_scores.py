@@ -86,7 +86,7 @@ def record_missing() -> list[str]:
 def recorded_eer(row: dict) -> dict:
     """A shipped model's EER as its run recorded it, on the most pairs it was measured on: the larger set
     of the development people (5,104 pairs) where measured, else the development pairs (LFW View 2 for
-    MobileFaceNet's copies): ``eer``, ``low``, ``high`` and ``pairs`` (what they are, in words). The
+    MobileFaceNet's copies): ``eer``, ``low``, ``high`` and ``pairs`` (which, in two words). The
     1,000 development pairs alone can put a copy within a point of its base 3 points from it."""
     if row["kind"] == "finetuned":
         step = next(s for s in load_run(row["arch"], row["criterion"]).steps if s["step"] == int(row["step"]))
@@ -98,6 +98,5 @@ def recorded_eer(row: dict) -> dict:
                  "": (base["dev_eer"], base["dev_eer_low"], base["dev_eer_high"])}
     larger = found["devpeople_"][0] is not None and found["devpeople_"][0] == found["devpeople_"][0]
     eer, low, high = found["devpeople_" if larger else ""]
-    pairs = ("the larger set of the development people" if larger else
-             "LFW View 2" if row["arch"] == PRETRAINED else "the 1,000 development pairs")
+    pairs = ("larger set" if larger else "LFW View 2" if row["arch"] == PRETRAINED else "1,000 pairs")
     return {"eer": float(eer), "low": float(low), "high": float(high), "pairs": pairs}
