@@ -1,7 +1,7 @@
 """Face networks where they are deployed: ONNX export and static int8 quantisation.
 
-    python -m facelib export models/squeezenet-taylor-step016-finetuned.pt --out sq.onnx
-    python -m facelib export models/squeezenet-taylor-step016-finetuned.pt --out sq-int8.onnx --int8
+    python -m facelib export models/squeezenet-taylor_normalised-step028-finetuned.pt --out sq.onnx
+    python -m facelib export models/squeezenet-taylor_normalised-step028-finetuned.pt --out sq-int8.onnx --int8
     python -m facelib evaluate --onnx sq-int8.onnx --pairs dev
 
 ``export_onnx`` writes the embedding of a facelib network (``FaceNet.embed``, the global average
