@@ -18,7 +18,7 @@ from facelib import io
 from facelib.evaluation import metrics
 from facelib.study import layout
 from facelib.study.bases import chosen_way
-from facelib.study.recorded import PruningRun, load_run, started_from_earlier_base
+from facelib.study.recorded import PruningRun, larger_set_measured, load_run, started_from_earlier_base
 
 
 def pairs_name(run: PruningRun) -> str:
@@ -76,11 +76,6 @@ def size_loss_correlation(run: PruningRun, step: int | None = None) -> tuple[flo
     if np.ptp(lost) == 0:
         return float("nan"), rows
     return metrics.spearman(initial, lost), rows
-
-
-def larger_set_measured(run: PruningRun) -> bool:
-    """Whether every step of ``run`` was evaluated on the larger set of the development people."""
-    return all(not math.isnan(r.get("devpeople_eer_pruned", math.nan)) for r in run.steps)
 
 
 def step_rows(run: PruningRun) -> list[dict]:

@@ -38,7 +38,7 @@ from facelib.evaluation import metrics
 from facelib.findings.analysis import larger_set_measured as has_larger_set  # noqa: F401 (one definition)
 from facelib.findings.analysis import size_loss_correlation
 from facelib.study import layout
-from facelib.study.recorded import PruningRun, available_runs, load_run, started_from_earlier_base
+from facelib.study.recorded import PruningRun, available_runs, last_before, load_run, started_from_earlier_base
 from facelib.study.runs import ARCHS, FORM_OF, PRETRAINED
 
 LARGER = "devpeople_eer"
@@ -78,10 +78,6 @@ def removable(run: PruningRun, tolerance: float = 0.01, finetuned: bool = False,
     paired = not np.isnan(series.diff_low[1:]).any() and not np.isnan(series.diff_high[1:]).any()
     possibly, surely = ((series.diff_high > tolerance, series.diff_low > tolerance) if paired else
                         (series.high > line, series.low > line))
-
-    def last_before(over: np.ndarray) -> int:  # step 0 is the line's own network: never "over"
-        hits = np.nonzero(over[1:])[0]
-        return int(hits[0]) if len(hits) else len(share) - 1
     at, least, most = series.last_within(tolerance), last_before(possibly), last_before(surely)
     if not paired and (np.isnan(series.low[1:]).any() or np.isnan(series.high[1:]).any()):
         return Removable(float(share[at]), math.nan, math.nan, int(series.steps[at]))

@@ -37,6 +37,18 @@ def share_removed(rows: list[dict], by: str = "params") -> np.ndarray:
     return 1 - values / values[0]
 
 
+def last_before(over: np.ndarray) -> int:
+    """Index of the last row before the first that is ``over`` (the last row where none is); row 0 is the
+    unpruned network, the line's own, never over."""
+    hits = np.nonzero(over[1:])[0]
+    return int(hits[0]) if len(hits) else len(over) - 1
+
+
+def larger_set_measured(run: PruningRun) -> bool:
+    """Whether every step of ``run`` was evaluated on the larger set of the development people."""
+    return all(not math.isnan(r.get("devpeople_eer_pruned", math.nan)) for r in run.steps)
+
+
 @dataclass(frozen=True)
 class EerSeries:
     """A run's EER per selected step, with its 95 % interval (NaN where the run did not measure one)."""
@@ -66,8 +78,7 @@ class EerSeries:
         """Index of the last row before the first whose EER is more than ``tolerance`` above row 0's
         (the unpruned network; the last row where none is): the point reading of "removable at
         <= 1 point" (``findings.claims.removable``)."""
-        over = np.nonzero(self.eer[1:] > self.eer[0] + tolerance)[0]
-        return int(over[0]) if len(over) else len(self.eer) - 1
+        return last_before(self.eer > self.eer[0] + tolerance)
 
 
 @dataclass
@@ -133,8 +144,7 @@ class PruningRun:
         """The fine-tuned copies a user would deploy (what ``models/`` ships of a run): the last one within
         ``tolerance`` of the unpruned network's EER (``EerSeries.last_within``; on the larger set where the
         run measured it) and the one whose share of filters removed is nearest ``half``."""
-        larger = not math.isnan(self.steps[0].get("devpeople_eer_pruned", math.nan))
-        series = self.eer_series(finetuned=True, pairs="devpeople" if larger else "dev")
+        series = self.eer_series(finetuned=True, pairs="devpeople" if larger_set_measured(self) else "dev")
         if len(series.rows) < 2:
             return []
         nearest = 1 + int(np.argmin(np.abs(series.share_removed("filters")[1:] - half)))
