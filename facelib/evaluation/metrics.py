@@ -11,6 +11,7 @@ highest one wins (the strictest threshold with that balance).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -194,6 +195,12 @@ def spearman_interval(a, b, level: float = 0.95, resamples: int = 2000, seed: in
     """Percentile bootstrap interval of ``spearman(a, b)``, the items (a network's groups) resampled
     with replacement; resamples whose ranks are all tied in ``a`` or ``b`` (no correlation defined)
     are left out. Ranks are taken afresh in each resample, as ``spearman`` would."""
+    return _spearman_interval(tuple(map(float, a)), tuple(map(float, b)), level, resamples, seed)
+
+
+@functools.lru_cache(maxsize=256)
+def _spearman_interval(a: tuple, b: tuple, level: float, resamples: int, seed: int) -> tuple[float, float]:
+    """``spearman_interval``, once per question (the findings ask the same of a run more than once)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     i = np.random.default_rng(seed).integers(0, len(a), (resamples, len(a)))  # all resamples at once
     ra, rb = _row_ranks(a[i]), _row_ranks(b[i])

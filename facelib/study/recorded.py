@@ -11,9 +11,11 @@ with fine-tuned copies at steps 2 and 3 give ``eer_series(finetuned=True)`` the 
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -170,11 +172,20 @@ class PruningRun:
 
 
 def load_run(arch: str, criterion: str) -> PruningRun:
-    """The recorded run ``criterion`` (a name of ``runs.PRUNING_RUNS``) of network ``arch``."""
+    """The recorded run ``criterion`` (a name of ``runs.PRUNING_RUNS``) of network ``arch``; read once
+    while its files stay as they are (the findings read each run many times), so treat it as read-only."""
     d = layout.pruning_results_dir(arch, criterion)
     if not (d / "steps.csv").exists():
         raise FacelibError(f"no results for {arch} pruned by {criterion}; "
                            f"run notebooks/{layout.notebook_for(arch, criterion)}.ipynb first")
+    stamps = tuple((f.stat().st_mtime_ns, f.stat().st_size) if f.exists() else None
+                   for f in (d / "steps.csv", d / "layers.csv", d / "run.json"))
+    return _read_run(arch, criterion, d, stamps)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_run(arch: str, criterion: str, d: Path, stamps: tuple) -> PruningRun:
+    """``load_run``'s reading, once per folder and version of its files (``stamps``)."""
     info = json.loads((d / "run.json").read_text()) if (d / "run.json").exists() else {}
     return PruningRun(arch, criterion, io.read_csv(d / "steps.csv", numeric=True),
                       io.read_csv(d / "layers.csv", numeric=True), info)
