@@ -133,5 +133,5 @@ def compare_faces() -> None:
     st.table(table)
     st.caption("Each model's EER on the pairs named beside it: how often a model with that threshold errs on such "
                "pairs, whatever it answers here. *Larger set*: 5,104 pairs of the development people, where its run "
-               "measured it; *1,000 pairs*: the development pairs; *LFW View 2*: 6,000 pairs (MobileFaceNet).")
+               "measured it; *1,000 pairs*: the development pairs; *LFW View 2*: 6,000 pairs (MobileFaceNet); your own pruned models: the pairs they were judged on.")
     st.plotly_chart(figures.similarity_vs_threshold(result), width="stretch", key="cmp-chart")

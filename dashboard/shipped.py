@@ -123,7 +123,7 @@ def pretrained_model():
 def choose_shipped_network(key: str, extra: list[dict] = ()) -> list[dict] | None:
     """The ``models.csv`` rows (and ``extra`` rows) of the network picked in a select box (None,
     with a warning, when nothing is shipped)."""
-    shipped = shipped_models() + list(extra)
+    shipped = list(extra) + shipped_models()  # the unpruned network first
     if not shipped:
         st.warning(NO_MODELS)
         return None

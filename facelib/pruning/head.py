@@ -57,6 +57,12 @@ def fit_head(model: FaceNet, images: torch.Tensor, labels: torch.Tensor, classes
     return head, accuracy
 
 
+def cache_file(folder: Path, base_file: Path, classes: int, faces: int, seed: int) -> Path:
+    """Where ``cached_fit`` keeps the classifier fitted to the base in ``base_file`` on ``faces`` training
+    faces of ``classes`` people with ``seed``: one file per base, split and seed, whoever fits it."""
+    return Path(folder) / f"{Path(base_file).stem}-{classes}x{faces}-seed{seed}.pt"
+
+
 def cached_fit(model: FaceNet, images: torch.Tensor, labels: torch.Tensor, classes: int, seed: int,
                cache: Path) -> tuple[nn.Linear, float]:
     """``fit_head``, saved to ``cache`` and read from there when it was fitted before."""

@@ -243,8 +243,8 @@ def refit_head(cfg: PruneConfig, out: Path, model: FaceNet, td: TrainData) -> No
     """A new identity classifier on the frozen network (``pruning.head``), fitted once per base, split
     and seed and shared by the runs beside this one (a run of ResNet50 spends minutes embedding the
     training faces)."""
-    key = f"{Path(cfg.base_model).stem}-{len(td.split.classes)}x{len(td.train_images)}-seed{cfg.seed}"
-    fitted, accuracy = head.cached_fit(model, td.train_images, td.train_labels, len(td.split.classes),
-                                       cfg.seed, out.parent / "heads" / f"{key}.pt")
+    classes = len(td.split.classes)
+    cache = head.cache_file(out.parent / "heads", Path(cfg.base_model), classes, len(td.train_images), cfg.seed)
+    fitted, accuracy = head.cached_fit(model, td.train_images, td.train_labels, classes, cfg.seed, cache)
     head.install_head(model, fitted)
     save_json({"train_accuracy": accuracy, "classes": len(td.split.classes)}, out / "head.json")

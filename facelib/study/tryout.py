@@ -3,40 +3,49 @@ it" cells and the dashboard's "Prune it yourself" page): one-shot pruning of a n
 base by a share of its trunk parameters, of its filters or of its multiply-accumulates, the filters scored
 by a chosen criterion on a few mini-batches of training faces, optionally a short recovery (a few dozen
 mini-batches of fine-tuning, as the study's runs fine-tune), both networks evaluated on the development
-pairs with their 95 % intervals and the paired interval of the difference.
+pairs (the pretrained MobileFaceNet: as many pairs of LFW View 2, evenly spaced) with their 95 % intervals
+and the paired interval of the difference.
 
     >>> found = prune_once("squeezenet", "taylor", share=0.2, normalise=True)
     >>> print(found)   # one line: the two EERs, the paired difference, the time it took
 
 Unlike the study's runs, the scores come from the shipped base as it is (eval mode, its identity
 classifier's cross-entropy), and the filters go in one shot (``selection.pruned_to``,
-``selection.without_lowest``); only the recovery, where asked, trains.
+``selection.without_lowest``); only the recovery, where asked, trains. The pretrained MobileFaceNet ships
+without a classifier: it gets the one its pruning runs fit (``pruning.head``, fitted once, then read from
+their cache). The unpruned network's scores of the pairs are kept on disk (``runs/<profile>/tryout/``) for
+the next experiment on the same base.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from facelib import io
 from facelib.data import preprocessing
+from facelib.data.pairs import Pair, every_nth_pair, lfw_pairs
 from facelib.deployment import export
 from facelib.errors import FacelibError
 from facelib.evaluation import metrics, timing, verification
 from facelib.networks.base import FaceNet
 from facelib.networks.models import count_macs, load_model
+from facelib.pruning import head
 from facelib.pruning.criteria import CRITERIA, importance
 from facelib.pruning.groups import channel_groups, size
 from facelib.pruning.retrain import step_batches, train_batches
 from facelib.pruning.selection import pruned_to, without_lowest
 from facelib.study import bases, configs, layout
-from facelib.study.runs import ARCHS
+from facelib.study.runs import ARCHS, PRETRAINED
 from facelib.training.config import TrainConfig
 from facelib.training.precision import runnable
 from facelib.training.trainset import TrainData
@@ -58,6 +67,7 @@ class TryOut:
     difference: tuple[float, float]  # paired 95 % interval of the pruned EER minus the base's
     seconds: float
     recovery: int = 0  # mini-batches of fine-tuning after the removal
+    pairs: str = "development pairs"  # what the two were evaluated on (PAIRS)
 
     def layers(self) -> list[dict]:
         """Each group of coupled channels: its filters before and after, and the share it lost."""
@@ -87,12 +97,14 @@ class TryOut:
         filters = 1 - sum(r["left"] for r in layers) / sum(r["filters"] for r in layers)
         return (f"{self.arch}, {self.criterion}{form}, {filters:.0%} of the filters and {removed:.0%} of the trunk's "
                 f"parameters removed: EER "
-                f"{_eer(self.base_eer)} -> {_eer(self.eer)} on {self.eer.pairs:,} development pairs, difference "
+                f"{_eer(self.base_eer)} -> {_eer(self.eer)} on {self.eer.pairs:,} {self.pairs}, difference "
                 f"{100 * (self.eer.eer - self.base_eer.eer):+.1f} points (paired 95 % interval "
                 f"{100 * self.difference[0]:+.1f} to {100 * self.difference[1]:+.1f})"
                 f"{f', after {self.recovery} mini-batches of recovery' if self.recovery else ''}; {self.seconds:.0f} s")
 
 
+NETWORKS = (*ARCHS, PRETRAINED)  # what prune_once prunes: the shipped bases and the pretrained MobileFaceNet
+PAIRS = {"dev": "development pairs", "view2": "LFW View 2 pairs"}  # what each network is evaluated on
 SIZES = {"params": "of the trunk's parameters", "filters": "of the filters", "macs": "of the multiply-accumulates"}
 Progress = Callable[[float, str], None]  # (share of the work done, what is being done)
 
@@ -110,8 +122,9 @@ def prune_once(arch: str = "squeezenet", criterion: str = "taylor", share: float
     tell = progress or (lambda done, what: None)
     start = time.perf_counter()
     tell(0.0, "loading the base and its training faces")
-    base = load_model(configs.shipped_base_file(arch))
-    td = training_faces(arch, base)
+    file = base_file(arch)
+    base = load_model(file)
+    td = training_faces(arch, base, file)
     tell(0.1, f"scoring the filters on {batches} mini-batches")
     scores = score(base, td, criterion, normalise, batches, batch_size, seed)
     tell(0.3, "removing the lowest-scoring filters")
@@ -119,23 +132,55 @@ def prune_once(arch: str = "squeezenet", criterion: str = "taylor", share: float
     if recovery:
         tell(0.4, f"recovering: {recovery} mini-batches of fine-tuning")
         recover(arch, model, td, recovery, batch_size, seed)
-    pairs = configs.dev_pairs()
+    name, pairs = evaluation_pairs(arch)
     precision = runnable("bf16")  # as the study evaluates its steps, where the CPU has bf16 units
     tell(0.6, f"evaluating the unpruned network on {len(pairs):,} pairs")
-    before = verification.evaluate_sets(base, {"dev": pairs}, precision=precision)["dev"]
-    tell(0.8, f"evaluating the pruned network on {len(pairs):,} pairs")
-    after = verification.evaluate_sets(model, {"dev": pairs}, precision=precision)["dev"]
+    before = base_verification(base, file, name, pairs, precision)
+    tell(0.7, f"evaluating the pruned network on {len(pairs):,} pairs")
+    after = verification.evaluate_sets(model, {name: pairs}, precision=precision)[name]
     difference = metrics.eer_difference_interval(before.scores, after.scores, after.labels,
                                                  [p.a.identity for p in pairs], [p.b.identity for p in pairs])
     tell(1.0, "done")
     return TryOut(arch, criterion, normalise, share, by, base, model, before, after, difference,
-                  time.perf_counter() - start, recovery)
+                  time.perf_counter() - start, recovery, PAIRS[name])
+
+
+def base_file(arch: str) -> Path:
+    """The unpruned network ``prune_once`` starts from: the shipped base; the pretrained MobileFaceNet's
+    base file, written from its ONNX weights the first time (``configs.pretrained_base``)."""
+    if arch == PRETRAINED:
+        return configs.pretrained_base()
+    file = configs.shipped_base_file(arch)
+    if not file.exists():
+        raise FacelibError(f"the shipped {arch} base ({file.relative_to(layout.ROOT)}) is missing: "
+                           f"notebooks/{layout.notebook_for(arch)}.ipynb trains and ships it")
+    return file
+
+
+def evaluation_pairs(arch: str) -> tuple[str, list[Pair]]:
+    """The pairs both networks are judged on (a key of PAIRS, the pairs): the profile's development
+    pairs; for the pretrained MobileFaceNet, which was trained on other people, as many of LFW View 2
+    (``data.pairs.every_nth_pair``: a sixth of View 2's 6,000 takes it a sixth of the time)."""
+    dev = configs.dev_pairs()
+    return ("view2", every_nth_pair(lfw_pairs("view2"), len(dev))) if arch == PRETRAINED else ("dev", dev)
+
+
+def base_verification(base: FaceNet, file: Path, name: str, pairs: list[Pair],
+                      precision: str) -> verification.Verification:
+    """The unpruned network's verification of ``pairs`` (named ``name``), its scores kept on disk for
+    the next experiment on the same base file (its digest in the name: a replaced base is scored anew)."""
+    cache = base_scores_file(file, name, len(pairs), precision)
+    if cache.exists():
+        return verification.verification(np.load(cache), pairs)
+    found = verification.evaluate_sets(base, {name: pairs}, precision=precision)[name]
+    io.save_array(cache, found.scores)
+    return found
 
 
 def _check(arch: str, criterion: str, share: float, by: str, recovery: int) -> None:
     """One sentence for settings ``prune_once`` cannot run."""
-    if arch not in ARCHS or criterion not in CRITERIA:
-        raise FacelibError(f"unknown network {arch!r} or criterion {criterion!r}; networks: {', '.join(ARCHS)}; "
+    if arch not in NETWORKS or criterion not in CRITERIA:
+        raise FacelibError(f"unknown network {arch!r} or criterion {criterion!r}; networks: {', '.join(NETWORKS)}; "
                            f"criteria: {', '.join(CRITERIA)}")
     if by not in SIZES or not 0 < share < 1:
         raise FacelibError(f"asked to remove {share!r} of the {by}: give a share between 0 and 1 (not included) "
@@ -163,12 +208,27 @@ def recover(arch: str, model: FaceNet, td: TrainData, batches: int, batch_size: 
     train_batches(model, td, step_batches(len(td.train_images), batches, batch_size, seed + 1, 0), cfg, 0)
 
 
-def training_faces(arch: str, base: FaceNet) -> TrainData:
-    """The training faces of ``arch``'s base (the profile's identities), with one sentence where the
-    shipped base has no classifier for them."""
-    cfg = TrainConfig.from_dict({**bases.base_training_config(arch), "distill_weight": 0.0,
-                                 "max_identities": layout.profile().max_identities})
+def base_scores_file(file: Path, name: str, count: int, precision: str) -> Path:
+    """Where ``base_verification`` keeps the scores of the base in ``file`` on ``count`` pairs ``name``."""
+    return layout.runs_dir() / "tryout" / f"{file.stem}-{io.file_digest(file)[:12]}-{name}{count}-{precision}.npy"
+
+
+def training_faces(arch: str, base: FaceNet, file: Path) -> TrainData:
+    """The training faces of ``arch``'s base (the profile's identities; the pretrained MobileFaceNet:
+    the split its base file was written with), with one sentence where the shipped base has no
+    classifier for them. The pretrained MobileFaceNet gets its pruning runs' fitted classifier."""
+    if arch == PRETRAINED:
+        cfg = TrainConfig.from_dict({**json.loads(base.meta.get("config", "{}")), "distill_weight": 0.0})
+    else:
+        cfg = TrainConfig.from_dict({**bases.base_training_config(arch), "distill_weight": 0.0,
+                                     "max_identities": layout.profile().max_identities})
     td = TrainData.load(cfg)
+    if arch == PRETRAINED:
+        classes, seed = len(td.split.classes), configs.prune_config(arch, "taylor_normalised").seed
+        cache = head.cache_file(layout.prune_run_dir(arch, "taylor_normalised").parent / "heads", file, classes,
+                                len(td.train_images), seed)
+        fitted, _ = head.cached_fit(base, td.train_images, td.train_labels, classes, seed, cache)
+        head.install_head(base, fitted)
     if len(td.split.classes) != base.head.out_features:
         raise FacelibError(f"the shipped {arch} base classifies {base.head.out_features} people, its training "
                            f"split {len(td.split.classes)}: it was shipped without its classifier; train it again "

@@ -55,3 +55,35 @@ def test_prune_once_by_a_share_of_macs_then_a_short_recovery(full_profile):
     assert "30 mini-batches of recovery" in str(found)
     with pytest.raises(FacelibError, match="give 0"):
         tryout.prune_once("squeezenet", "taylor", recovery=-1)
+
+
+def test_the_pretrained_mobilefacenet_prunes_on_view2_with_its_fitted_classifier(monkeypatch):
+    """MobileFaceNet ships without a classifier: it gets its pruning runs' fitted one and is judged on
+    as many View 2 pairs as the others' development pairs; its unpruned scores are kept for the next
+    experiment (fast profile: 10 people, 30 pairs)."""
+    import numpy as np
+
+    from facelib.data.pairs import lfw_pairs
+    from facelib.study import configs
+    from facelib.training.precision import runnable
+
+    monkeypatch.setenv("FACELIB_PROFILE", "fast")
+    name, pairs = tryout.evaluation_pairs("mobilefacenet")
+    assert name == "view2" and len(pairs) == len(configs.dev_pairs()) and set(pairs) <= set(lfw_pairs("view2"))
+    kept = tryout.base_scores_file(tryout.base_file("mobilefacenet"), name, len(pairs), runnable("bf16"))
+    kept.unlink(missing_ok=True)
+    found = tryout.prune_once("mobilefacenet", "taylor", share=0.3, normalise=True, by="filters", batches=2)
+    assert found.eer.pairs == found.base_eer.pairs == len(pairs) and kept.exists()
+    assert found.base.head.out_features == 10 and "LFW View 2 pairs" in str(found)
+    assert found.model.trunk_parameters() < found.base.trunk_parameters()
+    again = tryout.prune_once("mobilefacenet", "taylor", share=0.35, normalise=True, by="filters", batches=2)
+    assert np.allclose(again.base_eer.scores, found.base_eer.scores) and again.base_eer.eer == found.base_eer.eer
+    assert again.model.trunk_parameters() < found.model.trunk_parameters()
+
+
+def test_a_missing_shipped_base_is_one_sentence(monkeypatch, full_profile):
+    from facelib.study import layout
+
+    monkeypatch.setattr(layout, "models_dir", lambda: layout.ROOT / "no-models-here")
+    with pytest.raises(FacelibError, match="the shipped squeezenet base .* is missing: notebooks/02"):
+        tryout.prune_once("squeezenet", "taylor")
