@@ -153,14 +153,21 @@ def cmd_study(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from facelib.training import parallel
     from facelib.training.loop import train
 
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     cfg.check()
-    history = train(cfg, args.out, progress=not args.quiet)
+    part = parallel.join(cfg.device)  # under torchrun: one of several processes
+    try:
+        history = train(cfg, args.out, progress=not args.quiet)
+    finally:
+        parallel.leave(part)
     last = history[-1] if history else {}
-    print(f"trained {cfg.arch} for {len(history)} epochs into {args.out}: "
-          f"val_acc={last.get('val_acc', float('nan')):.3f} dev_eer={last.get('dev_eer', float('nan')):.2%}")
+    if part.writes:
+        print(f"trained {cfg.arch} for {len(history)} epochs into {args.out}"
+              f"{f' on {part.world} processes' if part.world > 1 else ''}: "
+              f"val_acc={last.get('val_acc', float('nan')):.3f} dev_eer={last.get('dev_eer', float('nan')):.2%}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:

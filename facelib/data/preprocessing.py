@@ -9,6 +9,8 @@ crop, uint8), ``to_input`` cuts the 113x113 network input from it and normalises
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from PIL import Image
@@ -119,13 +121,44 @@ def jitter_and_erase(views: torch.Tensor, jitter: float, erase: float,
       Zhong et al. 2020: an occluded face).
     Both zero: ``views`` unchanged and nothing drawn, so the runs without them repeat exactly.
     """
+    drawn = Augmentation.draw(len(views), generator, jitter, erase, crops=False)
+    return apply_jitter_and_erase(views, drawn, jitter, erase)
+
+
+@dataclass
+class Augmentation:
+    """The random draws of a batch's training augmentation, one row per face, in the order a
+    generator gives them (crop offsets, flips, then jitter, then erasing), so that a part of a batch
+    (``part``: one process's share under data parallelism) is augmented as in the whole batch."""
+
+    offsets: torch.Tensor | None  # [N, 2] crop position in the 129x129 face (None: no crop drawn)
+    flips: torch.Tensor | None  # [N] horizontal flip
+    jitter: torch.Tensor | None = None  # [2, N, 1, 1, 1]: contrast and brightness draws
+    erase: torch.Tensor | None = None  # [5, N]: on, area, aspect, y, x draws
+
+    @classmethod
+    def draw(cls, n: int, generator: torch.Generator | None, jitter: float = 0.0, erase: float = 0.0,
+             crops: bool = True) -> "Augmentation":
+        offsets, flips = draw_views(n, generator) if crops else (None, None)
+        return cls(offsets, flips, torch.rand(2, n, 1, 1, 1, generator=generator) if jitter > 0 else None,
+                   torch.rand(5, n, generator=generator) if erase > 0 else None)
+
+    def part(self, rows: slice) -> "Augmentation":
+        """The draws of the faces ``rows`` of the batch."""
+        def cut(t, dim):
+            return None if t is None else t[rows] if dim == 0 else t[:, rows]
+        return Augmentation(cut(self.offsets, 0), cut(self.flips, 0), cut(self.jitter, 1), cut(self.erase, 1))
+
+
+def apply_jitter_and_erase(views: torch.Tensor, drawn: Augmentation, jitter: float, erase: float) -> torch.Tensor:
+    """``jitter_and_erase`` with its draws given (``drawn``)."""
     n, _, h, w = views.shape
-    if jitter > 0:
-        c, b = (1 + jitter * (2 * torch.rand(2, n, 1, 1, 1, generator=generator) - 1)).unbind(0)
+    if drawn.jitter is not None:
+        c, b = (1 + jitter * (2 * drawn.jitter - 1)).unbind(0)
         m = views.mean(dim=(1, 2, 3), keepdim=True)
         views = ((views - m) * c + m * b).clamp(0, 255)
-    if erase > 0:
-        on, area, aspect, y, x = torch.rand(5, n, generator=generator)
+    if drawn.erase is not None:
+        on, area, aspect, y, x = drawn.erase
         area = (0.02 + 0.18 * area) * h * w
         aspect = torch.exp((2 * aspect - 1) * np.log(3.0))
         eh = (area * aspect).sqrt().round().clamp(1, h).long()
@@ -139,16 +172,18 @@ def jitter_and_erase(views: torch.Tensor, jitter: float, erase: float,
 
 
 def to_input(images: torch.Tensor, train: bool = False, generator: torch.Generator | None = None,
-             jitter: float = 0.0, erase: float = 0.0) -> torch.Tensor:
+             jitter: float = 0.0, erase: float = 0.0, drawn: Augmentation | None = None) -> torch.Tensor:
     """uint8 [N, 3, 129, 129] -> normalised float [N, 3, 113, 113].
 
     Test: the centre crop. Train: a random crop position and a random horizontal flip per
-    image, drawn from ``generator`` (so a seeded run is repeatable), then ``jitter_and_erase``.
+    image, drawn from ``generator`` (so a seeded run is repeatable), then ``jitter_and_erase``;
+    or with the draws given (``drawn``: a part of a batch's ``Augmentation``).
     """
     if train:
-        views = cut_views(images, *draw_views(images.shape[0], generator))
-        if jitter > 0 or erase > 0:
-            views = jitter_and_erase(views.float(), jitter, erase, generator)
+        drawn = drawn or Augmentation.draw(images.shape[0], generator, jitter, erase)
+        views = cut_views(images, drawn.offsets, drawn.flips)
+        if drawn.jitter is not None or drawn.erase is not None:
+            views = apply_jitter_and_erase(views.float(), drawn, jitter, erase)
         return normalise(views)
     m = (images.shape[-1] - CROP) // 2
     return normalise(images[:, :, m:m + CROP, m:m + CROP])

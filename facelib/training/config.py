@@ -55,6 +55,14 @@ class TrainConfig(Config):
     max_identities: int | None = option(None, "keep only the first N identities (quick runs)")
     use_lfw: bool = option(True, "train on LFW people absent from the development pairs (1/0)")
     use_celeba: bool = option(True, "train on the CelebA-299 identities (1/0)")
+    data: str | None = option(None, "train on your own folder of identities instead (DIR/<person>/<image>, the "
+                                    "VGGFace2 layout), read from the files as each batch needs them; evaluation "
+                                    "stays on LFW's pairs")
+    boxes: str | None = option(None, "with --data: a CSV of face boxes (VGGFace2's loose_bb: NAME_ID, X, Y, W, H); "
+                                     "without it each image is taken as a face crop")
+    workers: int = option(2, "with --data: DataLoader processes decoding faces (each torchrun rank has its own)")
+    dropout: float | None = option(None, "dropout before the identity classifier (default: the network's own, "
+                                         "SqueezeNet 0.5, MobileNetV2 0.2; ResNet50 has none)")
     held_out: str = option("dev", "LFW people never trained on: dev (those of the development pairs) or view2 "
                                   "(every person of View 2, pairs.txt)")
     eval_pairs: str | None = option("dev", "LFW pairs for the per-epoch EER: dev, devtrain, view2, devpeople or none")
@@ -84,6 +92,8 @@ class TrainConfig(Config):
         if self.teacher not in ("cached", "online"):
             raise FacelibError(f"unknown teacher {self.teacher!r}; choose cached or online")
         self._check_augmentation()
+        if self.workers < 0 or (self.dropout is not None and not 0 <= self.dropout < 1):
+            raise FacelibError("--workers must not be negative and --dropout must be in [0, 1)")
         if self.schedule not in SCHEDULES:
             raise FacelibError(f"unknown schedule {self.schedule!r}; choose plateau or cosine")
         if not 0 <= self.warmup_epochs <= self.epochs:
@@ -105,4 +115,5 @@ class TrainConfig(Config):
     def same_run_as(self, other: "TrainConfig") -> bool:
         """Whether ``other`` continues this run: everything but threads, device and (under the plateau
         schedule, which does not depend on it) the epoch count agree."""
-        return self._agrees_with(other, {"threads", "device"} | ({"epochs"} if self.schedule == "plateau" else set()))
+        return self._agrees_with(other, {"threads", "device", "workers"}
+                                 | ({"epochs"} if self.schedule == "plateau" else set()))
