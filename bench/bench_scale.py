@@ -6,9 +6,9 @@
    and cropped) against the in-memory path (the decoded crops indexed from one tensor). Ratio streamed /
    in-memory, both measured in this run; the network's own step is not included.
 2. ``ddp``: seconds per optimisation step of SqueezeNet on global batches of 64 streamed faces, on 1
-   process and on 2 under ``torchrun`` (gloo), each with one thread per process; ratio 2 / 1. On 2 cores
-   two processes compete for the same cores: the figure says what gloo's averaging costs here, not what
-   N GPUs gain.
+   process and on 2 under ``torchrun`` (gloo), one thread per process; ratio 2 / 1; and 1 process with
+   both cores' threads. On 2 cores the two processes share the machine one process's threads would use:
+   the figures say what gloo's averaging costs here, not what N GPUs gain.
 Every figure comes from one run on this machine.
 """
 from __future__ import annotations
@@ -59,11 +59,11 @@ def loader_rates(root: Path, faces: list, batch: int = 128) -> dict[str, tuple[f
     return out
 
 
-def step_seconds(root: Path, processes: int, out: Path) -> float:
+def step_seconds(root: Path, processes: int, out: Path, threads: int = 1) -> float:
     """Seconds per step of one epoch of SqueezeNet on the folder (its history's epoch time over its steps)."""
     args = ["-m", "facelib", "train", "--arch", "squeezenet", "--data", str(root), "--epochs", "1",
-            "--batch-size", "64", "--eval-pairs", "none", "--val-fraction", "0", "--threads", "1", "--workers", "1",
-            "--out", str(out), "--quiet"]
+            "--batch-size", "64", "--eval-pairs", "none", "--val-fraction", "0", "--threads", str(threads),
+            "--workers", "1", "--out", str(out), "--quiet"]
     launcher = [str(Path(sys.executable).with_name("torchrun")), f"--nproc_per_node={processes}"] if processes > 1 \
         else [sys.executable]
     subprocess.run([*launcher, *args], cwd=ROOT, check=True, capture_output=True)
@@ -83,6 +83,8 @@ if __name__ == "__main__":
                       f"ratio {streamed / memory:.3f}")
         if "ddp" in part:
             one = step_seconds(root, 1, Path(folder) / "one")
+            both = step_seconds(root, 1, Path(folder) / "both", threads=2)
             two = step_seconds(root, 2, Path(folder) / "two")
-            print(f"ddp, squeezenet, batch 64: {one:.2f} s a step on 1 process, {two:.2f} s on 2 (gloo), "
-                  f"ratio {two / one:.2f}")
+            print(f"ddp, squeezenet, batch 64: {one:.2f} s a step on 1 process (1 thread), {two:.2f} s on 2 "
+                  f"(gloo, 1 thread each), ratio {two / one:.2f}; 1 process with 2 threads {both:.2f} s, "
+                  f"2 processes over it {two / both:.2f}")

@@ -96,14 +96,21 @@ def parser() -> argparse.ArgumentParser:
 
 def cmd_prune(args: argparse.Namespace) -> None:
     from facelib.pruning.loop import prune
+    from facelib.training import parallel
 
     cfg = PruneConfig(**{f.name: getattr(args, f.name) for f in fields(PruneConfig)})
     cfg.base_model = str(cfg.base_model)
-    rows = prune(cfg, args.out, progress=not args.quiet)
+    part = parallel.join()  # under torchrun: one of several processes
+    try:
+        rows = prune(cfg, args.out, progress=not args.quiet)
+    finally:
+        parallel.leave(part)
     first, last = rows[0], rows[-1]
-    print(f"pruned {cfg.base_model} for {last['step']} steps into {args.out}: parameters {first['params']:,} -> "
-          f"{last['params']:,}, MACs {first['macs']:,} -> {last['macs']:,}, EER {first['eer_pruned']:.2%} -> "
-          f"{last['eer_pruned']:.2%}")
+    if part.writes:
+        print(f"pruned {cfg.base_model} for {last['step']} steps into {args.out}"
+              f"{f' on {part.world} processes' if part.world > 1 else ''}: parameters {first['params']:,} -> "
+              f"{last['params']:,}, MACs {first['macs']:,} -> {last['macs']:,}, EER {first['eer_pruned']:.2%} -> "
+              f"{last['eer_pruned']:.2%}")
 
 
 def cmd_export(args: argparse.Namespace) -> None:

@@ -143,7 +143,15 @@ class Augmentation:
         return cls(offsets, flips, torch.rand(2, n, 1, 1, 1, generator=generator) if jitter > 0 else None,
                    torch.rand(5, n, generator=generator) if erase > 0 else None)
 
-    def part(self, rows: slice) -> "Augmentation":
+    @classmethod
+    def draw_for(cls, kind: str, n: int, generator: torch.Generator | None) -> "Augmentation":
+        """The draws ``network_input`` makes for ``n`` faces of a network of input ``kind``: a crop and
+        a flip each (``crop113``), or a flip alone (``aligned112``: aligned faces are not cropped)."""
+        if kind == "aligned112":
+            return cls(None, torch.rand(n, generator=generator) < 0.5)
+        return cls.draw(n, generator)
+
+    def part(self, rows: slice | torch.Tensor) -> "Augmentation":
         """The draws of the faces ``rows`` of the batch."""
         def cut(t, dim):
             return None if t is None else t[rows] if dim == 0 else t[:, rows]
@@ -189,14 +197,15 @@ def to_input(images: torch.Tensor, train: bool = False, generator: torch.Generat
     return normalise(images[:, :, m:m + CROP, m:m + CROP])
 
 
-def aligned_input(images: torch.Tensor, train: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+def aligned_input(images: torch.Tensor, train: bool = False, generator: torch.Generator | None = None,
+                  drawn: Augmentation | None = None) -> torch.Tensor:
     """uint8 [N, 3, S, S] faces aligned by their 5 points (``alignment.load_aligned``) -> the input of
     a network that takes them (the pretrained MobileFaceNet), (v - 127.5) / 128. Train: a random
-    horizontal flip per face (from ``generator``); the alignment fixes the face's position, so there
-    is no random crop."""
+    horizontal flip per face (from ``generator``, or given: ``drawn``); the alignment fixes the face's
+    position, so there is no random crop."""
     x = (images.float() - 127.5) / 128
     if train:
-        flips = torch.rand(len(images), generator=generator) < 0.5
+        flips = (drawn or Augmentation.draw_for("aligned112", len(images), generator)).flips
         x[flips] = x[flips].flip(-1)
     return x
 
@@ -205,10 +214,11 @@ INPUT_KINDS = {"crop113": to_input, "aligned112": aligned_input}
 
 
 def network_input(kind: str, images: torch.Tensor, train: bool = False,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+                  generator: torch.Generator | None = None, drawn: Augmentation | None = None) -> torch.Tensor:
     """The network input of cached uint8 faces for a network's ``input_kind``: ``crop113`` (the papers'
-    crop, ``to_input``) or ``aligned112`` (``aligned_input``)."""
-    return INPUT_KINDS[kind](images, train=train, generator=generator)
+    crop, ``to_input``) or ``aligned112`` (``aligned_input``); training draws from ``generator``, or
+    takes them given (``drawn``: this process's part of ``Augmentation.draw_for`` of the whole batch)."""
+    return INPUT_KINDS[kind](images, train=train, generator=generator, drawn=drawn)
 
 
 def memory_format() -> torch.memory_format:

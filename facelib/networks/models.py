@@ -40,6 +40,15 @@ def build(arch: str, num_classes: int, batch_norm: bool = False) -> FaceNet:
     return ARCHITECTURES[arch](num_classes, batch_norm=True) if batch_norm else ARCHITECTURES[arch](num_classes)
 
 
+def set_dropout(model: nn.Module, p: float | None) -> None:
+    """Every dropout of ``model`` (before the identity classifier) at ``p``; None leaves the network's own."""
+    if p is None:
+        return
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.p = p
+
+
 def load_imagenet_trunk(model: FaceNet, state_dict: dict[str, torch.Tensor]) -> list[str]:
     """Copy every torchvision ImageNet tensor whose name and shape match (the trunk); return the names copied.
 

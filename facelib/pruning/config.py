@@ -40,6 +40,11 @@ class PruneConfig(Config):
     larger_pairs: str | None = option(None, "a second, larger set of LFW pairs evaluated at every step "
                                             "(devpeople), or none")
     max_pairs: int | None = option(None, "the most pairs of the larger set kept, evenly spaced (none: all)")
+    data: str | None = option(None, "score and fine-tune on your own folder of identities (DIR/<person>/<image>, "
+                                    "read from the files as each batch needs them) instead of the base's training "
+                                    "faces; the base's classifier must be for these people (trained with --data)")
+    boxes: str | None = option(None, "with --data: a CSV of face boxes (VGGFace2's loose_bb)")
+    workers: int = option(2, "with --data: DataLoader processes decoding faces (each torchrun rank has its own)")
     seed: int = option(0, "random seed for batch order, augmentation and the random criterion")
     threads: int | None = option(None, "CPU threads for torch (default: torch's choice)")
     precision: str = option("fp32", "fp32, or bf16: training and scoring between steps in mixed precision "

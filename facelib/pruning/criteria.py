@@ -49,9 +49,15 @@ class Importance:
         self.by_name = {g.name: g for g in groups}
         self.batches = 0
         self.active = True  # False while a backward pass must not be scored (e.g. an extra loss term)
+        self.weight = 1.0  # on this batch's Taylor scores: a process's share of a batch (training.parallel)
 
     def after_backward(self) -> None:
         self.batches += 1
+
+    def combine(self, total) -> None:
+        """Under data parallelism: every process's scores made the whole batches' (``total``: a tensor
+        summed over the processes). Scores read from weights or gradients, which are the same in every
+        process (the gradients averaged first), need nothing."""
 
     def raw_scores(self) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -88,12 +94,17 @@ class Taylor(Importance):
 
                 def on_grad(g):
                     if self.active:
-                        self.sums[name] += taylor_of_feature_map(value, g).double()
+                        self.sums[name] += self.weight * taylor_of_feature_map(value, g).double()
                 z.register_hook(on_grad)
         return hook
 
     def raw_scores(self) -> dict[str, torch.Tensor]:
         return {k: v / max(self.batches, 1) for k, v in self.sums.items()}
+
+    def combine(self, total) -> None:
+        """Eq. 8 is a sum over faces, each process's weighted by its share (``Part.score_weight``):
+        the processes' sums add up to the one-process sum."""
+        self.sums = {k: total(v) for k, v in self.sums.items()}
 
     def remove(self) -> None:
         for h in self.handles:

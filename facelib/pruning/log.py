@@ -28,7 +28,8 @@ def verification_columns(model, pairs: list[Pair], larger: list[Pair], suffix: s
     ``precision``: the evaluation's (``PruneConfig.eval_precision``); ``found``: the model's
     ``verification.evaluate_sets`` where already made (the unpruned network's, step 0)."""
     names, nan = ("eer", "eer_low", "eer_high", "tar_1e3", "threshold", "accuracy"), float("nan")
-    found = found or verification.evaluate_sets(model, {"dev": pairs, "larger": larger}, precision=precision)
+    if found is None:
+        found = verification.evaluate_sets(model, {"dev": pairs, "larger": larger}, precision=precision)
     v, big = found.get("dev"), found.get("larger")
     dev = (v.eer, v.eer_low, v.eer_high, v.tar_at_far_1e3, v.threshold, v.accuracy) if v else [nan] * 6
     diff = (metrics.eer_difference_interval(unpruned, big.scores, big.labels, [p.a.identity for p in larger],

@@ -23,6 +23,11 @@ atomically, tables and models before ``state.pt``; a killed run resumes from the
 step and ends with the same result as an uninterrupted one, because each step draws its batch
 order and random numbers from (seed, step) alone and the optimizer restarts after each removal.
 
+Under ``torchrun`` every process trains on its share of each mini-batch (``retrain.train_batches``),
+its Taylor scores are summed with the others' (``Importance.combine``) before the filters are chosen,
+so every process removes the same ones; rank 0 alone evaluates and writes, and a run resumes on any
+number of processes.
+
 Columns:
 - steps.csv: step, params (whole network), trunk_params (without the identity classifier),
   macs (at the network's input size), filters (all groups), removed, loss (mean training loss of the step),
@@ -44,7 +49,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +62,7 @@ from facelib.errors import FacelibError
 from facelib.evaluation import verification
 from facelib.io import load_torch, remove_partial_writes, save_csv, save_json, save_torch
 from facelib.networks.base import FaceNet
-from facelib.networks.models import count_macs, count_parameters, load_model, save_model
+from facelib.networks.models import count_macs, count_parameters, load_model, save_model, set_dropout
 from facelib.pruning import head
 from facelib.pruning.config import PruneConfig
 from facelib.pruning.criteria import importance
@@ -66,10 +71,11 @@ from facelib.pruning.log import LAYER_COLUMNS, REMOVED_COLUMNS, STEP_COLUMNS, ve
 from facelib.pruning.retrain import projection_targets, step_batches, train_batches
 from facelib.pruning.selection import select_to_remove
 from facelib.pruning.surgery import remove_chosen
-from facelib.training import distill
+from facelib.training import distill, parallel
 from facelib.training.allocator import hold_freed_memory
 from facelib.training.config import TrainConfig
-from facelib.training.trainset import TrainData
+from facelib.training.parallel import Part
+from facelib.training.trainset import FolderData, TrainData, load_train_data
 
 
 @dataclass
@@ -82,7 +88,7 @@ class PruningState:
     out: Path
     base: FaceNet
     model: FaceNet
-    td: TrainData
+    td: TrainData | FolderData
     larger: list[Pair]
     unpruned: np.ndarray | None  # the unpruned network's scores of the larger set (paired differences)
     groups: list[Group]
@@ -90,6 +96,7 @@ class PruningState:
     log: dict
     teacher: FaceNet | None = None
     teacher_targets: torch.Tensor | None = None
+    part: Part = Part()
     by_name: dict[str, Group] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -106,20 +113,27 @@ class PruningState:
 
     def record(self, step: int, removed: int, loss: float, seconds: float, shape: dict,
                tuned: FaceNet | None = None, found: dict | None = None) -> None:
-        """Append the step's rows; its fine-tuned cells stay empty where it has no fine-tuned copy."""
+        """Append the step's rows; its fine-tuned cells stay empty where it has no fine-tuned copy. Only
+        the writing process evaluates (the others keep the rows' shape columns, which end the run)."""
         model, td, cfg = self.model, self.td, self.cfg
+        if not self.part.writes:
+            found = {}
+        skipped = None if self.part.writes else {}
         self.log["steps"].append({
             "step": step, **shape, "trunk_params": model.trunk_parameters(),
             "filters": sum(size(model, g) for g in self.groups), "removed": removed, "loss": loss,
             **verification_columns(model, td.dev_pairs, self.larger, "pruned", cfg.eval_precision, self.unpruned, found),
-            **(verification_columns(tuned, td.dev_pairs, self.larger, "finetuned", cfg.eval_precision, self.unpruned)
-               if tuned is not None else {}),
+            **(verification_columns(tuned, td.dev_pairs, self.larger, "finetuned", cfg.eval_precision, self.unpruned,
+                                    skipped) if tuned is not None else {}),
             "seconds": seconds})
         self.log["layers"] += [{"step": step, "group": g.name, "kind": g.kind, "filters": size(model, g),
                                 "initial_filters": self.initial[g.name]} for g in self.groups]
 
     def commit(self, step: int, tuned: FaceNet | None = None) -> None:
-        """Write the step's models and tables, then ``state.pt``, the commit point of a resumed run."""
+        """Write the step's models and tables, then ``state.pt``, the commit point of a resumed run (rank 0;
+        the others wait for it)."""
+        if not self.part.writes:
+            return self.part.wait()
         out, log = self.out, self.log
         meta = dict(self.base.meta, pruning=json.dumps(asdict(self.cfg)), step=step)
         save_model(self.model, out / "models" / f"step_{step:03d}_pruned.pt", **meta)
@@ -129,27 +143,32 @@ class PruningState:
         save_csv(log["layers"], LAYER_COLUMNS, out / "layers.csv")
         save_csv(log["removed"], REMOVED_COLUMNS, out / "removed.csv")
         save_torch({"step": step, "log": json.dumps(log), "config": json.dumps(asdict(self.cfg))}, out / "state.pt")
+        self.part.wait()
 
 
-def prune(cfg: PruneConfig, out: Path, td: TrainData | None = None, stop_after: int | None = None,
+def prune(cfg: PruneConfig, out: Path, td: TrainData | FolderData | None = None, stop_after: int | None = None,
           progress: bool = True) -> list[dict]:
     """Run (or resume) iterative pruning of ``cfg.base_model`` into ``out``; return the step rows.
 
     ``stop_after`` ends the call after that many completed steps, as an interruption would.
     """
     cfg.check()
+    part = parallel.join()
     out = Path(out)
-    remove_partial_writes(out)
+    if part.writes:
+        remove_partial_writes(out)
     hold_freed_memory()  # steady step times: see facelib.training.allocator
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    state, step, base_found = start(cfg, out, td, progress)
+    state, step, base_found = start(cfg, out, td, progress and part.writes, part)
     if base_found is not None:  # a new run: its step 0 is the unpruned network
-        save_json(asdict(cfg), out / "config.json")
+        if part.writes:
+            save_json(asdict(cfg), out / "config.json")
         state.record(0, 0, float("nan"), 0.0, state.shape(), found=base_found)
         state.commit(0)
     done = 0
-    bar = tqdm(total=cfg.steps, initial=step, desc=f"pruning ({cfg.criterion})", disable=not progress, unit="step")
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"pruning ({cfg.criterion})", disable=not (progress and part.writes),
+               unit="step")
     while step < cfg.steps and not state.reached(state.log["steps"][-1]):
         step += 1
         removed = prune_step(state, step)
@@ -170,9 +189,10 @@ def prune_step(state: PruningState, step: int) -> int:
     torch.manual_seed(cfg.seed * 1_000_003 + step)  # dropout
     scorer = importance(cfg.criterion, model, state.groups, cfg.normalise,
                         generator=torch.Generator().manual_seed(cfg.seed * 31 + step))
-    batches = step_batches(len(td.train_images), cfg.batches_per_step, cfg.batch_size, cfg.seed, step)
-    loss = train_batches(model, td, batches, cfg, step, scorer, state.teacher, state.teacher_targets)
+    batches = step_batches(td.count, cfg.batches_per_step, cfg.batch_size, cfg.seed, step)
+    loss = train_batches(model, td, batches, cfg, step, scorer, state.teacher, state.teacher_targets, state.part)
     scorer.remove()
+    scorer.combine(state.part.total_tensor)  # every process's scores, so that all choose the same filters
     scores = scorer.scores()
     chosen = select_to_remove(scores, cfg.filters_per_step, cfg.min_channels, cfg.round_to)
     for name, keep in remove_chosen(model, chosen, state.by_name).items():
@@ -186,50 +206,52 @@ def prune_step(state: PruningState, step: int) -> int:
     if cfg.finetune_every and (step % cfg.finetune_every == 0 or last):
         tuned = copy.deepcopy(model)
         torch.manual_seed(cfg.seed * 1_000_033 + step)
-        train_batches(tuned, td, step_batches(len(td.train_images), cfg.finetune_batches, cfg.batch_size,
-                                              cfg.seed + 1, step), cfg, -step, teacher=state.teacher,
-                      teacher_targets=state.teacher_targets)
+        train_batches(tuned, td, step_batches(td.count, cfg.finetune_batches, cfg.batch_size, cfg.seed + 1, step),
+                      cfg, -step, teacher=state.teacher, teacher_targets=state.teacher_targets, part=state.part)
     removed = sum(len(v) for v in chosen.values())
     state.record(step, removed, loss, time.perf_counter() - start, shape, tuned)
     state.commit(step, tuned)
     return removed
 
 
-def start(cfg: PruneConfig, out: Path, td: TrainData | None, progress: bool
+def start(cfg: PruneConfig, out: Path, td: TrainData | FolderData | None, progress: bool, part: Part = Part()
           ) -> tuple[PruningState, int, dict | None]:
     """The run as its last completed step left it (a new run: the base network, step 0), with its
     training data, the larger set and the unpruned network's scores of it; and, for a new run, the
-    unpruned network's evaluation, its step 0 row."""
+    unpruned network's evaluation, its step 0 row (evaluated by the writing process alone)."""
     base = load_model(Path(cfg.base_model))
     state_path = out / "state.pt"
     if state_path.exists():
         saved = load_torch(state_path)
-        if PruneConfig.from_dict(json.loads(saved["config"])) != cfg:
+        if replace(PruneConfig.from_dict(json.loads(saved["config"])), workers=cfg.workers) != cfg:
             raise FacelibError(f"{out} holds a pruning run with another configuration; choose a new --out folder")
         model = load_model(out / "models" / f"step_{saved['step']:03d}_pruned.pt")
         step, log = saved["step"], json.loads(saved["log"])
     else:
         model, step = base, 0
         log = {"steps": [], "layers": [], "removed": [], "ids": {}}
-    # a shipped base carries no training configuration: the study's default split is its own
-    train_cfg = TrainConfig.from_dict({**json.loads(base.meta.get("config", "{}")), "distill_weight": 0.0})
-    td = td or TrainData.load(train_cfg, progress=progress)
+    td = td or training_data(cfg, base, progress)
+    set_dropout(model, json.loads(base.meta.get("config", "{}")).get("dropout"))  # as the base was trained
     larger = every_nth_pair(lfw_pairs(cfg.larger_pairs), cfg.max_pairs) if cfg.larger_pairs else []
     # the unpruned network's scores of the larger set, which every step's EER is compared with (paired);
     # a new run's step 0 row is made of the same evaluation
     fresh = step == 0 and not state_path.exists()
-    base_found = verification.evaluate_sets(base, {"dev": td.dev_pairs if fresh else [], "larger": larger},
-                                            precision=cfg.eval_precision)
+    base_found = (verification.evaluate_sets(base, {"dev": td.dev_pairs if fresh else [], "larger": larger},
+                                             precision=cfg.eval_precision) if part.writes else {})
     if cfg.distill_weight > 0 and td.reference is None:
         td.reference, td.reference_usable = distill.reference_embeddings(td.split.train, progress=progress)
     if cfg.refit_head and fresh:
-        refit_head(cfg, out, model, td)
+        if part.writes:  # fitted once and cached; the other processes read it from the cache
+            refit_head(cfg, out, model, td)
+        part.wait()
+        if not part.writes:
+            refit_head(cfg, out, model, td, write=False)
     if len(td.split.classes) != model.head.out_features:
         raise FacelibError("the base model's classifier does not match its training split (a shipped base has "
                            "none): retrain it with this facelib, or prune with --refit-head 1")
     groups = channel_groups(model)
-    state = PruningState(cfg, out, base, model, td, larger, base_found["larger"].scores if larger else None, groups,
-                         {g.name: size(base, g) for g in groups}, log)
+    state = PruningState(cfg, out, base, model, td, larger, base_found["larger"].scores if larger and part.writes
+                         else None, groups, {g.name: size(base, g) for g in groups}, log, part=part)
     if cfg.distill_weight > 0 and cfg.teacher == "unpruned":  # frozen, on the student's own batches
         state.teacher = load_model(Path(cfg.base_model)).eval().requires_grad_(False)
         state.teacher.to(memory_format=preprocessing.memory_format())
@@ -239,12 +261,25 @@ def start(cfg: PruneConfig, out: Path, td: TrainData | None, progress: bool
     return state, step, base_found if fresh else None
 
 
-def refit_head(cfg: PruneConfig, out: Path, model: FaceNet, td: TrainData) -> None:
+def training_data(cfg: PruneConfig, base: FaceNet, progress: bool) -> TrainData | FolderData:
+    """What the run trains and scores on: the base's own training faces (its saved configuration; a
+    shipped base carries none, and the study's default split is its own), or the folder ``cfg.data``."""
+    saved = json.loads(base.meta.get("config", "{}"))
+    if cfg.data:
+        if cfg.distill_weight > 0 or cfg.refit_head:
+            raise FacelibError("--data prunes with the identity loss and the base's own classifier: set "
+                               "--distill-weight 0 and --refit-head 0")
+        saved = {**saved, "data": cfg.data, "boxes": cfg.boxes, "workers": cfg.workers}
+    return load_train_data(TrainConfig.from_dict({**saved, "distill_weight": 0.0}), progress=progress)
+
+
+def refit_head(cfg: PruneConfig, out: Path, model: FaceNet, td: TrainData, write: bool = True) -> None:
     """A new identity classifier on the frozen network (``pruning.head``), fitted once per base, split
     and seed and shared by the runs beside this one (a run of ResNet50 spends minutes embedding the
-    training faces)."""
+    training faces); ``write``: record its training accuracy in ``head.json``."""
     classes = len(td.split.classes)
     cache = head.cache_file(out.parent / "heads", Path(cfg.base_model), classes, len(td.train_images), cfg.seed)
     fitted, accuracy = head.cached_fit(model, td.train_images, td.train_labels, classes, cfg.seed, cache)
     head.install_head(model, fitted)
-    save_json({"train_accuracy": accuracy, "classes": len(td.split.classes)}, out / "head.json")
+    if write:
+        save_json({"train_accuracy": accuracy, "classes": len(td.split.classes)}, out / "head.json")

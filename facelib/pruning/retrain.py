@@ -32,8 +32,9 @@ from facelib.pruning.config import PruneConfig
 from facelib.pruning.criteria import Importance
 from facelib.training import distill
 from facelib.training.optimizer import make_optimizer
+from facelib.training.parallel import Part
 from facelib.training.precision import autocast
-from facelib.training.trainset import TrainData, batch_order
+from facelib.training.trainset import Batch, FolderData, TrainData, batch_order
 
 
 def step_batches(n: int, count: int, batch_size: int, seed: int, step: int) -> list[torch.Tensor]:
@@ -76,13 +77,15 @@ def distillation(model: FaceNet, td: TrainData, cfg: PruneConfig, scoring: bool,
     return Distillation(to_reference, to_teacher, teacher if online else None)
 
 
-def train_batches(model: FaceNet, td: TrainData, batches: list[torch.Tensor], cfg: PruneConfig, step: int,
-                  collector: Importance | None = None, teacher: FaceNet | None = None,
-                  teacher_targets: torch.Tensor | None = None) -> float:
+def train_batches(model: FaceNet, td: TrainData | FolderData, batches: list[torch.Tensor], cfg: PruneConfig,
+                  step: int, collector: Importance | None = None, teacher: FaceNet | None = None,
+                  teacher_targets: torch.Tensor | None = None, part: Part = Part()) -> float:
     """Train ``model`` on ``batches`` (module docstring), the scores of ``collector`` accumulating where
     one is given; returns the mean training loss. ``teacher``: the frozen base network, for
     ``cfg.teacher="unpruned"``; ``teacher_targets``: its embeddings of the projection's faces
-    (``projection_targets``), made once per run where the caller keeps them."""
+    (``projection_targets``), made once per run where the caller keeps them. Under ``torchrun``
+    (``part``) each process takes its share of every batch, augmented by that batch's draws, its loss
+    and scores weighted by its share, and the gradients are averaged (``training.parallel``)."""
     dist = distillation(model, td, cfg, collector is not None, teacher, teacher_targets)
     params = list(model.parameters()) + (list(dist.trained.parameters()) if dist.trained is not None else [])
     optimizer = make_optimizer(params, cfg)
@@ -90,52 +93,80 @@ def train_batches(model: FaceNet, td: TrainData, batches: list[torch.Tensor], cf
     fmt = preprocessing.memory_format()
     model.train().to(memory_format=fmt)
     total = 0.0
-    for idx in batches:
-        x = preprocessing.network_input(td.input_kind, td.train_images[idx], train=True,
-                                        generator=augment).contiguous(memory_format=fmt)
-        with autocast(cfg.precision):
-            emb = model.embed(x)
-            logits = model.classify(emb)
-            if dist.teacher is not None:
-                with torch.no_grad():
-                    target = dist.teacher.embed(x).float()
-        emb, loss = emb.float(), cfg.identity_weight * F.cross_entropy(logits.float(), td.train_labels[idx])
+    for idx, batch in zip(batches, td.batches(batches, part)):
+        drawn = preprocessing.Augmentation.draw_for(td.input_kind, len(idx), augment).part(batch.places)
+        mine = len(batch.idx)
+        everyone = int(part.total([mine])[0])
+        if collector is not None:
+            collector.weight = part.score_weight(mine, everyone)
         optimizer.zero_grad(set_to_none=True)
-        if dist.trained is None:
-            loss.backward()
-            if collector is not None:
-                collector.after_backward()
-        else:
-            loss = distilled_backward(loss, emb, target if dist.teacher is not None else None, idx, td, cfg, dist,
-                                      collector, optimizer)
+        loss = train_share(model, td, batch, drawn, cfg, dist, collector, optimizer, part.loss_scale(mine, everyone),
+                           params, part) if mine else 0.0
+        if not mine and collector is not None:  # this process had no readable face: it joins the averaging
+            part.average_gradients(params)
+            collector.after_backward()
+        part.average_gradients(params)
         optimizer.step()
-        total += loss.item()
+        total += part.mean(loss, mine, everyone)
     model.eval().to(memory_format=torch.contiguous_format)
     return total / max(len(batches), 1)
 
 
+def train_share(model: FaceNet, td: TrainData | FolderData, batch: Batch, drawn: preprocessing.Augmentation,
+                cfg: PruneConfig, dist: Distillation, collector: Importance | None, optimizer: torch.optim.Optimizer,
+                scale: float, params: list[torch.Tensor], part: Part) -> float:
+    """The forward and backward passes of this process's share ``batch`` of a mini-batch, its loss
+    weighted by ``scale`` (``Part.loss_scale``); returns its unweighted loss."""
+    fmt = preprocessing.memory_format()
+    x = preprocessing.network_input(td.input_kind, batch.images, train=True, drawn=drawn).contiguous(memory_format=fmt)
+    with autocast(cfg.precision):
+        emb = model.embed(x)
+        logits = model.classify(emb)
+        if dist.teacher is not None:
+            with torch.no_grad():
+                target = dist.teacher.embed(x).float()
+    emb, loss = emb.float(), cfg.identity_weight * F.cross_entropy(logits.float(), batch.labels)
+    if dist.trained is None:
+        (loss * scale if scale != 1.0 else loss).backward()
+        if collector is not None:
+            part.average_gradients(params)  # gradient-read scores see the whole batch's
+            collector.after_backward()
+        return loss.item()
+    loss = distilled_backward(loss, emb, target if dist.teacher is not None else None, batch.idx, td, cfg, dist,
+                              collector, optimizer, scale, lambda: part.average_gradients(params))
+    return loss.item()
+
+
 def distilled_backward(identity: torch.Tensor, emb: torch.Tensor, target: torch.Tensor | None, idx: torch.Tensor,
                        td: TrainData, cfg: PruneConfig, dist: Distillation, collector: Importance | None,
-                       optimizer: torch.optim.Optimizer) -> torch.Tensor:
+                       optimizer: torch.optim.Optimizer, scale: float = 1.0, synchronise=lambda: None) -> torch.Tensor:
     """The gradients of identity + distillation, the scored part of them (``cfg.score_loss``) passed
-    through ``collector``; returns the whole training loss."""
+    through ``collector``; returns the whole training loss. ``scale``: this process's weight on its
+    losses, ``synchronise``: averages the gradients over the processes before the scores read them
+    (``training.parallel``; nothing in one process)."""
     usable = td.reference_usable[idx]
     to_reference = (cfg.distill_weight * distill.distillation_loss(dist.to_reference(emb), td.reference[idx], usable)
                     if dist.to_reference is not None else None)
     d = (cfg.distill_weight * distill.distillation_loss(dist.to_teacher(emb), target, torch.ones_like(usable))
          if dist.teacher is not None else to_reference)
+
+    def backward(loss: torch.Tensor, **kwargs) -> None:
+        (loss * scale if scale != 1.0 else loss).backward(**kwargs)
+
     if collector is None:
-        (identity + d).backward()
+        backward(identity + d)
     elif cfg.score_loss == "combined":
-        (identity + d).backward()
+        backward(identity + d)
+        synchronise()
         collector.after_backward()
     else:  # a scored backward pass, then the unscored rest of the training loss
-        (identity if cfg.score_loss == "identity" else to_reference).backward(retain_graph=True)
+        backward(identity if cfg.score_loss == "identity" else to_reference, retain_graph=True)
+        synchronise()
         collector.after_backward()
         collector.active = False
         if cfg.score_loss == "reference":
             optimizer.zero_grad(set_to_none=True)
-        (d if cfg.score_loss == "identity" else identity + d).backward()
+        backward(d if cfg.score_loss == "identity" else identity + d)
         collector.active = True
     return identity + d
 

@@ -31,7 +31,7 @@ from facelib.errors import FacelibError
 from facelib.evaluation import verification
 from facelib.io import load_torch, remove_partial_writes, save_csv, save_json, save_torch
 from facelib.networks.base import FaceNet
-from facelib.networks.models import build, save_model
+from facelib.networks.models import build, save_model, set_dropout
 from facelib.training import distill, parallel, teacher
 from facelib.training.allocator import hold_freed_memory
 from facelib.training.config import TrainConfig
@@ -88,10 +88,7 @@ class TrainState:
     @classmethod
     def start(cls, cfg: TrainConfig, td: TrainData | FolderData, part: Part = Part()) -> "TrainState":
         model = build(cfg.arch, len(td.split.classes), cfg.batch_norm)
-        if cfg.dropout is not None:
-            for m in model.modules():
-                if isinstance(m, torch.nn.Dropout):
-                    m.p = cfg.dropout
+        set_dropout(model, cfg.dropout)
         model = model.to(cfg.device, memory_format=preprocessing.memory_format())
         # Distillation is on whenever the data carries reference embeddings or points (its weight may be 0).
         distilling = td.reference is not None or td.points is not None

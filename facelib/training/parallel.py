@@ -40,6 +40,38 @@ class Part:
         """The factor on a rank's mean loss over its ``mine`` faces of ``everyone`` (module docstring)."""
         return mine * self.world / everyone if everyone else 0.0
 
+    def score_weight(self, mine: int, everyone: int) -> float:
+        """The weight on a rank's Taylor scores of a batch (eq. 8 over its ``mine`` faces of ``everyone``,
+        its loss weighted by ``loss_scale``) that makes the ranks' sum the one-process score: eq. 8 is a
+        mean over faces of terms each proportional to 1 / ``everyone`` (the loss's mean), so a rank's
+        terms, ``world`` times larger and averaged over ``mine``, weigh ``mine / (world * everyone)``."""
+        return mine / (self.world * everyone) if everyone else 0.0
+
+    def mean(self, value: float, mine: int, everyone: int) -> float:
+        """The mean over all ranks' faces of a quantity whose mean over this rank's ``mine`` is ``value``."""
+        return value if self.world == 1 else self.total([value * mine])[0] / max(everyone, 1)
+
+    def total_tensor(self, t: torch.Tensor) -> torch.Tensor:
+        """``t`` summed over the ranks (itself in one process)."""
+        if self.world == 1:
+            return t
+        t = t.clone()
+        dist.all_reduce(t)
+        return t
+
+    def average_gradients(self, params: list[torch.Tensor]) -> None:
+        """Each parameter's gradient averaged over the ranks, in place (a missing one counts as zero).
+        The pruning loop's steps take two backward passes where its scores come from one part of the
+        loss (``pruning.retrain``), which DistributedDataParallel's reducer (one backward per forward)
+        does not allow; averaging is linear, so averaging after each pass gives the same gradients."""
+        if self.world == 1:
+            return
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            dist.all_reduce(p.grad)
+            p.grad /= self.world
+
     def total(self, values: list[float]) -> list[float]:
         """``values`` summed over the ranks (unchanged in one process)."""
         if self.world == 1:

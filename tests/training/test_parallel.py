@@ -104,3 +104,82 @@ def test_a_run_stopped_on_two_processes_resumes_on_one(tmp_path, tree):
     run(train_args(tree, tmp_path / "resumed"))
     run(train_args(tree, tmp_path / "straight"))
     assert largest_difference(tmp_path / "resumed" / "model.pt", tmp_path / "straight" / "model.pt") < TOLERANCE
+
+
+@pytest.fixture(scope="module")
+def tree_base(tmp_path_factory, tree):
+    """A SqueezeNet trained one epoch on the folder (its classifier for the folder's people), to prune."""
+    out = tmp_path_factory.mktemp("base")
+    run(train_args(tree, out))
+    return out / "model.pt"
+
+
+def prune_args(tree, base: Path, out: Path) -> list[str]:
+    root, boxes = tree
+    return ["prune", "--model", str(base), "--data", str(root), "--boxes", str(boxes), "--steps", "2",
+            "--filters-per-step", "16", "--batches-per-step", "3", "--batch-size", "9", "--finetune-every", "2",
+            "--finetune-batches", "2", "--threads", "1", "--workers", "1", "--out", str(out), "--quiet"]
+
+
+def test_two_processes_prune_as_one_from_a_folder(tmp_path, tree, tree_base):
+    """``torchrun --nproc_per_node=2 -m facelib prune --data TREE`` against one process: both remove the
+    same filters (scores within float tolerance), and the pruned and fine-tuned networks match."""
+    run(prune_args(tree, tree_base, tmp_path / "one"))
+    two = run(prune_args(tree, tree_base, tmp_path / "two"), processes=2)
+    assert "on 2 processes" in two.stdout and two.stdout.count("pruned ") == 1
+    removed = [read_csv(tmp_path / run_ / "removed.csv", numeric=True) for run_ in ("one", "two")]
+    assert len(removed[0]) == 32
+    assert [(r["step"], r["group"], r["index"]) for r in removed[0]] == [(r["step"], r["group"], r["index"])
+                                                                       for r in removed[1]]
+    scores = torch.tensor([[r["score"] for r in rows] for rows in removed])
+    assert torch.allclose(scores[0], scores[1], rtol=1e-3, atol=0)
+    for name in ("step_002_pruned.pt", "step_002_finetuned.pt"):
+        assert largest_difference(tmp_path / "one" / "models" / name, tmp_path / "two" / "models" / name) < TOLERANCE
+
+
+SCORER = """import sys, torch
+from pathlib import Path
+from facelib.networks.models import load_model, set_dropout
+from facelib.pruning import criteria, loop, retrain, selection
+from facelib.pruning.config import PruneConfig
+from facelib.pruning.groups import channel_groups
+from facelib.training import parallel
+base, root, boxes, out = sys.argv[1:5]
+part = parallel.join()
+cfg = PruneConfig(base_model=base, data=root, boxes=boxes, batch_size=9, workers=1, threads=1, lr=0.0)  # scores alone
+model = load_model(Path(base))
+set_dropout(model, 0.0)  # as it was trained (its dropout masks would differ between the ranks' shares)
+td = loop.training_data(cfg, model, False)
+groups = channel_groups(model)
+scorer = criteria.importance("taylor", model, groups)
+torch.manual_seed(1)
+retrain.train_batches(model, td, retrain.step_batches(td.count, 4, 9, 0, 1), cfg, 1, scorer, part=part)
+scorer.combine(part.total_tensor)
+scores = scorer.scores()
+chosen = selection.select_to_remove(scores, 16, 1, 1)
+if part.writes:
+    torch.save({"scores": scores, "chosen": {k: sorted(v) for k, v in chosen.items()}}, out)
+parallel.leave(part)
+"""
+
+
+def test_two_ranks_sum_to_one_process_taylor_scores(tmp_path, tree, tree_base):
+    """Every filter's Taylor score (eq. 8) over 4 mini-batches of 9 faces, each rank scoring its share
+    (5 and 4 faces) and the two summed (``Importance.combine``), against one process scoring whole
+    batches: the same scores within float tolerance, and the same 16 filters chosen."""
+    driver = tmp_path / "scores.py"
+    driver.write_text(SCORER)
+    args = [str(tree_base), str(tree[0]), str(tree[1])]
+    subprocess.run([sys.executable, str(driver), *args, str(tmp_path / "one.pt")], cwd=ROOT, check=True,
+                   capture_output=True)
+    done = subprocess.run([str(TORCHRUN), "--nproc_per_node=2", "--master_port", str(28500 + os.getpid() % 500),
+                           str(driver), *args, str(tmp_path / "two.pt")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    one, two = (torch.load(tmp_path / f"{n}.pt", weights_only=True) for n in ("one", "two"))
+    assert one["chosen"] == two["chosen"]
+    alive = sum(int((v > 0).sum()) for v in one["scores"].values())
+    assert alive > sum(len(v) for v in one["scores"].values()) // 2  # a comparison of real scores
+    for name, a in one["scores"].items():  # float32 sums in another order, within each group's scale
+        b = two["scores"][name]
+        assert (a - b).abs().max() <= 1e-4 * a.abs().max(), (name, ((a - b).abs().max() / a.abs().max()).item())
