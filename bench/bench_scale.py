@@ -78,9 +78,11 @@ if __name__ == "__main__":
         faces = some_faces(4000)
         write_tree(faces, root, link=True)
         if "loader" in part:
-            for kind, (streamed, memory) in loader_rates(root, faces).items():
-                print(f"loader, {kind}: streamed {streamed:,.0f} faces/s, in memory {memory:,.0f} faces/s, "
-                      f"ratio {streamed / memory:.3f}")
+            rates = loader_rates(root, faces)
+            for arch, network in ARCHITECTURES.items():
+                streamed, memory = rates[network.input_kind]
+                print(f"loader, {arch} ({network.input_kind}): streamed {streamed:,.0f} faces/s, in memory "
+                      f"{memory:,.0f} faces/s, ratio {streamed / memory:.3f}")
         if "ddp" in part:
             one = step_seconds(root, 1, Path(folder) / "one")
             both = step_seconds(root, 1, Path(folder) / "both", threads=2)

@@ -152,6 +152,8 @@ def train(cfg: TrainConfig, out: Path, td: TrainData | FolderData | None = None,
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     td = td or load_train_data(cfg, progress=progress and part.writes)
+    if getattr(td, "left_out", 0) and part.writes:
+        tqdm.write(f"{td.left_out} people of {cfg.data} have fewer than {cfg.min_images} images and were left out")
     state = TrainState.start(cfg, td, part)
     if saved is None:
         if part.writes:

@@ -183,3 +183,20 @@ def test_two_ranks_sum_to_one_process_taylor_scores(tmp_path, tree, tree_base):
     for name, a in one["scores"].items():  # float32 sums in another order, within each group's scale
         b = two["scores"][name]
         assert (a - b).abs().max() <= 1e-4 * a.abs().max(), (name, ((a - b).abs().max() / a.abs().max()).item())
+
+
+def test_a_folder_with_a_lone_person_and_a_broken_file_trains_and_says_so(tmp_path, tree):
+    """One sentence each for the person left out (one image) and the unreadable file; the run goes on."""
+    import shutil
+
+    root = tmp_path / "tree"
+    shutil.copytree(tree[0], root)
+    (root / "lone_person").mkdir()
+    (root / "lone_person" / "only.jpg").write_bytes(next(root.glob("*/*.jpg")).read_bytes())
+    person = sorted(p for p in root.iterdir() if p.is_dir())[0]
+    (person / "broken.jpg").write_bytes(b"not a jpeg")
+    done = run(train_args((root, tree[1]), tmp_path / "run") + ["--val-fraction", "0"])  # the broken file trains
+    said = done.stdout + done.stderr
+    assert f"1 people of {root} have fewer than 2 images and were left out" in said
+    assert "1 training images could not be read so far; they were skipped" in said
+    assert (tmp_path / "run" / "model.pt").exists()
