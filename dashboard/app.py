@@ -8,35 +8,30 @@ Every number comes from ``results/`` and the models in ``models/`` through ``fac
 """
 from __future__ import annotations
 
+import sys
+import threading
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
 st.set_page_config(page_title="facelib: pruning face CNNs", layout="wide")  # before any other st call
 
-# the pages' own modules in dashboard/, on the path of the script Streamlit runs
-from compare_faces import compare_faces  # noqa: E402
-from live_pruning import prune_yourself  # noqa: E402
-from shipped import NO_RUNS, choose_shipped_network, dev_verification, model_label  # noqa: E402
-
+# Only what the overview needs is imported here: it opens from its recorded content (results/overview.json)
+# without torch; the other pages' modules (in dashboard/, on the path of the script Streamlit runs) import
+# torch and load when first opened, or in the background once the overview is drawn.
 from facelib.errors import FacelibError  # noqa: E402
-from facelib.findings import (  # noqa: E402
-    analysis,
-    claims,
-    figures,
-    pretrained,
-    summary,
-    tables,
-    verdicts,
-)
-from facelib.study import layout, recorded  # noqa: E402
-from facelib.study.runs import SCORE_FORMS  # noqa: E402
+from facelib.findings import overview as findings  # noqa: E402
+from facelib.study import layout  # noqa: E402
 
+HERE = str(Path(__file__).resolve().parent)  # the pages' modules
 PAGES = ("Overview", "Filters per layer", "EER per step", "Prune it yourself", "Compare two faces")
 
 
-def _range(r: claims.Removable) -> str:
-    """A removable share's range for a metric's second line."""
-    return f"[{r.low:.0%}, {r.high:.0%}]" if r.low == r.low else "no interval recorded"
+@st.cache_data(show_spinner="Computing the findings from results/ ...")
+def computed(digest: str) -> dict:
+    """The overview computed afresh where its record is missing or out of date, once per ``digest``."""
+    return findings.content()
 
 
 def overview() -> None:
@@ -47,169 +42,75 @@ def overview() -> None:
         "on CNNs in face recognition*), with the papers' raw scores (eq. 8) and with each layer's scores divided "
         "by their norm (layer-normalised, eq. 9). Verification is measured by the equal error rate (EER) on LFW's "
         "development pairs, none of whose people is trained on.")
-    found = summary.paragraph()
-    if found:
+    shown = findings.recorded() or computed(findings.digest())
+    if shown["paragraph"]:
         st.subheader("What we found")
-        st.markdown(found)
-    rows = claims.removable_rows()
-    if not rows:
+        st.markdown(shown["paragraph"])
+    if not shown["headline"]:
+        from shipped import NO_RUNS
+
         st.warning(NO_RUNS)
         return
-    headline_metrics(rows)
-    st.table(pd.DataFrame(tables.removable_table(rows)).set_index("network"))
+    st.subheader("Trunk parameters removable at <= 1 point of EER, pruned + fine-tuned")
+    for col, network in zip(st.columns(len(shown["headline"])), shown["headline"]):
+        for m in network["metrics"]:
+            col.metric(m["label"], m["value"], m["delta"], delta_color="off", delta_arrow="off", help=m["help"])
+    st.caption(shown["papers"])
+    st.table(pd.DataFrame(shown["removable"]).set_index("network"))
     st.caption("Each share: at the last step before the EER (larger development set) rises more than 1 point "
                "above the unpruned network's, then [at least, at most] as the 95 % intervals allow.")
-    judged = verdicts.all_verdicts()
-    if judged:
+    if shown["verdicts"]:
         st.subheader("The papers' claims, judged by their intervals")
-        st.table(pd.DataFrame(tables.verdicts_table(judged)))
+        st.table(pd.DataFrame(shown["verdicts"]))
         with st.expander("What explains each verdict"):
-            st.markdown("\n".join(f"- **{r['claim'][:2]} {r['network']}{', ' * bool(r['score_form'])}"
-                                   f"{r['score_form']}**: {r['detail']}" for r in judged if r["detail"]))
+            st.markdown("\n".join(shown["details"]))
         st.caption("On the larger set of the development people (5,104 pairs), from the runs that started from "
                    "today's bases: agree or disagree only where the whole 95 % interval lies on one side of the "
                    "papers' figure, else cannot tell (facelib/findings/verdicts.py).")
-    found = pretrained.summary()
-    if found:
+    if shown["pretrained"]:
         st.subheader("The pretrained MobileFaceNet, pruned (EER on LFW View 2)")
-        st.table(pd.DataFrame(tables.pretrained_table(found)).set_index("score form"))
+        st.table(pd.DataFrame(shown["pretrained"]).set_index("score form"))
     st.markdown(
         "**How to read the rest.** *Filters per layer*: which layers lose filters as the steps go (the papers "
         "find the layers with the most output channels lose filters first). *EER per step*: what pruning costs in "
-        "verification error, pruned and pruned + fine-tuned. *Compare two faces*: the unpruned and pruned models "
-        "side by side on your photos.")
+        "verification error, pruned and pruned + fine-tuned. *Prune it yourself*: prune a shipped network with the "
+        "settings you pick. *Compare two faces*: the unpruned and pruned models side by side on your photos.")
     st.caption(f"Results folder: {layout.results_dir().relative_to(layout.ROOT)}")
 
 
-def headline_metrics(rows: list[dict]) -> None:
-    """A column per network, a metric per score form: the share of trunk parameters removable at <= 1
-    point (fine-tuned), its range and its verdict against the papers."""
-    judged = {(v["network"], v["score_form"]): v for v in verdicts.removable_verdicts()}
-    st.subheader("Trunk parameters removable at <= 1 point of EER, pruned + fine-tuned")
-    archs = list(dict.fromkeys(r["network"] for r in rows))
-    for col, arch in zip(st.columns(len(archs)), archs):
-        for r in (r for r in rows if r["network"] == arch):
-            share, verdict = r["params_finetuned"], judged.get((arch, r["score_form"]))
-            said = f" · {verdict['verdict']}" if verdict else ""
-            col.metric(f"{arch}, {r['score_form']}", f"{share.share:.0%}", f"{_range(share)}{said}",
-                       delta_color="off", delta_arrow="off",
-                       help="the share of the trunk's parameters removed at the last fine-tuned step within 1 point "
-                            "of the unpruned EER, [at least, at most] as the 95 % intervals allow, and the verdict "
-                            f"against the papers' share ({verdict['papers'] if verdict else 'none'})")
-    papers = {v["papers"]: [] for v in judged.values()}
-    for (arch, _), v in judged.items():
-        if arch not in papers[v["papers"]]:
-            papers[v["papers"]].append(arch)
-    st.caption("The papers: " + "; ".join(f"{said} for {', '.join(archs)}" for said, archs in papers.items())
-               + ". Verdicts by the 95 % intervals: agree or disagree only where the whole interval lies on one side.")
+def load_other_pages() -> None:
+    """Import the other pages' modules (torch among their imports), so that the next page opens at once.
+    Only a head start: a page imports its module itself when opened, and says there what went wrong."""
+    if HERE not in sys.path:
+        sys.path.append(HERE)
+    try:
+        import compare_faces  # noqa: F401
+        import live_pruning  # noqa: F401
+        import recorded_pages  # noqa: F401
+    except Exception:  # noqa: BLE001, S110 - the page will import it again and show the error
+        pass
 
 
-def choose_run(key: str) -> recorded.PruningRun | None:
-    runs = recorded.available_runs()
-    if not runs:
-        st.warning(NO_RUNS)
-        return None
-    archs = list(dict.fromkeys(a for a, _ in runs))
-    c1, c2, c3 = st.columns(3)
-    arch = c1.selectbox("Network", archs, key=f"{key}-arch")
-    run = recorded.load_run(arch, choose_criterion([c for a, c in runs if a == arch], key, c2, c3))
-    note = recorded.earlier_base_note([run])
-    if note:
-        st.warning(note)
-    return run
+def show(page: str) -> None:
+    if page == "Overview":
+        overview()
+        threading.Thread(target=load_other_pages, daemon=True).start()
+    elif page == "Prune it yourself":
+        from live_pruning import prune_yourself
 
+        prune_yourself()
+    elif page == "Compare two faces":
+        from compare_faces import compare_faces
 
-def choose_criterion(names: list[str], key: str, left, right) -> str:
-    """One of the run ``names``, chosen as a criterion and, for Taylor, a score form (``runs.SCORE_FORMS``:
-    the papers' raw scores or layer-normalised ones), each in its column."""
-    shown = list(dict.fromkeys("taylor" if n in SCORE_FORMS.values() else n for n in names))
-    criterion = left.selectbox("Criterion", shown, key=f"{key}-criterion")
-    if criterion != "taylor":
-        return criterion
-    forms = [form for form, name in SCORE_FORMS.items() if name in names]
-    normalised = [i for i, form in enumerate(forms) if SCORE_FORMS[form] == "taylor_normalised"]
-    form = right.radio("Score form", forms, index=normalised[0] if normalised else 0, horizontal=True,
-                       key=f"{key}-form",
-                       help="raw: equation 8's mean of |activation x gradient| over positions, which scores "
-                            "high-resolution layers low; layer-normalised: each layer's scores over their L2 norm")
-    return SCORE_FORMS[form]
+        compare_faces()
+    else:
+        import recorded_pages
 
-
-SCORE_FORMS_NOTE = ("The Taylor runs come in two score forms: the papers' raw scores (eq. 8), a mean over each "
-                    "feature map's positions, which ranks the filters of high-resolution layers low, and layer-"
-                    "normalised scores (eq. 9), each layer's scores divided by their norm (notebook 03 explains both).")
-
-
-def filters_per_layer() -> None:
-    st.header("Which layers lose filters")
-    st.markdown(f"{SCORE_FORMS_NOTE} Look at which rows go dark first under each form: the papers find that the "
-                "layers with the most output channels lose filters first.")
-    run = choose_run("layers")
-    if run is None:
-        return
-    st.plotly_chart(figures.layer_heatmap(run), width="stretch")
-    steps = [int(r["step"]) for r in run.steps]
-    step = st.slider("Step", min_value=steps[0], max_value=steps[-1], value=steps[-1])
-    st.plotly_chart(figures.layer_bars(run, step), width="stretch")
-    rho, _ = analysis.size_loss_correlation(run, step)
-    st.metric("Rank correlation: initial filters vs fraction lost", f"{rho:.2f}")
-
-
-def eer_per_step() -> None:
-    st.header("EER per step")
-    st.markdown(f"{SCORE_FORMS_NOTE} Follow each line from the unpruned network and see how many parameters go "
-                "before the EER rises a point above its start, under each form.")
-    runs = recorded.available_runs()
-    if not runs:
-        st.warning(NO_RUNS)
-        return
-    c1, c2 = st.columns(2)
-    criterion = choose_criterion([c for _, c in runs], "eer", c1, c2)
-    x = st.radio("Against", list(figures.X_AXES), format_func=figures.X_AXES.get, horizontal=True, key="eer-axis")
-    chosen = [recorded.load_run(arch, criterion) for arch, c in runs if c == criterion]
-    note = recorded.earlier_base_note(chosen)
-    if note:
-        st.warning(note)
-    with_larger = [run for run in chosen if claims.has_larger_set(run)]
-    pairs = ["the larger development-people set", "the 1,000 development pairs"]
-    larger = bool(with_larger) and st.radio(
-        "Pairs", pairs, horizontal=True, key="eer-pairs",
-        help="5,104 pairs of the development people, at every step of the runs made since; the 1,000 pairs are "
-             "the figure comparable with earlier runs") == pairs[0]
-    shown = with_larger if larger else chosen
-    cols = st.columns(len(shown))
-    for col, run in zip(cols, shown):
-        col.plotly_chart(figures.eer_per_step([run], x, larger), width="stretch")
-    st.subheader("Batch-1 CPU latency against MACs")
-    st.caption("Each step's network timed one face at a time against the unpruned one, the two in turn "
-               "(latency_ratio in results/pruning/*/steps.csv). Above the dotted line, latency falls more slowly "
-               "than the multiply-accumulates.")
-    st.plotly_chart(figures.latency_vs_macs(chosen), width="stretch")
-    st.subheader("DET curve of a shipped step against the unpruned model")
-    rows = choose_shipped_network("det")
-    if rows is None:
-        return
-    names = {model_label(r): r["file"] for r in rows}
-    ends = list(dict.fromkeys(list(names)[:1] + list(names)[-1:]))  # the least and most pruned, once each
-    chosen = st.multiselect("Models", list(names), default=ends, key="det-models")
-    if chosen:
-        try:
-            with st.spinner("Scoring the pairs (MobileFaceNet: LFW View 2, up to 2 min a model)..."):
-                found = {name: dev_verification(names[name]) for name in chosen}
-        except FacelibError as exc:
-            st.error(f"{exc} (the DET curves need LFW; the tables above do not).")
-            return
-        st.plotly_chart(figures.det_curves({n: (v["scores"], v["labels"]) for n, v in found.items()}), width="stretch")
-        st.table(pd.DataFrame([{"model": n, "EER": f"{v['eer']:.1%}",
-                                "95 % interval (people resampled)": f"{v['low']:.1%} - {v['high']:.1%}"}
-                               for n, v in found.items()]).set_index("model"))
-        st.caption("A difference between two models smaller than these intervals is no difference these "
-                   "pairs can show (the development pairs; LFW View 2 for MobileFaceNet).")
+        {"Filters per layer": recorded_pages.filters_per_layer, "EER per step": recorded_pages.eer_per_step}[page]()
 
 
 page = st.sidebar.radio("Page", PAGES, key="page")
 try:
-    {"Overview": overview, "Filters per layer": filters_per_layer, "EER per step": eer_per_step,
-     "Prune it yourself": prune_yourself, "Compare two faces": compare_faces}[page]()
+    show(page)
 except FacelibError as exc:
     st.error(str(exc))

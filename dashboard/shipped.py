@@ -123,9 +123,10 @@ def pretrained_model():
 def choose_shipped_network(key: str, extra: list[dict] = ()) -> list[dict] | None:
     """The ``models.csv`` rows (and ``extra`` rows) of the network picked in a select box (None,
     with a warning, when nothing is shipped)."""
-    shipped = list(extra) + shipped_models()  # the unpruned network first
+    shipped = shipped_models() + list(extra)
     if not shipped:
         st.warning(NO_MODELS)
         return None
     arch = st.selectbox("Network", list(dict.fromkeys(r["arch"] for r in shipped)), key=f"{key}-arch")
-    return [r for r in shipped if r["arch"] == arch]
+    rows = [r for r in shipped if r["arch"] == arch]
+    return sorted(rows, key=lambda r: r["kind"] != "pretrained" and not r["kind"].startswith("base"))  # unpruned first

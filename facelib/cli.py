@@ -133,11 +133,13 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_report(_args: argparse.Namespace) -> None:
-    from facelib.findings import report
+    from facelib.findings import overview, report
+    from facelib.study import layout
 
     changed = report.update_generated()
     print("README.md and docs/results.md: " + (f"{', '.join(p.name for p in changed)} updated from results/" if changed
                                                else "already match results/"))
+    print(f"the dashboard's overview recorded in {overview.record().relative_to(layout.ROOT)}")
 
 
 def cmd_study(args: argparse.Namespace) -> None:

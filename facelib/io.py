@@ -11,8 +11,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from facelib.errors import FacelibError
 
 
@@ -52,6 +50,8 @@ def save_array(path: Path, array=None, **arrays) -> None:
 
 
 def save_torch(obj: Any, path: Path) -> None:
+    import torch  # here, not above: reading tables and JSON needs no torch (the dashboard's first page)
+
     _atomic(path, lambda f: torch.save(obj, f))
 
 
@@ -60,6 +60,8 @@ def load_torch(path: Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise FacelibError(f"checkpoint {path} does not exist")
+    import torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file

@@ -305,7 +305,7 @@ def test_prune_it_yourself_then_compare_with_the_pruned_model():
     table = at.table[0].value
     assert live in list(table.index)
     said = table["its EER [95 %] (pairs)"]
-    assert said[live] == f"{eer.value} (1,000 pairs)"  # the EER it was pruned to, beside its answer
+    assert said[live] == f"{eer.value} (1,000 development pairs)"  # the EER it was pruned to, beside its answer
     assert all("[" in text for text in said)  # every model's with its interval
     assert said.str.endswith("(larger set)").sum() == len(said) - 1  # the shipped ones
     other = start("Compare two faces")  # another browser session: its own models only

@@ -19,16 +19,16 @@ from torch import nn
 
 from facelib.errors import FacelibError
 from facelib.io import load_torch, save_torch
+from facelib.networks import NAMES
 from facelib.networks.base import FaceNet
 from facelib.networks.mobilefacenet import MobileFaceNet
 from facelib.networks.mobilenetv2 import MobileNetV2
 from facelib.networks.resnet50 import ResNet50
 from facelib.networks.squeezenet import SqueezeNet
 
-# The three networks the study trains from scratch, then MobileFaceNet, pretrained (its weights come
-# from the shared ONNX file through ``MobileFaceNet.from_onnx``; it is pruned, never trained here).
-ARCHITECTURES: dict[str, type[FaceNet]] = {"squeezenet": SqueezeNet, "mobilenetv2": MobileNetV2, "resnet50": ResNet50,
-                                           "mobilefacenet": MobileFaceNet}
+# Each network's class, by its name in ``networks.NAMES`` (MobileFaceNet's weights come from the shared
+# ONNX file through ``MobileFaceNet.from_onnx``; it is pruned, never trained here).
+ARCHITECTURES: dict[str, type[FaceNet]] = dict(zip(NAMES, (SqueezeNet, MobileNetV2, ResNet50, MobileFaceNet)))
 
 
 def build(arch: str, num_classes: int, batch_norm: bool = False) -> FaceNet:

@@ -7,3 +7,7 @@ only torch and the network definitions. The papers' iterative run is ``loop`` (t
 remove, fine-tune, evaluate, record), with its configuration (``config``), the training between
 steps (``retrain``), a refitted identity classifier (``head``) and its tables (``log``).
 """
+
+# The importance criteria by name, importable without torch (the study's declarations read names
+# only); ``criteria.CRITERIA`` maps each to its class.
+CRITERION_NAMES = ("taylor", "l1", "weight_taylor", "random")

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facelib.pruning import CRITERION_NAMES
 from facelib.pruning.groups import Group, input_offset, size
 from facelib.pruning.surgery import mask_channels
 
@@ -159,7 +160,7 @@ class Random(Importance):
                 for g in self.groups}
 
 
-CRITERIA: dict[str, type[Importance]] = {"taylor": Taylor, "l1": L1, "weight_taylor": WeightTaylor, "random": Random}
+CRITERIA: dict[str, type[Importance]] = dict(zip(CRITERION_NAMES, (Taylor, L1, WeightTaylor, Random)))
 
 
 def importance(criterion: str, model: nn.Module, groups: list[Group], normalise: bool = False,

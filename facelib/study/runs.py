@@ -6,11 +6,11 @@ measurements behind it: docs/decisions.md.
 """
 from __future__ import annotations
 
-from facelib.networks.models import ARCHITECTURES
-from facelib.pruning.criteria import CRITERIA
+from facelib.networks import NAMES
+from facelib.pruning import CRITERION_NAMES
 
 PRETRAINED = "mobilefacenet"  # pretrained: its weights come from the shared ONNX file, never trained here
-NETWORKS = tuple(ARCHITECTURES)  # every network with results, in table order
+NETWORKS = NAMES  # every network with results, in table order
 ARCHS = tuple(a for a in NETWORKS if a != PRETRAINED)  # the networks the study trains from scratch
 
 # --- Base training: each network's recipe is BASE_RECIPE changed by BASE_RECIPES; the ways differ only in distillation.
@@ -58,7 +58,7 @@ LONG_RECIPES = {  # where a recipe's EER levels off: name -> (recipe, multiple o
 
 # --- Pruning runs of each network's chosen base (PruneConfig fields beyond the profile's schedule).
 PRUNING_RUNS = {
-    **{c: dict(criterion=c) for c in CRITERIA},  # scored by the papers' identity loss
+    **{c: dict(criterion=c) for c in CRITERION_NAMES},  # scored by the papers' identity loss
     "taylor_normalised": dict(criterion="taylor", normalise=True),  # eq. 9: each group's scores over their L2 norm
     "taylor_distill": dict(criterion="taylor", distill_weight=DISTILL_WEIGHT),  # training also distils
     "taylor_distill_combined": dict(criterion="taylor", distill_weight=DISTILL_WEIGHT, score_loss="combined"),
