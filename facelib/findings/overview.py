@@ -50,7 +50,8 @@ def recorded() -> dict | None:
 def record() -> Path:
     """Compute the content and record it with its digest (``python -m facelib report``)."""
     path = layout.results_dir() / RECORD
-    io.save_json({"digest": digest(), "content": content()}, path)
+    # not io.save_json, which sorts keys: the tables' columns keep their order
+    io.save_text(json.dumps({"digest": digest(), "content": content()}, indent=1), path)
     return path
 
 
