@@ -1,0 +1,203 @@
+"""Least-squares reconstruction of the layers that read removed channels (He et al., "Channel pruning
+for accelerating very deep neural networks", ICCV 2017, eq. 1 with the channels fixed; the refit of
+Luo et al., "ThiNet", ICCV 2017): pruning that needs a few thousand faces, not a training set.
+
+After filters go, each *consumer* of a shrunk group (``groups.Group.consumers``: the next Fire's
+squeeze or expand convolutions, a block's projection after its depthwise convolution, every reader
+of a residual stream) reads fewer input channels. Its weights ``W`` and bias ``b`` are refitted so
+that, on fixed training faces and sampled positions, its output on the pruned network's own inputs
+``X`` matches the unpruned network's output ``Y`` of the same layer (restricted to the consumer's
+own kept output channels):
+
+    min_{W, b}  || X W + b - Y ||^2 + lam ||W||^2,    lam = ridge * mean(diag(X^T X))     (1)
+
+in closed form from accumulated sums (centred normal equations), consumer after consumer in forward
+order, so that each sees the inputs the consumers before it now give. A convolution without a bias
+(a batch norm follows) takes ``b`` through that batch norm's running mean (``BN(y + b)`` with mean
+``mu`` is ``BN(y)`` with mean ``mu - b``). Where (1) would not lower the error on the fitting faces
+(nothing the consumer reads was removed), the weights stay as they are.
+
+Worked example, SqueezeNet's Fire features.3 after 8 of expand3x3's 64 filters go: the consumer is
+features.4.squeeze, a 1x1 conv from 128 channels (64 expand1x1, then 64 expand3x3) to 32; X holds,
+at 24 positions of each face, the 120 channels it now reads (and a constant for b), Y the unpruned
+network's 32 squeeze outputs there; (1) gives the new 32 x 120 weights and 32 biases.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from facelib.data import preprocessing
+from facelib.networks.base import FaceNet
+from facelib.pruning.groups import Group
+
+
+class _Reached(Exception):
+    """Raised by a capture hook: the rest of the forward pass is not needed."""
+
+
+@dataclass
+class Sums:
+    """Sufficient statistics of (1) for one consumer: n rows, sum x, sum y, X^T X, X^T Y, sum |y|^2."""
+
+    n: int
+    sx: torch.Tensor
+    sy: torch.Tensor
+    sxx: torch.Tensor
+    sxy: torch.Tensor
+    syy: float
+
+    def __add__(self, other: "Sums") -> "Sums":
+        return Sums(self.n + other.n, self.sx + other.sx, self.sy + other.sy, self.sxx + other.sxx,
+                    self.sxy + other.sxy, self.syy + other.syy)
+
+    def error(self, w: torch.Tensor, b: torch.Tensor) -> float:
+        """Sum over rows of |x W + b - y|^2, from the sums alone."""
+        return float(self.syy - 2 * (w * self.sxy).sum() - 2 * b @ self.sy + (w * (self.sxx @ w)).sum()
+                     + 2 * b @ (w.T @ self.sx) + self.n * b @ b)
+
+    def solve(self, ridge: float, intercept: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """(1) for W [inputs, outputs] and b [outputs] (b = 0 where there is no ``intercept``)."""
+        mx, my = (self.sx / self.n, self.sy / self.n) if intercept else (self.sx * 0, self.sy * 0)
+        cxx = self.sxx - self.n * torch.outer(mx, mx)
+        cxy = self.sxy - self.n * torch.outer(mx, my)
+        lam = ridge * cxx.diagonal().mean().clamp_min(1e-12)
+        w = torch.linalg.solve(cxx + lam * torch.eye(len(cxx), dtype=cxx.dtype), cxy)
+        return w, my - mx @ w
+
+
+def consumers(model: FaceNet, groups: list[Group], shrunk: set[str]) -> list[str]:
+    """The trunk convolutions reading a channel of a group in ``shrunk``, in the network's forward
+    (module) order; the identity classifier, trained for pruning only, is left out."""
+    reading = {name for g in groups if g.name in shrunk for name, _ in g.consumers}
+    head = model.head
+    return [name for name, m in model.named_modules()
+            if name in reading and isinstance(m, nn.Conv2d) and m is not head]
+
+
+def kept_outputs(groups: list[Group], ids: dict[str, list[int]]) -> dict[str, list[int]]:
+    """Each prunable convolution's output channels as numbers in the unpruned network (``ids``: the
+    pruning loop's current channel -> original number, per group)."""
+    return {name: ids[g.name] for g in groups for name in g.outputs if g.name in ids}
+
+
+def norm_after(groups: list[Group], model: nn.Module) -> dict[str, str]:
+    """For each convolution of a group followed there by its batch norm, that batch norm's name."""
+    out = {}
+    for g in groups:
+        for a, b in zip(g.outputs, g.outputs[1:]):
+            if isinstance(model.get_submodule(a), nn.Conv2d) and isinstance(model.get_submodule(b), nn.BatchNorm2d):
+                out[a] = b
+    return out
+
+
+def _capture(model: nn.Module, name: str, x: torch.Tensor, side: str) -> torch.Tensor:
+    """The input (``side="in"``) or output of module ``name`` when ``model`` runs on ``x``; the
+    forward pass stops there."""
+    got = {}
+
+    def hook(_m, inputs, output):
+        got["v"] = inputs[0] if side == "in" else output
+        raise _Reached
+
+    handle = model.get_submodule(name).register_forward_hook(hook)
+    try:
+        model.embed(x)
+    except _Reached:
+        pass
+    finally:
+        handle.remove()
+    return got["v"]
+
+
+@torch.no_grad()
+def consumer_sums(model: FaceNet, base: FaceNet, name: str, images: torch.Tensor, out_ids: list[int] | None,
+                  positions: int, seed: int, batch: int = 64) -> Sums:
+    """The sums of (1) for consumer ``name``: its patches in ``model`` (the pruned network) and the
+    unpruned ``base``'s outputs of the same layer, at ``positions`` output positions per face (the
+    same, seeded), for the uint8 faces ``images``; ``out_ids``: the consumer's kept output channels."""
+    conv = model.get_submodule(name)
+    generator = torch.Generator().manual_seed(seed)
+    total = None
+    for i in range(0, len(images), batch):
+        x = preprocessing.network_input(model.input_kind, images[i:i + batch])
+        inputs = _capture(model, name, x, "in")
+        target = _capture(base, name, x, "out")
+        patches = F.unfold(inputs, conv.kernel_size, conv.dilation, conv.padding, conv.stride)  # [N, d, L]
+        n, _, spots = patches.shape
+        pick = torch.randint(0, spots, (n, min(positions, spots)), generator=generator)
+        xs = patches.gather(2, pick[:, None, :].expand(-1, patches.shape[1], -1)).transpose(1, 2)
+        ys = target.flatten(2).gather(2, pick[:, None, :].expand(-1, target.shape[1], -1)).transpose(1, 2)
+        xs, ys = xs.reshape(-1, xs.shape[-1]).double(), ys.reshape(-1, ys.shape[-1]).double()
+        if out_ids is not None:
+            ys = ys[:, out_ids]
+        part = Sums(len(xs), xs.sum(0), ys.sum(0), xs.T @ xs, xs.T @ ys, float((ys * ys).sum()))
+        total = part if total is None else total + part
+    return total
+
+
+def current(model: nn.Module, base: nn.Module, name: str, norms: dict[str, str],
+            out_ids: list[int] | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The consumer's weights as (1) reads them: W [inputs, outputs] and its intercept b: its bias; or,
+    before a batch norm, how far that norm's running mean lies below the unpruned network's; else 0."""
+    conv = model.get_submodule(name)
+    w = conv.weight.detach().double().reshape(conv.out_channels, -1).T
+    if conv.bias is not None:
+        return w, conv.bias.detach().double()
+    if name in norms:
+        return w, (_base_mean(base, norms[name], out_ids) - model.get_submodule(norms[name]).running_mean).double()
+    return w, torch.zeros(conv.out_channels, dtype=torch.double)
+
+
+def _base_mean(base: nn.Module, norm: str, out_ids: list[int] | None) -> torch.Tensor:
+    mean = base.get_submodule(norm).running_mean
+    return mean[out_ids] if out_ids is not None else mean
+
+
+@torch.no_grad()
+def install(model: nn.Module, base: nn.Module, name: str, w: torch.Tensor, b: torch.Tensor, norms: dict[str, str],
+            out_ids: list[int] | None) -> None:
+    """Set the consumer's weights to W and its intercept to b (as ``current`` reads them)."""
+    conv = model.get_submodule(name)
+    conv.weight.copy_(w.T.reshape(conv.weight.shape).to(conv.weight.dtype))
+    if conv.bias is not None:
+        conv.bias.copy_(b.to(conv.bias.dtype))
+    elif name in norms:
+        bn = model.get_submodule(norms[name])
+        bn.running_mean.copy_(_base_mean(base, norms[name], out_ids) - b.to(bn.running_mean.dtype))
+
+
+def refit(model: FaceNet, base: FaceNet, groups: list[Group], shrunk: set[str], ids: dict[str, list[int]],
+          images: torch.Tensor, ridge: float = 1e-3, positions: int = 24,
+          seed: int = 0) -> dict[str, tuple[float, float]]:
+    """Refit every consumer of the groups ``shrunk`` by (1), in forward order (module docstring); returns,
+    per consumer, its reconstruction error on all the faces before and after (sums of squares).
+
+    A fifth of the faces check each fit first: a consumer keeps its weights unless the fit on the other
+    four fifths lowers the error on them too. Where a layer has few positions per face and many inputs
+    (MobileFaceNet's embedding layer reads 512 channels at one position), a few hundred faces fit
+    their own noise, and the refit would lower the error on them while raising it on any others."""
+    model.eval()
+    base.eval()
+    norms, out_ids = norm_after(groups, model), kept_outputs(groups, ids)
+    checking = torch.arange(len(images)) % 5 == 4
+    errors = {}
+    for name in consumers(model, groups, shrunk):
+        outs = out_ids.get(name)
+        fit = consumer_sums(model, base, name, images[~checking], outs, positions, seed)
+        check = consumer_sums(model, base, name, images[checking], outs, positions, seed + 1)
+        w0, b0 = current(model, base, name, norms, outs)
+        intercept = model.get_submodule(name).bias is not None or name in norms
+        every = fit + check
+        before = every.error(w0, b0)
+        errors[name] = (before, before)
+        if check.error(*fit.solve(ridge, intercept)) < check.error(w0, b0):
+            w, b = every.solve(ridge, intercept)
+            after = every.error(w, b)
+            if after < before:
+                install(model, base, name, w, b, norms, outs)
+                errors[name] = (before, after)
+    return errors
