@@ -178,7 +178,7 @@ def refit(model: FaceNet, base: FaceNet, groups: list[Group], shrunk: set[str], 
 
     A fifth of the faces check each fit first: a consumer keeps its weights unless the fit on the other
     four fifths lowers the error on them too. Where a layer has few positions per face and many inputs
-    (MobileFaceNet's embedding layer reads 512 channels at one position), a few hundred faces fit
+    (MobileFaceNet's embedding layer reads 512 channels at one position), a hundred faces fit
     their own noise, and the refit would lower the error on them while raising it on any others."""
     model.eval()
     base.eval()
