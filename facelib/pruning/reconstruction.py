@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from facelib.data import preprocessing
+from facelib.errors import FacelibError
 from facelib.networks.base import FaceNet
 from facelib.pruning.groups import Group
 
@@ -75,7 +76,7 @@ def consumers(model: FaceNet, groups: list[Group], shrunk: set[str]) -> list[str
     reading = {name for g in groups if g.name in shrunk for name, _ in g.consumers}
     head = model.head
     return [name for name, m in model.named_modules()
-            if name in reading and isinstance(m, nn.Conv2d) and m is not head]
+            if name in reading and isinstance(m, nn.Conv2d) and m.groups == 1 and m is not head]
 
 
 def kept_outputs(groups: list[Group], ids: dict[str, list[int]]) -> dict[str, list[int]]:
@@ -180,6 +181,8 @@ def refit(model: FaceNet, base: FaceNet, groups: list[Group], shrunk: set[str], 
     four fifths lowers the error on them too. Where a layer has few positions per face and many inputs
     (MobileFaceNet's embedding layer reads 512 channels at one position), a hundred faces fit
     their own noise, and the refit would lower the error on them while raising it on any others."""
+    if len(images) < 5:
+        raise FacelibError(f"reconstruction needs at least 5 faces (a fifth of them check each fit); got {len(images)}")
     model.eval()
     base.eval()
     norms, out_ids = norm_after(groups, model), kept_outputs(groups, ids)

@@ -9,6 +9,7 @@ import torch
 
 from facelib.data.alignment import load_faces
 from facelib.data.split import study_split
+from facelib.errors import FacelibError
 from facelib.networks.models import load_model
 from facelib.pruning import reconstruction
 from facelib.pruning.criteria import l1_scores
@@ -88,3 +89,5 @@ def test_nothing_removed_leaves_the_network_as_it_is(full_profile):
     errors = reconstruction.refit(model, base, groups, some, full_ids, images[:20], positions=8)
     assert errors and all(after == before for before, after in errors.values())
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), base.state_dict().values()))
+    with pytest.raises(FacelibError, match="at least 5 faces"):
+        reconstruction.refit(model, base, groups, some, full_ids, images[:4])
