@@ -40,6 +40,11 @@ class PruneConfig(Config):
     larger_pairs: str | None = option(None, "a second, larger set of LFW pairs evaluated at every step "
                                             "(devpeople), or none")
     max_pairs: int | None = option(None, "the most pairs of the larger set kept, evenly spaced (none: all)")
+    reconstruct_faces: int = option(0, "after each removal, refit the layers reading the removed channels by least "
+                                       "squares to the unpruned network's outputs on this many training faces (He et "
+                                       "al. 2017; pruning.reconstruction; 0: off)")
+    reconstruct_positions: int = option(24, "with --reconstruct-faces: positions sampled per face and layer")
+    ridge: float = option(1e-3, "with --reconstruct-faces: the least squares' ridge, relative to the inputs' variance")
     data: str | None = option(None, "score and fine-tune on your own folder of identities (DIR/<person>/<image>, "
                                     "read from the files as each batch needs them) instead of the base's training "
                                     "faces; the base's classifier must be for these people (trained with --data)")
@@ -67,6 +72,9 @@ class PruneConfig(Config):
     def check(self) -> None:
         if self.round_to < 1:
             raise FacelibError("--round-to must be at least 1")
+        if self.reconstruct_faces < 0 or self.reconstruct_positions < 1 or self.ridge < 0:
+            raise FacelibError("--reconstruct-faces must not be negative, --reconstruct-positions at least 1 and "
+                               "--ridge not negative")
         if self.precision not in PRECISIONS or self.eval_precision not in PRECISIONS:
             raise FacelibError(f"unknown precision {self.precision!r} or eval precision {self.eval_precision!r}; "
                                "choose fp32 or bf16")

@@ -15,7 +15,13 @@ STEP_COLUMNS = ["step", "params", "trunk_params", "macs", "filters", "removed", 
                 "devpeople_eer_high_pruned", "devpeople_eer_finetuned", "devpeople_eer_low_finetuned",
                 "devpeople_eer_high_finetuned", "devpeople_diff_low_pruned", "devpeople_diff_high_pruned",
                 "devpeople_diff_low_finetuned", "devpeople_diff_high_finetuned", "seconds"]
+REFIT_COLUMN = "refit_seconds"  # runs that reconstruct (``PruneConfig.reconstruct_faces``): the refit's seconds
 LAYER_COLUMNS = ["step", "group", "kind", "filters", "initial_filters"]
+
+
+def step_columns(rows: list[dict]) -> list[str]:
+    """The columns of ``steps.csv`` for ``rows``: ``STEP_COLUMNS``, and the refit's seconds where a row has them."""
+    return STEP_COLUMNS + ([REFIT_COLUMN] if any(REFIT_COLUMN in r for r in rows) else [])
 REMOVED_COLUMNS = ["step", "group", "index", "score"]
 
 

@@ -63,11 +63,11 @@ from facelib.evaluation import verification
 from facelib.io import load_torch, remove_partial_writes, save_csv, save_json, save_torch
 from facelib.networks.base import FaceNet
 from facelib.networks.models import count_macs, count_parameters, load_model, save_model, set_dropout
-from facelib.pruning import head
+from facelib.pruning import head, reconstruction
 from facelib.pruning.config import PruneConfig
 from facelib.pruning.criteria import importance
 from facelib.pruning.groups import Group, channel_groups, size
-from facelib.pruning.log import LAYER_COLUMNS, REMOVED_COLUMNS, STEP_COLUMNS, verification_columns
+from facelib.pruning.log import LAYER_COLUMNS, REFIT_COLUMN, REMOVED_COLUMNS, step_columns, verification_columns
 from facelib.pruning.retrain import projection_targets, step_batches, train_batches
 from facelib.pruning.selection import select_to_remove
 from facelib.pruning.surgery import remove_chosen
@@ -97,6 +97,8 @@ class PruningState:
     teacher: FaceNet | None = None
     teacher_targets: torch.Tensor | None = None
     part: Part = Part()
+    fit_images: torch.Tensor | None = None  # the faces each reconstruction fits on (``cfg.reconstruct_faces``)
+    unpruned_net: FaceNet | None = None  # what it reconstructs: the base as loaded (``base`` is pruned in place)
     by_name: dict[str, Group] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -112,7 +114,7 @@ class PruningState:
                 or (cfg.target_macs is not None and row["macs"] <= cfg.target_macs))
 
     def record(self, step: int, removed: int, loss: float, seconds: float, shape: dict,
-               tuned: FaceNet | None = None, found: dict | None = None) -> None:
+               tuned: FaceNet | None = None, found: dict | None = None, refit: float | None = None) -> None:
         """Append the step's rows; its fine-tuned cells stay empty where it has no fine-tuned copy. Only
         the writing process evaluates (the others keep the rows' shape columns, which end the run)."""
         model, td, cfg = self.model, self.td, self.cfg
@@ -125,7 +127,7 @@ class PruningState:
             **verification_columns(model, td.dev_pairs, self.larger, "pruned", cfg.eval_precision, self.unpruned, found),
             **(verification_columns(tuned, td.dev_pairs, self.larger, "finetuned", cfg.eval_precision, self.unpruned,
                                     skipped) if tuned is not None else {}),
-            "seconds": seconds})
+            "seconds": seconds, **({REFIT_COLUMN: refit} if self.fit_images is not None else {})})
         self.log["layers"] += [{"step": step, "group": g.name, "kind": g.kind, "filters": size(model, g),
                                 "initial_filters": self.initial[g.name]} for g in self.groups]
 
@@ -139,7 +141,7 @@ class PruningState:
         save_model(self.model, out / "models" / f"step_{step:03d}_pruned.pt", **meta)
         if tuned is not None:
             save_model(tuned, out / "models" / f"step_{step:03d}_finetuned.pt", **meta)
-        save_csv(log["steps"], STEP_COLUMNS, out / "steps.csv")
+        save_csv(log["steps"], step_columns(log["steps"]), out / "steps.csv")
         save_csv(log["layers"], LAYER_COLUMNS, out / "layers.csv")
         save_csv(log["removed"], REMOVED_COLUMNS, out / "removed.csv")
         save_torch({"step": step, "log": json.dumps(log), "config": json.dumps(asdict(self.cfg))}, out / "state.pt")
@@ -200,6 +202,7 @@ def prune_step(state: PruningState, step: int) -> int:
         state.log["removed"] += [{"step": step, "group": name, "index": ids[i], "score": float(scores[name][i])}
                                  for i in sorted(chosen[name])]
         state.log["ids"][name] = [ids[i] for i in keep]
+    refit = reconstruct(state, set(chosen), step)
     shape = state.shape()
     last = step == cfg.steps or state.reached(shape)
     tuned = None
@@ -209,9 +212,20 @@ def prune_step(state: PruningState, step: int) -> int:
         train_batches(tuned, td, step_batches(td.count, cfg.finetune_batches, cfg.batch_size, cfg.seed + 1, step),
                       cfg, -step, teacher=state.teacher, teacher_targets=state.teacher_targets, part=state.part)
     removed = sum(len(v) for v in chosen.values())
-    state.record(step, removed, loss, time.perf_counter() - start, shape, tuned)
+    state.record(step, removed, loss, time.perf_counter() - start, shape, tuned, refit=refit)
     state.commit(step, tuned)
     return removed
+
+
+def reconstruct(state: PruningState, shrunk: set[str], step: int) -> float | None:
+    """Where the run reconstructs: refit the layers reading the groups ``shrunk`` by least squares to the
+    unpruned network's outputs (``pruning.reconstruction``); returns the seconds it took."""
+    if state.fit_images is None:
+        return None
+    cfg, start = state.cfg, time.perf_counter()
+    reconstruction.refit(state.model, state.unpruned_net, state.groups, shrunk, state.log["ids"], state.fit_images,
+                         cfg.ridge, cfg.reconstruct_positions, cfg.seed * 1_000_037 + step)
+    return time.perf_counter() - start
 
 
 def start(cfg: PruneConfig, out: Path, td: TrainData | FolderData | None, progress: bool, part: Part = Part()
@@ -258,6 +272,11 @@ def start(cfg: PruneConfig, out: Path, td: TrainData | FolderData | None, progre
         state.teacher_targets = projection_targets(state.teacher, td, cfg)
     if not log["ids"]:
         log["ids"] = {g.name: list(range(state.initial[g.name])) for g in groups}
+    if cfg.reconstruct_faces:  # evenly spaced training faces, the same at every step
+        if not isinstance(td, TrainData):
+            raise FacelibError("--reconstruct-faces needs the base's training faces in memory, not --data")
+        pick = torch.linspace(0, td.count - 1, min(cfg.reconstruct_faces, td.count)).long()
+        state.fit_images, state.unpruned_net = td.train_images[pick], load_model(Path(cfg.base_model))
     return state, step, base_found if fresh else None
 
 

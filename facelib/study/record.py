@@ -22,7 +22,7 @@ from facelib.evaluation import metrics, timing, verification
 from facelib.evaluation.verification import OnnxFaceModel
 from facelib.networks import models
 from facelib.pruning.config import PruneConfig
-from facelib.pruning.log import STEP_COLUMNS, widths_by_step
+from facelib.pruning.log import step_columns, widths_by_step
 from facelib.pruning.surgery import shrink_to
 from facelib.study import layout, shipped_scores
 from facelib.study.bases import base_training_config, chosen_way, is_earlier_base
@@ -168,8 +168,9 @@ def add_paired_differences(arch: str, criterion: str, larger: list[Pair]) -> lis
     results table and in its run folder's table, atomically."""
     run, dest = layout.prune_run_dir(arch, criterion), layout.pruning_results_dir(arch, criterion)
     steps = paired_differences(run, io.read_csv(dest / "steps.csv"), larger)
-    io.save_csv(steps, STEP_COLUMNS + LATENCY_COLUMNS, dest / "steps.csv")
-    io.save_csv([{k: r[k] for k in STEP_COLUMNS if k in r} for r in steps], STEP_COLUMNS, run / "steps.csv")
+    io.save_csv(steps, step_columns(steps) + LATENCY_COLUMNS, dest / "steps.csv")
+    columns = step_columns(steps)
+    io.save_csv([{k: r[k] for k in columns if k in r} for r in steps], columns, run / "steps.csv")
     return steps
 
 
@@ -181,7 +182,7 @@ def record_pruning(arch: str, criterion: str, ship: bool = False) -> list[dict]:
     for table in ("layers.csv", "removed.csv"):
         io.copy_atomic(run / table, dest / table)
     steps = with_latency(arch, io.read_csv(run / "steps.csv"), io.read_csv(run / "layers.csv"))
-    io.save_csv(steps, STEP_COLUMNS + LATENCY_COLUMNS, dest / "steps.csv")
+    io.save_csv(steps, step_columns(steps) + LATENCY_COLUMNS, dest / "steps.csv")
     cfg = json.loads((run / "config.json").read_text())
     base_meta = models.load_model(layout.ROOT / cfg["base_model"]).meta
     if "config" in base_meta:

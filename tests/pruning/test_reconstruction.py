@@ -91,3 +91,28 @@ def test_nothing_removed_leaves_the_network_as_it_is(full_profile):
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), base.state_dict().values()))
     with pytest.raises(FacelibError, match="at least 5 faces"):
         reconstruction.refit(model, base, groups, some, full_ids, images[:4])
+
+
+def test_a_pruning_run_that_reconstructs(tmp_path, full_profile):
+    """The loop with ``reconstruct_faces``: the same filters go at its first step as without (scored
+    before any refit), the layers reading them change and nothing else does, and the step's row says
+    how long the refit took."""
+    from facelib.io import read_csv
+    from facelib.pruning.config import PruneConfig
+    from facelib.pruning.loop import prune
+
+    common = dict(base_model=str(configs.shipped_base_file("squeezenet").relative_to(configs.layout.ROOT)),
+                  criterion="random", steps=1, filters_per_step=32, batches_per_step=1, batch_size=16, finetune_every=0,
+                  max_pairs=60)  # random: filters that carry something (Taylor's lowest here are near-dead ones)
+    prune(PruneConfig(**common), tmp_path / "plain", progress=False)
+    prune(PruneConfig(**common, reconstruct_faces=100, reconstruct_positions=16), tmp_path / "refit", progress=False)
+    removed = [read_csv(tmp_path / run / "removed.csv") for run in ("plain", "refit")]
+    assert removed[0] == removed[1] and removed[0]
+    steps = read_csv(tmp_path / "refit" / "steps.csv", numeric=True)
+    assert steps[1]["refit_seconds"] > 0 and "refit_seconds" not in read_csv(tmp_path / "plain" / "steps.csv")[0]
+    plain, refit = (load_model(tmp_path / run / "models" / "step_001_pruned.pt").state_dict()
+                    for run in ("plain", "refit"))
+    groups = channel_groups(base_of("squeezenet"))
+    readers = {c for g in groups if g.name in {r["group"] for r in removed[0]} for c, _ in g.consumers}
+    changed = {k.rsplit(".", 1)[0] for k in plain if not torch.equal(plain[k], refit[k])}
+    assert changed and changed <= readers
