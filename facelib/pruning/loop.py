@@ -68,14 +68,13 @@ from facelib.pruning.config import PruneConfig
 from facelib.pruning.criteria import importance
 from facelib.pruning.groups import Group, channel_groups, size
 from facelib.pruning.log import LAYER_COLUMNS, REFIT_COLUMN, REMOVED_COLUMNS, step_columns, verification_columns
-from facelib.pruning.retrain import projection_targets, step_batches, train_batches
+from facelib.pruning.retrain import projection_targets, step_batches, train_batches, training_data
 from facelib.pruning.selection import select_to_remove
 from facelib.pruning.surgery import remove_chosen
 from facelib.training import distill, parallel
 from facelib.training.allocator import hold_freed_memory
-from facelib.training.config import TrainConfig
 from facelib.training.parallel import Part
-from facelib.training.trainset import FolderData, TrainData, load_train_data
+from facelib.training.trainset import FolderData, TrainData
 
 
 @dataclass
@@ -278,18 +277,6 @@ def start(cfg: PruneConfig, out: Path, td: TrainData | FolderData | None, progre
         pick = torch.linspace(0, td.count - 1, min(cfg.reconstruct_faces, td.count)).long()
         state.fit_images, state.unpruned_net = td.train_images[pick], load_model(Path(cfg.base_model))
     return state, step, base_found if fresh else None
-
-
-def training_data(cfg: PruneConfig, base: FaceNet, progress: bool) -> TrainData | FolderData:
-    """What the run trains and scores on: the base's own training faces (its saved configuration; a
-    shipped base carries none, and the study's default split is its own), or the folder ``cfg.data``."""
-    saved = json.loads(base.meta.get("config", "{}"))
-    if cfg.data:
-        if cfg.distill_weight > 0 or cfg.refit_head:
-            raise FacelibError("--data prunes with the identity loss and the base's own classifier: set "
-                               "--distill-weight 0 and --refit-head 0")
-        saved = {**saved, "data": cfg.data, "boxes": cfg.boxes, "workers": cfg.workers}
-    return load_train_data(TrainConfig.from_dict({**saved, "distill_weight": 0.0}), progress=progress)
 
 
 def refit_head(cfg: PruneConfig, out: Path, model: FaceNet, td: TrainData, write: bool = True) -> None:

@@ -19,6 +19,7 @@ unlike the ``"unpruned"`` target's.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import torch
@@ -26,15 +27,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from facelib.data import preprocessing
+from facelib.errors import FacelibError
 from facelib.networks.base import FaceNet
 from facelib.pruning import head
 from facelib.pruning.config import PruneConfig
 from facelib.pruning.criteria import Importance
 from facelib.training import distill
+from facelib.training.config import TrainConfig
 from facelib.training.optimizer import make_optimizer
 from facelib.training.parallel import Part
 from facelib.training.precision import autocast
-from facelib.training.trainset import Batch, FolderData, TrainData, batch_order
+from facelib.training.trainset import Batch, FolderData, TrainData, batch_order, load_train_data
 
 
 def step_batches(n: int, count: int, batch_size: int, seed: int, step: int) -> list[torch.Tensor]:
@@ -181,3 +184,15 @@ def projection_faces(td: TrainData, cfg: PruneConfig, faces: int = 1024) -> torc
 def projection_targets(teacher: FaceNet, td: TrainData, cfg: PruneConfig) -> torch.Tensor:
     """The frozen ``teacher``'s embeddings of the projection's faces: the same all run long."""
     return head.embeddings(teacher, td.train_images[projection_faces(td, cfg)])
+
+
+def training_data(cfg: PruneConfig, base: FaceNet, progress: bool) -> TrainData | FolderData:
+    """What the run trains and scores on: the base's own training faces (its saved configuration; a
+    shipped base carries none, and the study's default split is its own), or the folder ``cfg.data``."""
+    saved = json.loads(base.meta.get("config", "{}"))
+    if cfg.data:
+        if cfg.distill_weight > 0 or cfg.refit_head:
+            raise FacelibError("--data prunes with the identity loss and the base's own classifier: set "
+                               "--distill-weight 0 and --refit-head 0")
+        saved = {**saved, "data": cfg.data, "boxes": cfg.boxes, "workers": cfg.workers}
+    return load_train_data(TrainConfig.from_dict({**saved, "distill_weight": 0.0}), progress=progress)

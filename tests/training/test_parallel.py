@@ -149,7 +149,7 @@ part = parallel.join()
 cfg = PruneConfig(base_model=base, data=root, boxes=boxes, batch_size=9, workers=1, threads=1, lr=0.0)  # scores alone
 model = load_model(Path(base))
 set_dropout(model, 0.0)  # as it was trained (its dropout masks would differ between the ranks' shares)
-td = loop.training_data(cfg, model, False)
+td = retrain.training_data(cfg, model, False)
 groups = channel_groups(model)
 scorer = criteria.importance("taylor", model, groups)
 torch.manual_seed(1)
