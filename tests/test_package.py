@@ -21,7 +21,8 @@ STAGES = ["data", "networks", "evaluation", "training", "pruning", "deployment",
 SHARED = {"facelib.errors", "facelib.io", "facelib.config"}
 TOP = {"facelib", "facelib.cli", "facelib.__main__"}
 # the pruning core, usable on its own as Torch-Pruning is: torch, the standard library and the networks
-PRUNING_CORE = {f"facelib.pruning.{m}" for m in ("groups", "criteria", "selection", "surgery")} | {"facelib.pruning"}
+PRUNING_CORE = {f"facelib.pruning.{m}" for m in ("groups", "criteria", "selection", "surgery", "reconstruction",
+                                                  "reconstruction_error")} | {"facelib.pruning"}
 
 
 def module_files() -> dict[str, Path]:

@@ -14,7 +14,8 @@ from facelib.pruning.criteria import CRITERIA
 @dataclass
 class PruneConfig(Config):
     base_model: str = option("", "the trained model.pt to prune")
-    criterion: str = option("taylor", "filter importance: taylor (the papers), l1, weight_taylor or random")
+    criterion: str = option("taylor", "filter importance: taylor (the papers), l1, weight_taylor, random or "
+                                           "reconstruction (ThiNet's, with --reconstruct-faces)")
     filters_per_step: int = option(8, "filters removed per pruning step, lowest scores across the whole network")
     steps: int = option(20, "maximum number of pruning steps")
     target_params: int | None = option(None, "stop once the whole network has at most this many parameters")
@@ -45,6 +46,8 @@ class PruneConfig(Config):
                                        "al. 2017; pruning.reconstruction; 0: off)")
     reconstruct_positions: int = option(24, "with --reconstruct-faces: positions sampled per face and layer")
     ridge: float = option(1e-3, "with --reconstruct-faces: the least squares' ridge, relative to the inputs' variance")
+    train: bool = option(True, "train the network on each step's mini-batches (0: the scores read them, nothing "
+                               "is updated and no copy is fine-tuned: pruning by reconstruction alone) (1/0)")
     data: str | None = option(None, "score and fine-tune on your own folder of identities (DIR/<person>/<image>, "
                                     "read from the files as each batch needs them) instead of the base's training "
                                     "faces; the base's classifier must be for these people (trained with --data)")
@@ -91,6 +94,10 @@ class PruneConfig(Config):
             raise FacelibError("--identity-weight 0 needs --distill-weight above 0 and --score-loss combined or reference")
         if self.criterion not in CRITERIA:
             raise FacelibError(f"unknown criterion {self.criterion!r}; choose one of {', '.join(CRITERIA)}")
+        if self.criterion == "reconstruction" and not self.reconstruct_faces:
+            raise FacelibError("--criterion reconstruction needs faces to reconstruct on: give --reconstruct-faces")
+        if not self.train and self.finetune_every:
+            raise FacelibError("--train 0 fine-tunes no copy: give --finetune-every 0 too")
         if self.filters_per_step < 1 or self.steps < 1 or self.batches_per_step < 1 or self.min_channels < 1:
             raise FacelibError("--filters-per-step, --steps, --batches-per-step and --min-channels must be at least 1")
         check_pair_set(self.larger_pairs)

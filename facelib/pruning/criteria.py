@@ -17,7 +17,9 @@ Baselines on the same loop:
 - ``weight_taylor``: sum of |w * dL/dw| over every weight of the channel in the group
   (filters, batch norm, depthwise filters, and the consumers' input slices), the criterion of
   the Torch-Pruning library's group Taylor importance;
-- ``random``: uniform scores from the run's seeded generator.
+- ``random``: uniform scores from the run's seeded generator;
+- ``reconstruction``: the error a channel's removal leaves in the layers reading it, refitted by least
+  squares to the unpruned network's outputs (ThiNet's criterion; ``reconstruction_error``).
 
 Each criterion is a class with one interface (``Importance``); ``importance(name, ...)`` makes one.
 Which filters then go: ``facelib.pruning.selection``.
@@ -28,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facelib.pruning import CRITERION_NAMES
+from facelib.errors import FacelibError
+from facelib.pruning import CRITERION_NAMES, reconstruction_error
 from facelib.pruning.groups import Group, input_offset, size
 from facelib.pruning.surgery import mask_channels
 
@@ -43,6 +46,8 @@ class Importance:
     ``scores()`` for the step's scores, each group's divided by its L2 norm where ``normalise``
     (Molchanov et al. 2017, eq. 9); ``remove()`` to unhook.
     """
+
+    needs_batches = True  # whether the scores come from the step's training mini-batches
 
     def __init__(self, model: nn.Module, groups: list[Group], normalise: bool = False,
                  generator: torch.Generator | None = None) -> None:
@@ -160,14 +165,35 @@ class Random(Importance):
                 for g in self.groups}
 
 
-CRITERIA: dict[str, type[Importance]] = dict(zip(CRITERION_NAMES, (Taylor, L1, WeightTaylor, Random)))
+class Reconstruction(Importance):
+    """The error each channel's removal leaves in its readers once they are refitted, on the unpruned
+    network's outputs for a few training faces (``reconstruction_error``, ThiNet's greedy search); read
+    from the network as it is at the end of the step, from ``reference`` (a ``reconstruction_error.Reference``)."""
+
+    needs_batches = False
+
+    def __init__(self, model: nn.Module, groups: list[Group], normalise: bool = False,
+                 generator: torch.Generator | None = None, reference=None) -> None:
+        super().__init__(model, groups, normalise, generator)
+        if reference is None:
+            raise FacelibError("the reconstruction criterion needs faces to reconstruct on: give --reconstruct-faces")
+        self.reference = reference
+
+    def raw_scores(self) -> dict[str, torch.Tensor]:
+        return reconstruction_error.scores(self.model, self.groups, self.reference)
+
+
+CRITERIA: dict[str, type[Importance]] = dict(zip(CRITERION_NAMES, (Taylor, L1, WeightTaylor, Random, Reconstruction)))
 
 
 def importance(criterion: str, model: nn.Module, groups: list[Group], normalise: bool = False,
-               generator: torch.Generator | None = None) -> Importance:
-    """The criterion named ``criterion`` (a key of ``CRITERIA``) for ``groups`` of ``model``."""
+               generator: torch.Generator | None = None, reference=None) -> Importance:
+    """The criterion named ``criterion`` (a key of ``CRITERIA``) for ``groups`` of ``model``; ``reference``:
+    what the reconstruction criterion reads (``reconstruction_error.Reference``), ignored by the others."""
     if criterion not in CRITERIA:
         raise ValueError(f"unknown criterion {criterion!r}")
+    if criterion == "reconstruction":
+        return Reconstruction(model, groups, normalise, generator, reference)
     return CRITERIA[criterion](model, groups, normalise, generator)
 
 

@@ -68,6 +68,7 @@ from facelib.pruning.config import PruneConfig
 from facelib.pruning.criteria import importance
 from facelib.pruning.groups import Group, channel_groups, size
 from facelib.pruning.log import LAYER_COLUMNS, REFIT_COLUMN, REMOVED_COLUMNS, step_columns, verification_columns
+from facelib.pruning.reconstruction_error import Reference
 from facelib.pruning.retrain import projection_targets, step_batches, train_batches, training_data
 from facelib.pruning.selection import select_to_remove
 from facelib.pruning.surgery import remove_chosen
@@ -96,7 +97,7 @@ class PruningState:
     teacher: FaceNet | None = None
     teacher_targets: torch.Tensor | None = None
     part: Part = Part()
-    fit_images: torch.Tensor | None = None  # the faces each reconstruction fits on (``cfg.reconstruct_faces``)
+    fit_inputs: torch.Tensor | None = None  # the faces each reconstruction fits on (``cfg.reconstruct_faces``)
     unpruned_net: FaceNet | None = None  # what it reconstructs: the base as loaded (``base`` is pruned in place)
     by_name: dict[str, Group] = field(init=False)
 
@@ -126,7 +127,7 @@ class PruningState:
             **verification_columns(model, td.dev_pairs, self.larger, "pruned", cfg.eval_precision, self.unpruned, found),
             **(verification_columns(tuned, td.dev_pairs, self.larger, "finetuned", cfg.eval_precision, self.unpruned,
                                     skipped) if tuned is not None else {}),
-            "seconds": seconds, **({REFIT_COLUMN: refit} if self.fit_images is not None else {})})
+            "seconds": seconds, **({REFIT_COLUMN: refit} if self.fit_inputs is not None else {})})
         self.log["layers"] += [{"step": step, "group": g.name, "kind": g.kind, "filters": size(model, g),
                                 "initial_filters": self.initial[g.name]} for g in self.groups]
 
@@ -188,10 +189,14 @@ def prune_step(state: PruningState, step: int) -> int:
     cfg, model, td = state.cfg, state.model, state.td
     start = time.perf_counter()
     torch.manual_seed(cfg.seed * 1_000_003 + step)  # dropout
+    reference = None if state.fit_inputs is None else Reference(
+        state.unpruned_net, state.fit_inputs, state.log["ids"], cfg.reconstruct_positions, cfg.ridge, cfg.seed * 31 + step)
     scorer = importance(cfg.criterion, model, state.groups, cfg.normalise,
-                        generator=torch.Generator().manual_seed(cfg.seed * 31 + step))
-    batches = step_batches(td.count, cfg.batches_per_step, cfg.batch_size, cfg.seed, step)
-    loss = train_batches(model, td, batches, cfg, step, scorer, state.teacher, state.teacher_targets, state.part)
+                        generator=torch.Generator().manual_seed(cfg.seed * 31 + step), reference=reference)
+    loss = float("nan")  # a run that neither trains nor scores on mini-batches has no training loss
+    if cfg.train or scorer.needs_batches:
+        batches = step_batches(td.count, cfg.batches_per_step, cfg.batch_size, cfg.seed, step)
+        loss = train_batches(model, td, batches, cfg, step, scorer, state.teacher, state.teacher_targets, state.part)
     scorer.remove()
     scorer.combine(state.part.total_tensor)  # every process's scores, so that all choose the same filters
     scores = scorer.scores()
@@ -219,10 +224,10 @@ def prune_step(state: PruningState, step: int) -> int:
 def reconstruct(state: PruningState, shrunk: set[str], step: int) -> float | None:
     """Where the run reconstructs: refit the layers reading the groups ``shrunk`` by least squares to the
     unpruned network's outputs (``pruning.reconstruction``); returns the seconds it took."""
-    if state.fit_images is None:
+    if state.fit_inputs is None:
         return None
     cfg, start = state.cfg, time.perf_counter()
-    reconstruction.refit(state.model, state.unpruned_net, state.groups, shrunk, state.log["ids"], state.fit_images,
+    reconstruction.refit(state.model, state.unpruned_net, state.groups, shrunk, state.log["ids"], state.fit_inputs,
                          cfg.ridge, cfg.reconstruct_positions, cfg.seed * 1_000_037 + step)
     return time.perf_counter() - start
 
@@ -275,7 +280,8 @@ def start(cfg: PruneConfig, out: Path, td: TrainData | FolderData | None, progre
         if not isinstance(td, TrainData):
             raise FacelibError("--reconstruct-faces needs the base's training faces in memory, not --data")
         pick = torch.linspace(0, td.count - 1, min(cfg.reconstruct_faces, td.count)).long()
-        state.fit_images, state.unpruned_net = td.train_images[pick], load_model(Path(cfg.base_model))
+        state.fit_inputs = preprocessing.network_input(td.input_kind, td.train_images[pick])
+        state.unpruned_net = load_model(Path(cfg.base_model))
     return state, step, base_found if fresh else None
 
 

@@ -30,7 +30,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facelib.data import preprocessing
 from facelib.errors import FacelibError
 from facelib.networks.base import FaceNet
 from facelib.pruning.groups import Group
@@ -60,13 +59,26 @@ class Sums:
         return float(self.syy - 2 * (w * self.sxy).sum() - 2 * b @ self.sy + (w * (self.sxx @ w)).sum()
                      + 2 * b @ (w.T @ self.sx) + self.n * b @ b)
 
+    def means(self, intercept: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mean row of X and of Y (zeros where there is no ``intercept``: nothing centres them)."""
+        return (self.sx / self.n, self.sy / self.n) if intercept else (self.sx * 0, self.sy * 0)
+
+    def normal_equations(self, ridge: float, intercept: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """(1)'s centred normal equations: A = X^T X + lam I and C = X^T Y (X, Y centred where ``intercept``)."""
+        mx, my = self.means(intercept)
+        cxx = self.sxx - self.n * torch.outer(mx, mx)
+        lam = ridge * cxx.diagonal().mean().clamp_min(1e-12)
+        return cxx + lam * torch.eye(len(cxx), dtype=cxx.dtype), self.sxy - self.n * torch.outer(mx, my)
+
+    def spread(self, intercept: bool = True) -> float:
+        """|Y|^2 (centred where ``intercept``): the error of predicting every row by the intercept alone."""
+        return float(self.syy - self.n * self.means(intercept)[1].square().sum())
+
     def solve(self, ridge: float, intercept: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """(1) for W [inputs, outputs] and b [outputs] (b = 0 where there is no ``intercept``)."""
-        mx, my = (self.sx / self.n, self.sy / self.n) if intercept else (self.sx * 0, self.sy * 0)
-        cxx = self.sxx - self.n * torch.outer(mx, mx)
-        cxy = self.sxy - self.n * torch.outer(mx, my)
-        lam = ridge * cxx.diagonal().mean().clamp_min(1e-12)
-        w = torch.linalg.solve(cxx + lam * torch.eye(len(cxx), dtype=cxx.dtype), cxy)
+        a, c = self.normal_equations(ridge, intercept)
+        mx, my = self.means(intercept)
+        w = torch.linalg.solve(a, c)
         return w, my - mx @ w
 
 
@@ -115,29 +127,46 @@ def _capture(model: nn.Module, name: str, x: torch.Tensor, side: str) -> torch.T
 
 
 @torch.no_grad()
-def consumer_sums(model: FaceNet, base: FaceNet, name: str, images: torch.Tensor, out_ids: list[int] | None,
+def consumer_sums(model: FaceNet, base: FaceNet, name: str, inputs: torch.Tensor, out_ids: list[int] | None,
                   positions: int, seed: int, batch: int = 64) -> Sums:
     """The sums of (1) for consumer ``name``: its patches in ``model`` (the pruned network) and the
     unpruned ``base``'s outputs of the same layer, at ``positions`` output positions per face (the
-    same, seeded), for the uint8 faces ``images``; ``out_ids``: the consumer's kept output channels."""
+    same, seeded), for the faces ``inputs`` (as the network reads them: ``data.preprocessing.network_input``); ``out_ids``: the consumer's kept output channels."""
     conv = model.get_submodule(name)
     generator = torch.Generator().manual_seed(seed)
     total = None
-    for i in range(0, len(images), batch):
-        x = preprocessing.network_input(model.input_kind, images[i:i + batch])
-        inputs = _capture(model, name, x, "in")
+    for i in range(0, len(inputs), batch):
+        x = inputs[i:i + batch]
+        read = _capture(model, name, x, "in")
         target = _capture(base, name, x, "out")
-        patches = F.unfold(inputs, conv.kernel_size, conv.dilation, conv.padding, conv.stride)  # [N, d, L]
-        n, _, spots = patches.shape
-        pick = torch.randint(0, spots, (n, min(positions, spots)), generator=generator)
-        xs = patches.gather(2, pick[:, None, :].expand(-1, patches.shape[1], -1)).transpose(1, 2)
-        ys = target.flatten(2).gather(2, pick[:, None, :].expand(-1, target.shape[1], -1)).transpose(1, 2)
-        xs, ys = xs.reshape(-1, xs.shape[-1]).double(), ys.reshape(-1, ys.shape[-1]).double()
-        if out_ids is not None:
-            ys = ys[:, out_ids]
-        part = Sums(len(xs), xs.sum(0), ys.sum(0), xs.T @ xs, xs.T @ ys, float((ys * ys).sum()))
+        pick = positions_of(conv, read, positions, generator)
+        part = sampled_sums(conv, read, target, pick, out_ids)
         total = part if total is None else total + part
     return total
+
+
+def positions_of(conv: nn.Conv2d, inputs: torch.Tensor, positions: int, generator: torch.Generator) -> torch.Tensor:
+    """``positions`` output positions of ``conv`` per face of ``inputs`` (its input), drawn from ``generator``:
+    [faces, positions] indices into the flattened output map."""
+    h, w = inputs.shape[-2:]
+    spots = 1
+    for size, k, d, p, s in zip((h, w), conv.kernel_size, conv.dilation, conv.padding, conv.stride):
+        spots *= (size + 2 * p - d * (k - 1) - 1) // s + 1
+    return torch.randint(0, spots, (len(inputs), min(positions, spots)), generator=generator)
+
+
+def sampled_sums(conv: nn.Conv2d, inputs: torch.Tensor, target: torch.Tensor, pick: torch.Tensor,
+                 out_ids: list[int] | None) -> Sums:
+    """The sums of (1) over the positions ``pick`` (``positions_of``): the patches of ``conv``'s ``inputs``
+    there (channel-major columns, as ``F.unfold`` lays them out) against ``target`` there, restricted to
+    the output channels ``out_ids``."""
+    patches = F.unfold(inputs, conv.kernel_size, conv.dilation, conv.padding, conv.stride)  # [N, d, L]
+    xs = patches.gather(2, pick[:, None, :].expand(-1, patches.shape[1], -1)).transpose(1, 2)
+    ys = target.flatten(2).gather(2, pick[:, None, :].expand(-1, target.shape[1], -1)).transpose(1, 2)
+    xs, ys = xs.reshape(-1, xs.shape[-1]).double(), ys.reshape(-1, ys.shape[-1]).double()
+    if out_ids is not None:
+        ys = ys[:, out_ids]
+    return Sums(len(xs), xs.sum(0), ys.sum(0), xs.T @ xs, xs.T @ ys, float((ys * ys).sum()))
 
 
 def current(model: nn.Module, base: nn.Module, name: str, norms: dict[str, str],
@@ -172,26 +201,27 @@ def install(model: nn.Module, base: nn.Module, name: str, w: torch.Tensor, b: to
 
 
 def refit(model: FaceNet, base: FaceNet, groups: list[Group], shrunk: set[str], ids: dict[str, list[int]],
-          images: torch.Tensor, ridge: float = 1e-3, positions: int = 24,
+          inputs: torch.Tensor, ridge: float = 1e-3, positions: int = 24,
           seed: int = 0) -> dict[str, tuple[float, float]]:
     """Refit every consumer of the groups ``shrunk`` by (1), in forward order (module docstring); returns,
     per consumer, its reconstruction error on all the faces before and after (sums of squares).
+    ``inputs``: the faces as the network reads them (``data.preprocessing.network_input``).
 
     A fifth of the faces check each fit first: a consumer keeps its weights unless the fit on the other
     four fifths lowers the error on them too. Where a layer has few positions per face and many inputs
     (MobileFaceNet's embedding layer reads 512 channels at one position), a hundred faces fit
     their own noise, and the refit would lower the error on them while raising it on any others."""
-    if len(images) < 5:
-        raise FacelibError(f"reconstruction needs at least 5 faces (a fifth of them check each fit); got {len(images)}")
+    if len(inputs) < 5:
+        raise FacelibError(f"reconstruction needs at least 5 faces (a fifth of them check each fit); got {len(inputs)}")
     model.eval()
     base.eval()
     norms, out_ids = norm_after(groups, model), kept_outputs(groups, ids)
-    checking = torch.arange(len(images)) % 5 == 4
+    checking = torch.arange(len(inputs)) % 5 == 4
     errors = {}
     for name in consumers(model, groups, shrunk):
         outs = out_ids.get(name)
-        fit = consumer_sums(model, base, name, images[~checking], outs, positions, seed)
-        check = consumer_sums(model, base, name, images[checking], outs, positions, seed + 1)
+        fit = consumer_sums(model, base, name, inputs[~checking], outs, positions, seed)
+        check = consumer_sums(model, base, name, inputs[checking], outs, positions, seed + 1)
         w0, b0 = current(model, base, name, norms, outs)
         intercept = model.get_submodule(name).bias is not None or name in norms
         every = fit + check

@@ -94,7 +94,7 @@ def train_batches(model: FaceNet, td: TrainData | FolderData, batches: list[torc
     optimizer = make_optimizer(params, cfg)
     augment = torch.Generator().manual_seed(cfg.seed * 7919 + step)
     fmt = preprocessing.memory_format()
-    model.train().to(memory_format=fmt)
+    model.train(cfg.train).to(memory_format=fmt)  # without cfg.train: scored, batch norms and weights as they are
     total = 0.0
     for idx, batch in zip(batches, td.batches(batches, part)):
         drawn = preprocessing.Augmentation.draw_for(td.input_kind, len(idx), augment).part(batch.places)
@@ -109,7 +109,8 @@ def train_batches(model: FaceNet, td: TrainData | FolderData, batches: list[torc
             part.average_gradients(params)
             collector.after_backward()
         part.average_gradients(params)
-        optimizer.step()
+        if cfg.train:
+            optimizer.step()
         total += part.mean(loss, mine, everyone)
     model.eval().to(memory_format=torch.contiguous_format)
     return total / max(len(batches), 1)

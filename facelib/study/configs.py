@@ -24,11 +24,11 @@ from facelib.study.runs import (
     PRECISION,
     PRETRAINED,
     PRETRAINED_MACS,
-    PRETRAINED_RUNS,
-    PRUNING_RUNS,
     RECIPE_ARCH,
     RECIPES,
+    REFIT_MACS,
     WAYS,
+    runs_of,
 )
 from facelib.training.config import TrainConfig
 from facelib.training.precision import runnable
@@ -99,20 +99,21 @@ def shipped_base_file(arch: str) -> Path:
 
 
 def prune_config(arch: str, criterion: str) -> PruneConfig:
-    """The pruning run ``criterion`` (a name of ``runs.PRUNING_RUNS``, or of ``runs.PRETRAINED_RUNS``
-    for the pretrained MobileFaceNet) of ``arch``'s chosen base model; every run of a network has
-    the same steps, filters per step and fine-tuning. They start from the shipped base (``models/``)
-    where it carries its identity classifier, and otherwise from the base's run folder; runs that
-    refit the identity head start from the shipped base and stop at ``DEPLOY_MACS`` of its MACs; MobileFaceNet's start
-    from its ONNX weights (``pretrained_base``) and stop at ``PRETRAINED_MACS``."""
-    runs = PRETRAINED_RUNS if arch == PRETRAINED else PRUNING_RUNS
+    """The pruning run ``criterion`` (a name of ``runs.runs_of(arch)``) of ``arch``'s chosen base model;
+    every run of a network has the same steps, filters per step and fine-tuning unless it sets its own.
+    They start from the shipped base (``models/``) where it carries its identity classifier, and
+    otherwise from the base's run folder; runs that refit the identity head start from the shipped base
+    and stop at ``DEPLOY_MACS`` of its MACs; MobileFaceNet's start from its ONNX weights
+    (``pretrained_base``) and stop at ``PRETRAINED_MACS`` (its refit runs at ``REFIT_MACS``)."""
+    runs = runs_of(arch)
     if criterion not in runs:
         raise FacelibError(f"unknown criterion {criterion!r}; choose one of {', '.join(runs)}")
     p, schedule = layout.profile(), layout.profile().networks[arch]
     run = runs[criterion]
     if arch == PRETRAINED:
         base = pretrained_base_file()
-        run = {**run, "target_macs": round(PRETRAINED_MACS * count_macs(build(PRETRAINED, 1)))}
+        share = REFIT_MACS if run.get("reconstruct_faces") else PRETRAINED_MACS
+        run = {**run, "target_macs": round(share * count_macs(build(PRETRAINED, 1)))}
     elif run.get("refit_head"):
         base = shipped_base_file(arch)
         if not base.exists():
@@ -127,11 +128,10 @@ def prune_config(arch: str, criterion: str) -> PruneConfig:
         run = {"precision": PRECISION[arch], "eval_precision": PRECISION[arch], "larger_pairs": "devpeople",
                "max_pairs": p.max_pairs, **run}
     run = {**run, **{k: runnable(run[k]) for k in ("precision", "eval_precision") if k in run}}  # as this CPU can
-    return PruneConfig(base_model=str(base.relative_to(layout.ROOT)), **run,
-                       filters_per_step=schedule.filters_per_step, steps=schedule.prune_steps,
-                       batches_per_step=schedule.batches_per_step or p.batches_per_step,
-                       batch_size=p.prune_batch_size, finetune_every=p.finetune_every,
-                       finetune_batches=schedule.finetune_batches or p.finetune_batches)
+    steps = dict(filters_per_step=schedule.filters_per_step, steps=schedule.prune_steps,
+                 batches_per_step=schedule.batches_per_step or p.batches_per_step, batch_size=p.prune_batch_size,
+                 finetune_every=p.finetune_every, finetune_batches=schedule.finetune_batches or p.finetune_batches)
+    return PruneConfig(base_model=str(base.relative_to(layout.ROOT)), **{**steps, **run})  # a run's own settings win
 
 
 def deploy_runs() -> dict[str, tuple[str, ...]]:

@@ -24,7 +24,7 @@ from facelib.errors import FacelibError
 from facelib.pruning.log import widths_by_step
 from facelib.study import layout
 from facelib.study.bases import is_earlier_base
-from facelib.study.runs import NETWORKS, PRETRAINED, PRETRAINED_RUNS, PRUNING_RUNS
+from facelib.study.runs import NETWORKS, PRETRAINED, runs_of
 
 PREFIX = {"dev": "", "devpeople": "devpeople_"}  # pairs -> column prefix in steps.csv
 SIZES = {"params": "trunk_params", "macs": "macs", "filters": "filters"}  # what a share removed is of
@@ -192,10 +192,8 @@ def _read_run(arch: str, criterion: str, d: Path, stamps: tuple) -> PruningRun:
 
 
 def available_runs() -> list[tuple[str, str]]:
-    """(network, run name) of every pruning run with tables in the results folder (names:
-    ``runs.PRUNING_RUNS``, ``runs.PRETRAINED_RUNS``)."""
-    return [(a, c) for a in NETWORKS for c in (PRETRAINED_RUNS if a == PRETRAINED else PRUNING_RUNS)
-            if (layout.pruning_results_dir(a, c) / "steps.csv").exists()]
+    """(network, run name) of every pruning run with tables in the results folder (names: ``runs.runs_of``)."""
+    return [(a, c) for a in NETWORKS for c in runs_of(a) if (layout.pruning_results_dir(a, c) / "steps.csv").exists()]
 
 
 def started_from_earlier_base(run: PruningRun) -> bool:

@@ -58,7 +58,7 @@ LONG_RECIPES = {  # where a recipe's EER levels off: name -> (recipe, multiple o
 
 # --- Pruning runs of each network's chosen base (PruneConfig fields beyond the profile's schedule).
 PRUNING_RUNS = {
-    **{c: dict(criterion=c) for c in CRITERION_NAMES},  # scored by the papers' identity loss
+    **{c: dict(criterion=c) for c in CRITERION_NAMES if c != "reconstruction"},  # scored by the identity loss
     "taylor_normalised": dict(criterion="taylor", normalise=True),  # eq. 9: each group's scores over their L2 norm
     "taylor_distill": dict(criterion="taylor", distill_weight=DISTILL_WEIGHT),  # training also distils
     "taylor_distill_combined": dict(criterion="taylor", distill_weight=DISTILL_WEIGHT, score_loss="combined"),
@@ -79,6 +79,32 @@ PRETRAINED_RUN = dict(criterion="taylor", refit_head=True, distill_weight=DISTIL
                       score_loss="reference", teacher="unpruned", optimizer="adamw", lr=1e-4, precision="bf16")
 PRETRAINED_RUNS = {"taylor": PRETRAINED_RUN, "taylor_normalised": dict(PRETRAINED_RUN, normalise=True)}
 PRETRAINED_MACS = 0.25  # its runs stop at this share of the unpruned network's MACs
+# --- Pruning with little data: after each removal the layers reading the removed channels are refitted by least
+# squares to the unpruned network's outputs on REFIT["reconstruct_faces"] training faces (pruning.reconstruction),
+# with the loop's training and fine-tuned copies, or by reconstruction alone (UNTRAINED); filters chosen by the
+# layer-normalised Taylor score or by the error they leave (criterion "reconstruction", ThiNet's).
+REFIT = dict(reconstruct_faces=1500, reconstruct_positions=24)  # as the issue's one-shot measurement
+UNTRAINED = dict(train=False, finetune_every=0)
+REFIT_MACS = 0.5  # MobileFaceNet's refit runs stop here: past the 40 % goal, at half its baseline runs' length
+
+
+def _refit_runs(taylor_normalised: dict) -> dict[str, dict]:
+    by_error = dict(taylor_normalised, criterion="reconstruction", normalise=False)
+    return {"taylor_normalised_refit": dict(taylor_normalised, **REFIT),
+            "taylor_normalised_refit_untrained": dict(taylor_normalised, **REFIT, **UNTRAINED),
+            "reconstruction_refit": dict(by_error, **REFIT),
+            "reconstruction_refit_untrained": dict(by_error, **REFIT, **UNTRAINED)}
+
+
+REFIT_RUNS = {PRETRAINED: _refit_runs(PRETRAINED_RUNS["taylor_normalised"]),
+              "squeezenet": _refit_runs(PRUNING_RUNS["taylor_normalised"])}
+
+
+def runs_of(arch: str) -> dict[str, dict]:
+    """Every pruning run declared for network ``arch``: run name -> its settings."""
+    return {**(PRETRAINED_RUNS if arch == PRETRAINED else PRUNING_RUNS), **REFIT_RUNS.get(arch, {})}
+
+
 # The run whose fine-tuned models a network ships in models/ (``PruningRun.deployable_steps``): the layer-
 # normalised one, the form that removes filters at little loss; none of ResNet50's fits the 80 MB budget.
 SHIPPED_RUNS = {"squeezenet": "taylor_normalised", "mobilenetv2": "taylor_normalised", PRETRAINED: "taylor_normalised"}

@@ -7,6 +7,7 @@ import copy
 import pytest
 import torch
 
+from facelib.data import preprocessing
 from facelib.data.alignment import load_faces
 from facelib.data.split import study_split
 from facelib.errors import FacelibError
@@ -24,9 +25,9 @@ def base_of(arch: str):
 
 
 def faces_for(base, count: int) -> torch.Tensor:
-    """``count`` training faces of people the network was not evaluated on, in its input's form."""
+    """``count`` training faces of people the network was not evaluated on, as the network reads them."""
     split = study_split(max_identities=200, held_out="view2" if base.input_kind == "aligned112" else "dev")
-    return load_faces(split.train[::5][:count], base.input_kind)
+    return preprocessing.network_input(base.input_kind, load_faces(split.train[::5][:count], base.input_kind))
 
 
 def pruned(base, share: float = 0.2):
