@@ -9,7 +9,7 @@ import math
 from facelib.findings.analysis import size_loss_correlation
 from facelib.findings.claims import removable
 from facelib.study.recorded import available_runs, load_run
-from facelib.study.runs import PRETRAINED
+from facelib.study.runs import PRETRAINED, PRETRAINED_RUNS
 
 # The pretrained MobileFaceNet's question (issue 16): how many MACs go at <= 0.5 points of View 2 EER lost
 TOLERANCE = 0.005
@@ -23,7 +23,7 @@ def summary() -> list[dict]:
     last step's; the size / loss correlation."""
     rows = []
     for arch, name in available_runs():
-        if arch != PRETRAINED:
+        if arch != PRETRAINED or name not in PRETRAINED_RUNS:  # the refit runs: findings.refit
             continue
         run = load_run(arch, name)
         # on its own pairs, View 2 (its "dev" columns), where the larger set is not measured

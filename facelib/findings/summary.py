@@ -12,11 +12,11 @@ from __future__ import annotations
 import math
 
 from facelib import io
-from facelib.findings import claims, pretrained, verdicts
-from facelib.findings.tables import eer_text, pct, with_interval
+from facelib.findings import claims, pretrained, refit, verdicts
+from facelib.findings.tables import eer_text, pct, share_text, with_interval
 from facelib.study import layout
 from facelib.study.recorded import PruningRun
-from facelib.study.runs import FORM_OF
+from facelib.study.runs import FORM_OF, PRETRAINED
 
 NAMES = {"squeezenet": "SqueezeNet", "mobilenetv2": "MobileNetV2", "resnet50": "ResNet50"}
 RAW, NORMALISED = "taylor", "taylor_normalised"
@@ -33,7 +33,7 @@ def what_we_found(tolerance: float = 0.01) -> list[str]:
     raw, normalised = [runs[a, RAW] for a in archs], [runs[a, NORMALISED] for a in archs]
     return [*removable_sentences(raw, normalised, tolerance), layer_sentence(raw, normalised),
             *emptied_sentence(raw, tolerance), *under_1m_sentence(tolerance), *criteria_sentence(),
-            *pretrained_sentence()]
+            *pretrained_sentence(), *refit.sentence(PRETRAINED), *refit.sentence("squeezenet")]
 
 
 def paragraph(tolerance: float = 0.01) -> str:
@@ -184,10 +184,8 @@ def _papers_shares(archs: list[str]) -> str:
 
 
 def _share(s: claims.Removable) -> str:
-    """A removable share with its range: "34 % [0, 49]"."""
-    if math.isnan(s.low):
-        return f"{100 * s.share:.0f} % (no interval recorded)"
-    return f"{100 * s.share:.0f} % [{100 * s.low:.0f}, {100 * s.high:.0f}]"
+    """A removable share with its range: "34 % [0, 49]" (``tables.share_text``)."""
+    return share_text(s)
 
 
 def _listed(items: list[str]) -> str:

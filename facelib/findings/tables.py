@@ -26,6 +26,23 @@ def pct(x: float | None, digits: int = 1) -> str:
     return "n/a" if _missing(x) else f"{100 * x:.{digits}f} %"
 
 
+def share_text(s, floor: bool = False) -> str:
+    """A removable share (``claims.Removable``) with its range, "34 % [0, 49]"; "at least" before it where
+    the run stopped with the EER still inside the tolerance (``floor``)."""
+    if math.isnan(s.low):
+        return f"{100 * s.share:.0f} % (no interval recorded)"
+    return f"{'at least ' * floor}{100 * s.share:.0f} % [{100 * s.low:.0f}, {100 * s.high:.0f}]"
+
+
+def refit_table(rows: list[dict]) -> list[dict]:
+    """The refit runs beside their baseline (``findings.refit.comparison``)."""
+    return [{"filters chosen by": r["selection"], "refit": r["refit"], "trained between steps": r["trained"],
+             "MACs removed within the tolerance: pruned": r["pruned"], "... fine-tuned": r["fine-tuned"],
+             "MACs removed at the last step": r["reached"], "seconds per step": f"{r['seconds_per_step']:.0f}",
+             "of them refitting": "—" if _missing(r["refit_seconds_per_step"]) else f"{r['refit_seconds_per_step']:.0f}"}
+            for r in rows]
+
+
 def eer_text(eer: float, low: float, high: float) -> str:
     """An EER and its 95 % interval, ``"6.0 % [4.8, 7.2]"``; the EER alone where no interval was recorded."""
     if _missing(eer):

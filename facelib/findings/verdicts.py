@@ -32,8 +32,7 @@ from __future__ import annotations
 import math
 
 from facelib.findings import analysis, claims
-from facelib.pruning.criteria import CRITERIA
-from facelib.study.runs import FORM_OF
+from facelib.study.runs import CRITERION_RUNS, FORM_OF
 
 PAPERS_SHARE = {"squeezenet": 0.40}  # "up to 40 % without an appreciable loss" (SqueezerFaceNet)
 SUBSTANTIAL = 0.25  # our reading of "a substantial percentage", for the networks with no figure
@@ -137,7 +136,7 @@ def criteria_compared(arch: str = "squeezenet", shares: tuple[float, ...] = (0.1
     """Claim 4's rows (``claims.at_equal_params``, pruned networks), lowest EER first, at each share of
     trunk parameters removed that every current run of ``arch`` reached (where none is, the share they
     all reached); {} with fewer than two runs."""
-    runs = claims.current_runs((*CRITERIA, "taylor_normalised"), (arch,))
+    runs = claims.current_runs((*CRITERION_RUNS, "taylor_normalised"), (arch,))
     if len(runs) < 2:
         return {}
     reached = claims.reached_shares(runs, shares)

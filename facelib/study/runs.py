@@ -57,8 +57,10 @@ LONG_RECIPES = {  # where a recipe's EER levels off: name -> (recipe, multiple o
     "resnet50-cosine-1e-3-distill100-x7": ("resnet50-cosine-1e-3-distill100", 7)}
 
 # --- Pruning runs of each network's chosen base (PruneConfig fields beyond the profile's schedule).
+CRITERION_RUNS = tuple(c for c in CRITERION_NAMES if c != "reconstruction")  # compared on SqueezeNet (notebook 07);
+# the reconstruction criterion needs the refit runs' faces: REFIT_RUNS
 PRUNING_RUNS = {
-    **{c: dict(criterion=c) for c in CRITERION_NAMES if c != "reconstruction"},  # scored by the identity loss
+    **{c: dict(criterion=c) for c in CRITERION_RUNS},  # scored by the papers' identity loss
     "taylor_normalised": dict(criterion="taylor", normalise=True),  # eq. 9: each group's scores over their L2 norm
     "taylor_distill": dict(criterion="taylor", distill_weight=DISTILL_WEIGHT),  # training also distils
     "taylor_distill_combined": dict(criterion="taylor", distill_weight=DISTILL_WEIGHT, score_loss="combined"),

@@ -1,0 +1,94 @@
+"""Pruning with little data: the runs that refit each pruned layer's readers by least squares
+(``runs.REFIT_RUNS``), beside the network's layer-normalised Taylor run, the baseline. What notebooks 07
+and 08 and the findings paragraph show; nothing here prunes.
+
+Each run's share of MACs removed at <= the network's tolerance (``TOLERANCE``: MobileFaceNet 0.5 point
+on LFW View 2, as ``findings.pretrained``; SqueezeNet 1 point on the larger development set, as the
+claims) comes with the range its EER intervals allow (``claims.removable``), for the pruned network and,
+where the run trains, its fine-tuned copies. A run that never left the tolerance before it stopped
+has a share that is a floor: "at least".
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from facelib.findings.claims import Removable, removable
+from facelib.findings.tables import pct, share_text
+from facelib.study.recorded import PruningRun, available_runs, load_run
+from facelib.study.runs import PRETRAINED, REFIT_RUNS
+
+BASELINE = "taylor_normalised"
+TOLERANCE = {PRETRAINED: (0.005, "dev"), "squeezenet": (0.01, "devpeople")}  # EER points, and on which pairs
+LABELS = {BASELINE: ("layer-normalised Taylor", "no", "yes"),  # selection, refit, trained between steps
+          "taylor_normalised_refit": ("layer-normalised Taylor", "yes", "yes"),
+          "taylor_normalised_refit_untrained": ("layer-normalised Taylor", "yes", "no"),
+          "reconstruction_refit": ("reconstruction error", "yes", "yes"),
+          "reconstruction_refit_untrained": ("reconstruction error", "yes", "no")}
+NETWORK_NAMES = {PRETRAINED: "MobileFaceNet", "squeezenet": "SqueezeNet"}
+
+
+def recorded(arch: str) -> list[PruningRun]:
+    """The baseline and every refit run of ``arch`` recorded so far, in ``LABELS`` order."""
+    here = set(available_runs())
+    return [load_run(arch, name) for name in LABELS if (arch, name) in here and (name == BASELINE or name in REFIT_RUNS[arch])]
+
+
+def trains(run: PruningRun) -> bool:
+    return run.info["config"].get("train", True)
+
+
+def stopped_inside(s: Removable, reached: float) -> bool:
+    """Whether the run stopped with no step surely over the tolerance and its range reaching its last step:
+    its share is a floor."""
+    return math.isinf(s.over) and s.high >= reached - 1e-9
+
+
+def comparison(arch: str) -> list[dict]:
+    """One row per recorded run of ``arch`` (``recorded``): how it chooses and trains, its MACs removable
+    at the tolerance, pruned and (where it trains) fine-tuned, with ranges, how far it went, and its mean
+    seconds per step, of them refitting."""
+    tolerance, pairs = TOLERANCE[arch]
+    rows = []
+    for run in recorded(arch):
+        reached = 1 - float(run.macs_ratio[-1])
+        pruned = removable(run, tolerance, False, by="macs", pairs=pairs)
+        tuned = removable(run, tolerance, True, by="macs", pairs=pairs) if trains(run) else None
+        steps = run.steps[1:]
+        refit = [r.get("refit_seconds", math.nan) for r in steps]
+        selection, refits, trained = LABELS[run.criterion]
+        rows.append({"run": run.criterion, "selection": selection, "refit": refits, "trained": trained,
+                     "pruned": share_text(pruned, stopped_inside(pruned, reached)),
+                     "fine-tuned": share_text(tuned, stopped_inside(tuned, reached)) if tuned else "—",
+                     "macs_removed_pruned": pruned.share, "macs_removed_finetuned": tuned.share if tuned else math.nan,
+                     "reached": pct(reached, 0), "seconds_per_step": float(np.mean([r["seconds"] for r in steps])),
+                     "refit_seconds_per_step": float(np.nanmean(refit)) if not np.isnan(refit).all() else math.nan,
+                     "_pruned": pruned, "_tuned": tuned, "_reached": reached})
+    return rows
+
+
+def best(row: dict) -> Removable:
+    """The larger of a run's two shares (pruned, fine-tuned)."""
+    tuned = row["_tuned"]
+    return tuned if tuned is not None and tuned.share > row["_pruned"].share else row["_pruned"]
+
+
+def sentence(arch: str) -> list[str]:
+    """The comparison in one sentence, judged by the ranges: a refit run "removes more" only where its
+    range lies wholly above the baseline's (empty before the baseline and one refit run are recorded)."""
+    rows = {r["run"]: r for r in comparison(arch)}
+    if BASELINE not in rows or len(rows) < 2:
+        return []
+    tolerance, _ = TOLERANCE[arch]
+    base = best(rows.pop(BASELINE))
+    parts = []
+    for name, row in rows.items():
+        s = best(row)
+        verdict = ("more than" if s.low > base.high else "less than" if s.high < base.low else "no different from")
+        selection, _, trained = LABELS[name]
+        how = f"{selection} with the refit{' and training' if trained == 'yes' else ' alone'}"
+        parts.append(f"{how} {share_text(s, stopped_inside(s, row['_reached']))} ({verdict} the baseline)")
+    return [f"Refitting the layers that read pruned channels by least squares, {NETWORK_NAMES[arch]} keeps its EER "
+            f"within {100 * tolerance:g} point with these shares of its multiply-accumulates removed: "
+            f"layer-normalised Taylor with training (the baseline) {share_text(base)}; " + "; ".join(parts) + "."]

@@ -1,0 +1,36 @@
+"""The refit runs beside their baseline (``findings.refit``), on the recorded results."""
+from __future__ import annotations
+
+import math
+
+from facelib.findings import pretrained, refit
+from facelib.study.runs import PRETRAINED, REFIT_RUNS
+
+
+def test_the_baseline_row_is_the_pretrained_findings_own(full_profile):
+    """MobileFaceNet's baseline is judged as notebook 08's question judges it: MACs within 0.5 point of
+    View 2 EER, the fine-tuned copies' share the one ``pretrained.summary`` gives."""
+    rows = {r["run"]: r for r in refit.comparison(PRETRAINED)}
+    summary = {r["run"]: r for r in pretrained.summary()}
+    assert rows[refit.BASELINE]["macs_removed_finetuned"] == summary[refit.BASELINE]["macs_removed"]
+    assert rows[refit.BASELINE]["macs_removed_pruned"] == summary[refit.BASELINE]["macs_removed_pruned"]
+
+
+def test_every_recorded_refit_run_is_read_as_it_ran(full_profile):
+    """A run that trains nothing has no fine-tuned share; every refit run says how long its refits took;
+    each share's range holds the share; the sentence calls a run "more than" the baseline only where its
+    range lies wholly above the baseline's."""
+    for arch in REFIT_RUNS:
+        rows = refit.comparison(arch)
+        assert rows and rows[0]["run"] == refit.BASELINE
+        for row in rows[1:]:
+            assert (row["fine-tuned"] == "—") == (row["trained"] == "no")
+            assert row["refit_seconds_per_step"] > 0 and row["refit_seconds_per_step"] <= row["seconds_per_step"]
+            for s in (row["_pruned"], row["_tuned"]):
+                assert s is None or math.isnan(s.low) or s.low <= s.share <= s.high
+        base = refit.best(rows[0])
+        said = " ".join(refit.sentence(arch))
+        for row in rows[1:]:
+            s = refit.best(row)
+            assert ("(more than the baseline)" in said) >= (s.low > base.high)
+        assert bool(said) == (len(rows) > 1)
