@@ -39,11 +39,12 @@ from facelib.errors import FacelibError
 from facelib.evaluation import metrics, timing, verification
 from facelib.networks.base import FaceNet
 from facelib.networks.models import count_macs, load_model
-from facelib.pruning import head
+from facelib.pruning import head, reconstruction
 from facelib.pruning.criteria import CRITERIA, importance
 from facelib.pruning.groups import channel_groups, size
+from facelib.pruning.reconstruction_error import Reference
 from facelib.pruning.retrain import step_batches, train_batches
-from facelib.pruning.selection import pruned_to, without_lowest
+from facelib.pruning.selection import pruned_to, select_to_remove, without_lowest
 from facelib.study import bases, configs, layout
 from facelib.study.runs import ARCHS, PRETRAINED
 from facelib.training.config import TrainConfig
@@ -67,6 +68,7 @@ class TryOut:
     difference: tuple[float, float]  # paired 95 % interval of the pruned EER minus the base's
     seconds: float
     recovery: int = 0  # mini-batches of fine-tuning after the removal
+    refit_faces: int = 0  # training faces the layers reading removed channels were refitted on (0: none)
     pairs: str = "development pairs"  # what the two were evaluated on (PAIRS)
 
     def layers(self) -> list[dict]:
@@ -100,6 +102,7 @@ class TryOut:
                 f"{_eer(self.base_eer)} -> {_eer(self.eer)} on {self.eer.pairs:,} {self.pairs}, difference "
                 f"{100 * (self.eer.eer - self.base_eer.eer):+.1f} points (paired 95 % interval "
                 f"{100 * self.difference[0]:+.1f} to {100 * self.difference[1]:+.1f})"
+                f"{f', refitted on {self.refit_faces:,} faces' if self.refit_faces else ''}"
                 f"{f', after {self.recovery} mini-batches of recovery' if self.recovery else ''}; {self.seconds:.0f} s")
 
 
@@ -111,24 +114,30 @@ Progress = Callable[[float, str], None]  # (share of the work done, what is bein
 
 def prune_once(arch: str = "squeezenet", criterion: str = "taylor", share: float = 0.2, normalise: bool = False,
                batches: int = 5, batch_size: int = 32, seed: int = 0, by: str = "params", round_to: int = 1,
-               recovery: int = 0, progress: Progress | None = None) -> TryOut:
+               recovery: int = 0, refit_faces: int = 0, progress: Progress | None = None) -> TryOut:
     """Prune ``arch``'s shipped base once, removing ``share`` of its trunk parameters (``by="params"``),
     of its filters (``"filters"``) or of its multiply-accumulates (``"macs"``) by ``criterion`` (a key of
     ``pruning.criteria.CRITERIA``; ``normalise``: eq. 9; ``round_to``: every group's filters a multiple
-    of it), the scores from ``batches`` mini-batches of ``batch_size`` training faces; fine-tune it for
+    of it), the scores from ``batches`` mini-batches of ``batch_size`` training faces; refit the layers
+    reading removed channels by least squares on ``refit_faces`` evenly spaced training faces
+    (``pruning.reconstruction``; the reconstruction criterion scores on them too); fine-tune it for
     ``recovery`` mini-batches; evaluate both networks on the profile's development pairs (module
     docstring). ``progress`` hears of each stage."""
-    _check(arch, criterion, share, by, recovery)
+    _check(arch, criterion, share, by, recovery, refit_faces)
     tell = progress or (lambda done, what: None)
     start = time.perf_counter()
     tell(0.0, "loading the base and its training faces")
     file = base_file(arch)
     base = load_model(file)
     td = training_faces(arch, base, file)
-    tell(0.1, f"scoring the filters on {batches} mini-batches")
-    scores = score(base, td, criterion, normalise, batches, batch_size, seed)
+    fit_on = fit_inputs(base, td, refit_faces) if refit_faces else None
+    tell(0.1, f"scoring the filters on {f'{refit_faces} faces' if criterion == 'reconstruction' else f'{batches} mini-batches'}")
+    scores = score(base, td, criterion, normalise, batches, batch_size, seed, fit_on)
     tell(0.3, "removing the lowest-scoring filters")
     model = remove(base, scores, share, by, round_to)
+    if refit_faces:
+        tell(0.35, f"refitting the layers that read removed channels on {refit_faces:,} faces")
+        refit_readers(base, model, scores, round_to, fit_on)
     if recovery:
         tell(0.4, f"recovering: {recovery} mini-batches of fine-tuning")
         recover(arch, model, td, recovery, batch_size, seed)
@@ -142,7 +151,7 @@ def prune_once(arch: str = "squeezenet", criterion: str = "taylor", share: float
                                                  [p.a.identity for p in pairs], [p.b.identity for p in pairs])
     tell(1.0, "done")
     return TryOut(arch, criterion, normalise, share, by, base, model, before, after, difference,
-                  time.perf_counter() - start, recovery, PAIRS[name])
+                  time.perf_counter() - start, recovery, PAIRS[name], refit_faces)
 
 
 def base_file(arch: str) -> Path:
@@ -177,7 +186,7 @@ def base_verification(base: FaceNet, file: Path, name: str, pairs: list[Pair],
     return found
 
 
-def _check(arch: str, criterion: str, share: float, by: str, recovery: int) -> None:
+def _check(arch: str, criterion: str, share: float, by: str, recovery: int, refit_faces: int = 0) -> None:
     """One sentence for settings ``prune_once`` cannot run."""
     if arch not in NETWORKS or criterion not in CRITERIA:
         raise FacelibError(f"unknown network {arch!r} or criterion {criterion!r}; networks: {', '.join(NETWORKS)}; "
@@ -187,6 +196,9 @@ def _check(arch: str, criterion: str, share: float, by: str, recovery: int) -> N
                            f"{' or '.join(SIZES.values())} ({', '.join(SIZES)})")
     if recovery < 0:
         raise FacelibError(f"{recovery} mini-batches of recovery: give 0 (none) or more")
+    if refit_faces and refit_faces < 5 or refit_faces < 0 or (criterion == "reconstruction" and not refit_faces):
+        raise FacelibError(f"refit on {refit_faces} faces: give 0 (no refit) or at least 5 (a fifth of them check "
+                           "each fit); the reconstruction criterion scores on them, so it needs them")
 
 
 def remove(base: FaceNet, scores: dict[str, torch.Tensor], share: float, by: str, round_to: int) -> FaceNet:
@@ -236,12 +248,36 @@ def training_faces(arch: str, base: FaceNet, file: Path) -> TrainData:
     return td
 
 
+def fit_inputs(base: FaceNet, td: TrainData, faces: int) -> torch.Tensor:
+    """``faces`` evenly spaced training faces as the network reads them (what a refit fits on)."""
+    pick = torch.linspace(0, len(td.train_images) - 1, min(faces, len(td.train_images))).long()
+    return preprocessing.network_input(base.input_kind, td.train_images[pick])
+
+
+def refit_readers(base: FaceNet, model: FaceNet, scores: dict[str, torch.Tensor], round_to: int,
+                  inputs: torch.Tensor) -> None:
+    """Refit, in place, the layers of ``model`` (``base`` without its lowest ``scores``) that read removed
+    channels (``pruning.reconstruction.refit``), against ``base`` on ``inputs``."""
+    groups = channel_groups(base)
+    count = sum(size(base, g) - size(model, g) for g in groups)
+    chosen = select_to_remove(scores, count, round_to=round_to)  # what remove() took out: the same choice
+    ids = {g.name: [i for i in range(size(base, g)) if i not in set(chosen.get(g.name, ()))] for g in groups}
+    if any(len(ids[g.name]) != size(model, g) for g in groups):
+        raise FacelibError("the refit could not tell which filters were removed: try --round-to 1")
+    reconstruction.refit(model, base, groups, set(chosen), ids, inputs)
+
+
 def score(base: FaceNet, td: TrainData, criterion: str, normalise: bool, batches: int, batch_size: int,
-          seed: int) -> dict[str, torch.Tensor]:
+          seed: int, fit_on: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Every group's filter scores from ``batches`` mini-batches of the base's own training faces
-    (centre crops, eval mode: the shipped weights as they are), the identity loss backpropagated."""
+    (centre crops, eval mode: the shipped weights as they are), the identity loss backpropagated; the
+    reconstruction criterion's from the faces ``fit_on`` (``pruning.reconstruction_error``)."""
     model = copy.deepcopy(base).eval()
-    scorer = importance(criterion, model, channel_groups(model), normalise, torch.Generator().manual_seed(seed))
+    groups = channel_groups(model)
+    if criterion == "reconstruction":
+        ref = Reference(base, fit_on, {g.name: list(range(size(base, g))) for g in groups}, seed=seed)
+        return importance(criterion, model, groups, normalise, reference=ref).scores()
+    scorer = importance(criterion, model, groups, normalise, torch.Generator().manual_seed(seed))
     for idx in step_batches(len(td.train_images), batches, batch_size, seed, 0):
         x = preprocessing.network_input(model.input_kind, td.train_images[idx])
         model.zero_grad(set_to_none=True)
