@@ -151,7 +151,7 @@ def prune_once(arch: str = "squeezenet", criterion: str = "taylor", share: float
                                                  [p.a.identity for p in pairs], [p.b.identity for p in pairs])
     tell(1.0, "done")
     return TryOut(arch, criterion, normalise, share, by, base, model, before, after, difference,
-                  time.perf_counter() - start, recovery, PAIRS[name], refit_faces)
+                  time.perf_counter() - start, recovery=recovery, pairs=PAIRS[name], refit_faces=refit_faces)
 
 
 def base_file(arch: str) -> Path:
