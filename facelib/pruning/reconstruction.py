@@ -131,16 +131,50 @@ def consumer_sums(model: FaceNet, base: FaceNet, name: str, inputs: torch.Tensor
                   positions: int, seed: int, batch: int = 64) -> Sums:
     """The sums of (1) for consumer ``name``: its patches in ``model`` (the pruned network) and the
     unpruned ``base``'s outputs of the same layer, at ``positions`` output positions per face (the
-    same, seeded), for the faces ``inputs`` (as the network reads them: ``data.preprocessing.network_input``); ``out_ids``: the consumer's kept output channels."""
+    same, seeded), for the faces ``inputs`` (as the network reads them: ``data.preprocessing.network_input``);
+    ``out_ids``: the consumer's kept output channels."""
+    targets = unpruned_targets(base, [name], inputs, {name: out_ids}, positions, seed, batch)
+    return model_sums(model, name, inputs, targets[name], batch)
+
+
+@torch.no_grad()
+def unpruned_targets(base: FaceNet, names: list[str], inputs: torch.Tensor, out_ids: dict[str, list[int] | None],
+                     positions: int, seed: int, batch: int = 64) -> dict[str, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """For every consumer in ``names``, batch by batch of ``inputs``: the output positions drawn for it (a
+    generator seeded ``seed`` per consumer) and the unpruned network's outputs there [faces * positions,
+    kept outputs], from one forward pass of ``base`` per batch for all of them (its outputs do not
+    change as the pruned network's consumers are refitted)."""
+    generators = {n: torch.Generator().manual_seed(seed) for n in names}
+    seen: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    hooks = [base.get_submodule(n).register_forward_hook(lambda m, i, o, n=n: seen.__setitem__(n, (i[0], o)))
+             for n in names]
+    out: dict[str, list] = {n: [] for n in names}
+    try:
+        for i in range(0, len(inputs), batch):
+            base.embed(inputs[i:i + batch])
+            for n in names:
+                read, target = seen[n]
+                pick = positions_of(base.get_submodule(n), read, positions, generators[n])
+                ys = rows_at(target.flatten(2), pick)
+                out[n].append((pick, ys[:, out_ids[n]] if out_ids.get(n) is not None else ys))
+            seen.clear()
+    finally:
+        for h in hooks:
+            h.remove()
+    return out
+
+
+@torch.no_grad()
+def model_sums(model: FaceNet, name: str, inputs: torch.Tensor, targets: list[tuple[torch.Tensor, torch.Tensor]],
+               batch: int = 64) -> Sums:
+    """The sums of (1) for consumer ``name`` of ``model``: its patches at the positions of ``targets``
+    (``unpruned_targets``, made over the same ``inputs`` and batches) against the outputs there."""
     conv = model.get_submodule(name)
-    generator = torch.Generator().manual_seed(seed)
     total = None
-    for i in range(0, len(inputs), batch):
-        x = inputs[i:i + batch]
-        read = _capture(model, name, x, "in")
-        target = _capture(base, name, x, "out")
-        pick = positions_of(conv, read, positions, generator)
-        part = sampled_sums(conv, read, target, pick, out_ids)
+    for i, (pick, ys) in zip(range(0, len(inputs), batch), targets):
+        read = _capture(model, name, inputs[i:i + batch], "in")
+        patches = F.unfold(read, conv.kernel_size, conv.dilation, conv.padding, conv.stride)  # [N, d, L]
+        part = rows_sums(rows_at(patches, pick).double(), ys.double())
         total = part if total is None else total + part
     return total
 
@@ -155,18 +189,25 @@ def positions_of(conv: nn.Conv2d, inputs: torch.Tensor, positions: int, generato
     return torch.randint(0, spots, (len(inputs), min(positions, spots)), generator=generator)
 
 
+def rows_at(maps: torch.Tensor, pick: torch.Tensor) -> torch.Tensor:
+    """The columns of ``maps`` [faces, channels, positions] at each face's positions ``pick``, as rows
+    [faces * positions, channels]."""
+    return maps.gather(2, pick[:, None, :].expand(-1, maps.shape[1], -1)).transpose(1, 2).reshape(-1, maps.shape[1])
+
+
+def rows_sums(xs: torch.Tensor, ys: torch.Tensor) -> Sums:
+    """The sums of (1) over rows ``xs`` (inputs) and ``ys`` (targets)."""
+    return Sums(len(xs), xs.sum(0), ys.sum(0), xs.T @ xs, xs.T @ ys, float((ys * ys).sum()))
+
+
 def sampled_sums(conv: nn.Conv2d, inputs: torch.Tensor, target: torch.Tensor, pick: torch.Tensor,
                  out_ids: list[int] | None) -> Sums:
     """The sums of (1) over the positions ``pick`` (``positions_of``): the patches of ``conv``'s ``inputs``
     there (channel-major columns, as ``F.unfold`` lays them out) against ``target`` there, restricted to
     the output channels ``out_ids``."""
     patches = F.unfold(inputs, conv.kernel_size, conv.dilation, conv.padding, conv.stride)  # [N, d, L]
-    xs = patches.gather(2, pick[:, None, :].expand(-1, patches.shape[1], -1)).transpose(1, 2)
-    ys = target.flatten(2).gather(2, pick[:, None, :].expand(-1, target.shape[1], -1)).transpose(1, 2)
-    xs, ys = xs.reshape(-1, xs.shape[-1]).double(), ys.reshape(-1, ys.shape[-1]).double()
-    if out_ids is not None:
-        ys = ys[:, out_ids]
-    return Sums(len(xs), xs.sum(0), ys.sum(0), xs.T @ xs, xs.T @ ys, float((ys * ys).sum()))
+    ys = rows_at(target.flatten(2), pick)
+    return rows_sums(rows_at(patches, pick).double(), (ys[:, out_ids] if out_ids is not None else ys).double())
 
 
 def current(model: nn.Module, base: nn.Module, name: str, norms: dict[str, str],
@@ -218,10 +259,12 @@ def refit(model: FaceNet, base: FaceNet, groups: list[Group], shrunk: set[str], 
     norms, out_ids = norm_after(groups, model), kept_outputs(groups, ids)
     checking = torch.arange(len(inputs)) % 5 == 4
     errors = {}
-    for name in consumers(model, groups, shrunk):
+    names = consumers(model, groups, shrunk)
+    fitting, checked = inputs[~checking], inputs[checking]
+    targets = [unpruned_targets(base, names, part, out_ids, positions, seed + k) for k, part in enumerate((fitting, checked))]
+    for name in names:
         outs = out_ids.get(name)
-        fit = consumer_sums(model, base, name, inputs[~checking], outs, positions, seed)
-        check = consumer_sums(model, base, name, inputs[checking], outs, positions, seed + 1)
+        fit, check = (model_sums(model, name, part, t[name]) for part, t in zip((fitting, checked), targets))
         w0, b0 = current(model, base, name, norms, outs)
         intercept = model.get_submodule(name).bias is not None or name in norms
         every = fit + check
