@@ -87,8 +87,8 @@ def sentence(arch: str) -> list[str]:
         s = best(row)
         verdict = ("more than" if s.low > base.high else "less than" if s.high < base.low else "no different from")
         selection, _, trained = LABELS[name]
-        how = f"{selection} with the refit{' and training' if trained == 'yes' else ' alone'}"
+        how = f"filters chosen by {selection}, refitted, {'with' if trained == 'yes' else 'no'} training"
         parts.append(f"{how} {share_text(s, stopped_inside(s, row['_reached']))} ({verdict} the baseline)")
     return [f"Refitting the layers that read pruned channels by least squares, {NETWORK_NAMES[arch]} keeps its EER "
             f"within {100 * tolerance:g} point with these shares of its multiply-accumulates removed: "
-            f"layer-normalised Taylor with training (the baseline) {share_text(base)}; " + "; ".join(parts) + "."]
+            f"filters chosen by layer-normalised Taylor, with training, no refit (the baseline) {share_text(base)}; " + "; ".join(parts) + "."]
