@@ -35,6 +35,12 @@ def recorded(arch: str) -> list[PruningRun]:
     return [load_run(arch, name) for name in LABELS if (arch, name) in here and (name == BASELINE or name in REFIT_RUNS[arch])]
 
 
+def tolerance_line(arch: str) -> float:
+    """The EER a run of ``arch`` may reach and still count: the unpruned network's plus the tolerance."""
+    tolerance, pairs = TOLERANCE[arch]
+    return float(recorded(arch)[0].eer_series(pairs=pairs).eer[0]) + tolerance
+
+
 def trains(run: PruningRun) -> bool:
     return run.info["config"].get("train", True)
 

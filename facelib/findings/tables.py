@@ -37,7 +37,7 @@ def share_text(s, floor: bool = False) -> str:
 def refit_table(rows: list[dict]) -> list[dict]:
     """The refit runs beside their baseline (``findings.refit.comparison``)."""
     return [{"filters chosen by": r["selection"], "refit": r["refit"], "trained between steps": r["trained"],
-             "MACs removed within the tolerance: pruned": r["pruned"], "... fine-tuned": r["fine-tuned"],
+             "MACs removed within tolerance, pruned": r["pruned"], "the same, fine-tuned": r["fine-tuned"],
              "MACs removed at the last step": r["reached"], "seconds per step": f"{r['seconds_per_step']:.0f}",
              "of them refitting": "—" if _missing(r["refit_seconds_per_step"]) else f"{r['refit_seconds_per_step']:.0f}"}
             for r in rows]

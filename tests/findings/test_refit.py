@@ -14,6 +14,7 @@ def test_the_baseline_row_is_the_pretrained_findings_own(full_profile):
     summary = {r["run"]: r for r in pretrained.summary()}
     assert rows[refit.BASELINE]["macs_removed_finetuned"] == summary[refit.BASELINE]["macs_removed"]
     assert rows[refit.BASELINE]["macs_removed_pruned"] == summary[refit.BASELINE]["macs_removed_pruned"]
+    assert refit.tolerance_line(PRETRAINED) == summary[refit.BASELINE]["base_eer"] + 0.005
 
 
 def test_every_recorded_refit_run_is_read_as_it_ran(full_profile):
