@@ -8,6 +8,8 @@
         every ``finetune_every`` steps, and at the last: fine-tune a copy for ``finetune_batches`` mini-batches
             and log its EER too ("pruned + fine-tuned"); the loop goes on from the pruned model
 
+Where ``cfg.train`` is off, the step's mini-batches are only scored (and not even run where the criterion
+reads none) and no copy is fine-tuned: the network changes by removal (and ``reconstruct``) alone.
 ``prune_step`` is one such step: ``retrain.train_batches`` scored by a ``criteria.Importance``,
 ``selection.select_to_remove``, ``surgery.remove_chosen``, a fine-tuned copy, and the rows of ``log``.
 

@@ -12,7 +12,8 @@ own kept output channels):
     min_{W, b}  || X W + b - Y ||^2 + lam ||W||^2,    lam = ridge * mean(diag(X^T X))     (1)
 
 in closed form from accumulated sums (centred normal equations), consumer after consumer in forward
-order, so that each sees the inputs the consumers before it now give. A convolution without a bias
+order, so that each sees the inputs the consumers before it now give (the unpruned network's outputs,
+which no refit changes, come from one forward pass for all of them: ``unpruned_targets``). A convolution without a bias
 (a batch norm follows) takes ``b`` through that batch norm's running mean (``BN(y + b)`` with mean
 ``mu`` is ``BN(y)`` with mean ``mu - b``). Where (1) would not lower the error on the fitting faces
 (nothing the consumer reads was removed), the weights stay as they are.
