@@ -79,19 +79,22 @@ def size_loss_correlation(run: PruningRun, step: int | None = None) -> tuple[flo
 
 
 def step_rows(run: PruningRun) -> list[dict]:
-    """The unpruned network and every step with a fine-tuned copy: the share of trunk parameters
-    removed, the MACs left, the (EER, low, high) of the pruned network and of its fine-tuned copy (on
-    the larger set where the run measured it, else on its own pairs), and the batch-1 latency
-    against the unpruned network's. ``tables.steps_table`` shows them."""
+    """The unpruned network and every step with a fine-tuned copy (every step, in a run that fine-tunes
+    none): the share of trunk parameters removed, the MACs left, the (EER, low, high) of the pruned
+    network and of its fine-tuned copy (NaN where none; on the larger set where the run measured it,
+    else on its own pairs), and the batch-1 latency against the unpruned network's. ``tables.steps_table``
+    shows them."""
     pairs = "devpeople" if larger_set_measured(run) else "dev"
     pruned, tuned = run.eer_series(pairs=pairs), run.eer_series(finetuned=True, pairs=pairs)
     at = {int(step): i for i, step in enumerate(pruned.steps)}
+    copies = {int(step): j for j, step in enumerate(tuned.steps)}  # step 0 (the unpruned network) and each copy
+    steps = list(copies) if len(copies) > 1 else list(at)  # a run without fine-tuned copies: every step
     removed, macs = run.share_removed(), run.macs_ratio
-    return [{"step": int(step), "removed": float(removed[at[int(step)]]), "macs": float(macs[at[int(step)]]),
-             "pruned": tuple(float(s[at[int(step)]]) for s in (pruned.eer, pruned.low, pruned.high)),
-             "finetuned": tuple(float(s[j]) for s in (tuned.eer, tuned.low, tuned.high)),
-             "latency_ratio": float(run.latency_ratio[at[int(step)]])}
-            for j, step in enumerate(tuned.steps)]
+    return [{"step": step, "removed": float(removed[at[step]]), "macs": float(macs[at[step]]),
+             "pruned": tuple(float(s[at[step]]) for s in (pruned.eer, pruned.low, pruned.high)),
+             "finetuned": (tuple(float(s[copies[step]]) for s in (tuned.eer, tuned.low, tuned.high))
+                           if step in copies else (math.nan,) * 3),
+             "latency_ratio": float(run.latency_ratio[at[step]])} for step in steps]
 
 
 def deploy_rows() -> list[dict]:

@@ -105,11 +105,12 @@ def recipes_table(rows: list[dict]) -> list[dict]:
 
 
 def steps_table(run: PruningRun) -> list[dict]:
-    """A run's steps (``analysis.step_rows``): the unpruned network and every step with a fine-tuned copy."""
+    """A run's steps (``analysis.step_rows``): the unpruned network and every step with a fine-tuned copy
+    (every step, in a run without copies)."""
     where = "larger set" if analysis.larger_set_measured(run) else analysis.pairs_name(run)
     return [{"step": r["step"], "trunk parameters removed": pct(r["removed"], 0), "MACs left": pct(r["macs"], 0),
              f"EER pruned ({where})": eer_text(*r["pruned"]),
-             f"EER fine-tuned ({where})": eer_text(*r["finetuned"]) if r["step"] else "",
+             f"EER fine-tuned ({where})": eer_text(*r["finetuned"]) if r["step"] and not _missing(r["finetuned"][0]) else "",
              "latency vs unpruned": f"{r['latency_ratio']:.2f}x"} for r in analysis.step_rows(run)]
 
 
