@@ -21,18 +21,21 @@ from facelib.study.runs import PRETRAINED, REFIT_RUNS
 
 BASELINE = "taylor_normalised"
 TOLERANCE = {PRETRAINED: (0.005, "dev"), "squeezenet": (0.01, "devpeople")}  # EER points, and on which pairs
-LABELS = {BASELINE: ("layer-normalised Taylor", "no", "yes"),  # selection, refit, trained between steps
-          "taylor_normalised_refit": ("layer-normalised Taylor", "yes", "yes"),
-          "taylor_normalised_refit_untrained": ("layer-normalised Taylor", "yes", "no"),
-          "reconstruction_refit": ("reconstruction error", "yes", "yes"),
-          "reconstruction_refit_untrained": ("reconstruction error", "yes", "no")}
 NETWORK_NAMES = {PRETRAINED: "MobileFaceNet", "squeezenet": "SqueezeNet"}
 
 
 def recorded(arch: str) -> list[PruningRun]:
-    """The baseline and every refit run of ``arch`` recorded so far, in ``LABELS`` order."""
+    """The baseline and every refit run of ``arch`` recorded so far, in ``runs.REFIT_RUNS`` order."""
     here = set(available_runs())
-    return [load_run(arch, name) for name in LABELS if (arch, name) in here and (name == BASELINE or name in REFIT_RUNS[arch])]
+    return [load_run(arch, name) for name in (BASELINE, *REFIT_RUNS[arch]) if (arch, name) in here]
+
+
+def how(run: PruningRun) -> tuple[str, str, str]:
+    """How ``run`` prunes, read from its configuration: what chooses the filters, whether it refits, whether
+    it trains between steps."""
+    cfg = run.info["config"]
+    chosen = "reconstruction error" if cfg["criterion"] == "reconstruction" else "layer-normalised Taylor"
+    return chosen, "yes" if cfg.get("reconstruct_faces") else "no", "yes" if trains(run) else "no"
 
 
 def tolerance_line(arch: str) -> float:
@@ -63,7 +66,7 @@ def comparison(arch: str) -> list[dict]:
         tuned = removable(run, tolerance, True, by="macs", pairs=pairs) if trains(run) else None
         steps = run.steps[1:]
         refit = [r.get("refit_seconds", math.nan) for r in steps]
-        selection, refits, trained = LABELS[run.criterion]
+        selection, refits, trained = how(run)
         rows.append({"run": run.criterion, "selection": selection, "refit": refits, "trained": trained,
                      "pruned": share_text(pruned, stopped_inside(pruned, reached)),
                      "fine-tuned": share_text(tuned, stopped_inside(tuned, reached)) if tuned else "—",
@@ -89,10 +92,10 @@ def sentence(arch: str) -> list[str]:
     tolerance, _ = TOLERANCE[arch]
     base = best(rows.pop(BASELINE))
     parts = []
-    for name, row in rows.items():
+    for row in rows.values():
         s = best(row)
         verdict = ("more than" if s.low > base.high else "less than" if s.high < base.low else "no different from")
-        selection, _, trained = LABELS[name]
+        selection, trained = row["selection"], row["trained"]
         how = f"filters chosen by {selection}, refitted, {'with' if trained == 'yes' else 'no'} training"
         parts.append(f"{how} {share_text(s, stopped_inside(s, row['_reached']))} ({verdict} the baseline)")
     return [f"Refitting the layers that read pruned channels by least squares, {NETWORK_NAMES[arch]} keeps its EER "

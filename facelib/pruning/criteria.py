@@ -50,8 +50,9 @@ class Importance:
     needs_batches = True  # whether the scores come from the step's training mini-batches
 
     def __init__(self, model: nn.Module, groups: list[Group], normalise: bool = False,
-                 generator: torch.Generator | None = None) -> None:
+                 generator: torch.Generator | None = None, reference=None) -> None:
         self.model, self.groups, self.normalise, self.generator = model, groups, normalise, generator
+        self.reference = reference  # what a criterion scored on faces reads (reconstruction_error.Reference)
         self.by_name = {g.name: g for g in groups}
         self.batches = 0
         self.active = True  # False while a backward pass must not be scored (e.g. an extra loss term)
@@ -84,8 +85,8 @@ class Taylor(Importance):
     averaged over the step's mini-batches."""
 
     def __init__(self, model: nn.Module, groups: list[Group], normalise: bool = False,
-                 generator: torch.Generator | None = None) -> None:
-        super().__init__(model, groups, normalise, generator)
+                 generator: torch.Generator | None = None, reference=None) -> None:
+        super().__init__(model, groups, normalise, generator, reference)
         self.sums = {g.name: torch.zeros(size(model, g), dtype=torch.float64) for g in groups}
         self.handles = [model.get_submodule(tap).register_forward_hook(self._tap_hook(g.name))
                         for g in groups for tap in g.taps]
@@ -123,8 +124,8 @@ class WeightTaylor(Importance):
     pass and averaged over the step's mini-batches."""
 
     def __init__(self, model: nn.Module, groups: list[Group], normalise: bool = False,
-                 generator: torch.Generator | None = None) -> None:
-        super().__init__(model, groups, normalise, generator)
+                 generator: torch.Generator | None = None, reference=None) -> None:
+        super().__init__(model, groups, normalise, generator, reference)
         self.sums = {g.name: torch.zeros(size(model, g), dtype=torch.float64) for g in groups}
 
     @torch.no_grad()
@@ -174,10 +175,9 @@ class Reconstruction(Importance):
 
     def __init__(self, model: nn.Module, groups: list[Group], normalise: bool = False,
                  generator: torch.Generator | None = None, reference=None) -> None:
-        super().__init__(model, groups, normalise, generator)
+        super().__init__(model, groups, normalise, generator, reference)
         if reference is None:
             raise FacelibError("the reconstruction criterion needs faces to reconstruct on: give --reconstruct-faces")
-        self.reference = reference
 
     def raw_scores(self) -> dict[str, torch.Tensor]:
         return reconstruction_error.scores(self.model, self.groups, self.reference)
@@ -192,9 +192,7 @@ def importance(criterion: str, model: nn.Module, groups: list[Group], normalise:
     what the reconstruction criterion reads (``reconstruction_error.Reference``), ignored by the others."""
     if criterion not in CRITERIA:
         raise ValueError(f"unknown criterion {criterion!r}")
-    if criterion == "reconstruction":
-        return Reconstruction(model, groups, normalise, generator, reference)
-    return CRITERIA[criterion](model, groups, normalise, generator)
+    return CRITERIA[criterion](model, groups, normalise, generator, reference)
 
 
 def taylor_of_feature_map(z: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
