@@ -17,6 +17,7 @@ training split, never on development faces (``calibration_faces``).
 from __future__ import annotations
 
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,9 @@ from facelib.networks.models import load_model
 
 INPUT_KIND = "crop113"  # the metadata value that marks a facelib export (evaluate.OnnxFaceModel reads it)
 OPSET = 17
+# torch.onnx.export keeps its state in module globals: two dashboard sessions (threads of one process)
+# exporting at once fail with "GLOBALS.in_onnx_export must be False"
+_EXPORTING = threading.Lock()
 
 
 class _Embedding(torch.nn.Module):
@@ -63,7 +67,7 @@ def export_onnx(model: FaceNet, path: Path, **meta) -> Path:
     # the wrapper in eval mode too: the exporter restores the wrapper's mode afterwards, recursively
     wrapper = _Embedding(model).eval()
     buffer = bytes_io.BytesIO()
-    with torch.no_grad():
+    with _EXPORTING, torch.no_grad():
         torch.onnx.export(wrapper, torch.zeros(1, 3, preprocessing.CROP, preprocessing.CROP), buffer,
                           input_names=["input"], output_names=["embeddings"], opset_version=OPSET,
                           dynamic_axes={"input": {0: "batch"}, "embeddings": {0: "batch"}}, dynamo=False)
