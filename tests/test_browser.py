@@ -58,8 +58,9 @@ def wait_idle(browser, timeout: float = 120) -> None:
 
 
 def go_to(browser, page: str) -> None:
-    label = browser.find_element(By.XPATH, f"//section[@data-testid='stSidebar']//label[.//p[text()='{page}']]")
-    label.click()
+    """Click ``page`` in the sidebar, waiting for it: under load the sidebar is drawn before its links."""
+    link = (By.XPATH, f"//section[@data-testid='stSidebar']//label[.//p[text()='{page}']]")
+    WebDriverWait(browser, 120).until(EC.element_to_be_clickable(link)).click()
     wait_idle(browser)
 
 
