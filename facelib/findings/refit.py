@@ -38,6 +38,12 @@ def how(run: PruningRun) -> tuple[str, str, str]:
     return chosen, "yes" if cfg.get("reconstruct_faces") else "no", "yes" if trains(run) else "no"
 
 
+def label(run: PruningRun) -> str:
+    """A refit run in a few words, for a panel title: "reconstruction error + refit, with training"."""
+    chosen, _, trained = how(run)
+    return f"{chosen.replace('layer-normalised ', '')} + refit, {'with' if trained == 'yes' else 'no'} training"
+
+
 def tolerance_line(arch: str) -> float:
     """The EER a run of ``arch`` may reach and still count: the unpruned network's plus the tolerance."""
     tolerance, pairs = TOLERANCE[arch]
@@ -91,13 +97,19 @@ def sentence(arch: str) -> list[str]:
         return []
     tolerance, _ = TOLERANCE[arch]
     base = best(rows.pop(BASELINE))
-    parts = []
-    for row in rows.values():
+    shares, verdicts = [], []
+    for row in sorted(rows.values(), key=lambda r: -best(r).share):
         s = best(row)
-        verdict = ("more than" if s.low > base.high else "less than" if s.high < base.low else "no different from")
-        selection, trained = row["selection"], row["trained"]
-        how = f"filters chosen by {selection}, refitted, {'with' if trained == 'yes' else 'no'} training"
-        parts.append(f"{how} {share_text(s, stopped_inside(s, row['_reached']))} ({verdict} the baseline)")
-    return [f"Refitting the layers that read pruned channels by least squares, {NETWORK_NAMES[arch]} keeps its EER "
-            f"within {100 * tolerance:g} point with these shares of its multiply-accumulates removed: "
-            f"filters chosen by layer-normalised Taylor, with training, no refit (the baseline) {share_text(base)}; " + "; ".join(parts) + "."]
+        verdicts.append("more than" if s.low > base.high else "less than" if s.high < base.low else "no different from")
+        chosen = "Taylor" if row["selection"] == "layer-normalised Taylor" else row["selection"]
+        trained = "with" if row["trained"] == "yes" else "without"
+        shares.append(f"{share_text(s, stopped_inside(s, row['_reached']))} by {chosen} {trained} training")
+    if set(verdicts) == {"no different from"}:
+        judged = "none differs from the baseline by more than the intervals allow"
+    else:
+        shares = [f"{s} ({v} the baseline)" for s, v in zip(shares, verdicts)]
+        judged = "judged by the intervals"
+    return [f"With the layers that read pruned channels refitted by least squares, {NETWORK_NAMES[arch]} keeps its "
+            f"EER within {100 * tolerance:g} point with these shares of its multiply-accumulates removed: "
+            f"{', '.join(shares)}, against {share_text(base)} for the baseline (layer-normalised Taylor with "
+            f"training, no refit); {judged}."]

@@ -33,5 +33,26 @@ def test_every_recorded_refit_run_is_read_as_it_ran(full_profile):
         said = " ".join(refit.sentence(arch))
         for row in rows[1:]:
             s = refit.best(row)
-            assert ("(more than the baseline)" in said) >= (s.low > base.high)
+            assert ("more than the baseline" in said) >= (s.low > base.high)
         assert bool(said) == (len(rows) > 1)
+
+
+def test_the_step_figure_has_a_panel_per_refit_run_over_the_same_baseline(full_profile):
+    """Each panel draws the baseline's pruned EER in grey and its run's in blue, both with their bands, and
+    diamonds for the fine-tuned copies of the runs that train; the tolerance line is the same in each."""
+    from facelib.findings import figures
+
+    for arch in REFIT_RUNS:
+        baseline, *others = refit.recorded(arch)
+        panels = {refit.label(run): run for run in others}
+        assert len(panels) == len(others)  # a label tells the runs apart
+        fig = figures.eer_against_baseline(baseline, panels, refit.tolerance_line(arch), larger=arch == "squeezenet")
+        titles = [a.text for a in fig.layout.annotations if a.text in panels]
+        assert titles == list(panels)
+        pruned = [t for t in fig.data if t.name == "this run, pruned"]
+        assert len(pruned) == len(others) == len([t for t in fig.data if t.name == "baseline, pruned"])
+        for trace, run in zip(pruned, others):
+            assert len(trace.y) == len(run.steps)
+        tuned = [t for t in fig.data if t.name == "this run, fine-tuned" and len(t.x)]
+        assert len(tuned) == sum(refit.trains(run) for run in others)
+        assert len({s.y0 for s in fig.layout.shapes}) == 1
