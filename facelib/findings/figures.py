@@ -213,29 +213,30 @@ def eer_against_baseline(baseline: PruningRun, panels: dict[str, PruningRun], li
     95 % interval as a band) and, where it trains, its fine-tuned copies (diamonds), over the baseline's
     pruned EER in grey; the dotted line at ``line`` is the tolerance. Several runs on one plot hide each
     other's intervals; side by side, each is read against the same baseline."""
-    pairs, cols = ("devpeople" if larger else "dev"), min(len(panels), 2)
-    rows = (len(panels) + cols - 1) // cols
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(panels), shared_xaxes=True, shared_yaxes=True,
+    shown = dict(panels) or {"no refit run recorded yet: the baseline alone": baseline}
+    pairs, cols = ("devpeople" if larger else "dev"), min(len(shown), 2)
+    rows = (len(shown) + cols - 1) // cols
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(shown), shared_xaxes=True, shared_yaxes=True,
                         horizontal_spacing=0.04, vertical_spacing=0.1)
-    for i, run in enumerate(panels.values()):
+    for i, run in enumerate(shown.values()):
         at = dict(row=i // cols + 1, col=i % cols + 1)
-        for series, colour, name in ((baseline.eer_series(pairs=pairs), "150,150,150", "baseline, pruned"),
-                                     (run.eer_series(pairs=pairs), "31,119,180", "this run, pruned")):
+        drawn = [(baseline, "150,150,150", "baseline, pruned")] + ([(run, "31,119,180", "this run, pruned")] if panels else [])
+        for series, colour, name in ((owner.eer_series(pairs=pairs), c, n) for owner, c, n in drawn):
             macs = [r["macs"] for r in series.rows]
             fig.add_trace(go.Scatter(x=macs + macs[::-1], y=np.r_[series.high, series.low[::-1]], fill="toself",
                                      fillcolor=f"rgba({colour},0.25)", line=dict(width=0), hoverinfo="skip",
                                      showlegend=False), **at)
             fig.add_trace(go.Scatter(x=macs, y=series.eer, mode="lines", line=dict(color=f"rgb({colour})"),
                                      name=name, legendgroup=name, showlegend=i == 0), **at)
-        for owner, colour, name, bars in ((baseline, "grey", "baseline, fine-tuned", False),
-                                          (run, "#d62728", "this run, fine-tuned", True)):
+        for owner, colour, name, bars in [(baseline, "grey", "baseline, fine-tuned", False)] + (
+                [(run, "#d62728", "this run, fine-tuned", True)] if panels else []):
             tuned = owner.eer_series(finetuned=True, pairs=pairs).without_start()
             fig.add_trace(go.Scatter(x=[r["macs"] for r in tuned.rows], y=tuned.eer, mode="markers",
                                      marker=dict(symbol="diamond", size=7 if bars else 5, color=colour), name=name,
                                      legendgroup=name, showlegend=not any(t.legendgroup == name for t in fig.data),
                                      **(_error_bars(tuned) if bars else {})), **at)
         fig.add_hline(y=line, line_dash="dot", line_color="grey", **at)
-    macs = [r["macs"] for run in (baseline, *panels.values()) for r in run.steps]
+    macs = [r["macs"] for run in (baseline, *shown.values()) for r in run.steps]
     fig.update_xaxes(range=[max(macs) * 1.02, min(macs) * 0.95], showticklabels=True)
     fig.update_xaxes(title_text=X_AXES["macs"], row=rows)
     fig.update_yaxes(range=[0, 3 * line], title_text="EER", **PERCENT)

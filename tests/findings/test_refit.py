@@ -56,3 +56,8 @@ def test_the_step_figure_has_a_panel_per_refit_run_over_the_same_baseline(full_p
         tuned = [t for t in fig.data if t.name == "this run, fine-tuned" and len(t.x)]
         assert len(tuned) == sum(refit.trains(run) for run in others)
         assert len({s.y0 for s in fig.layout.shapes}) == 1
+        if arch == PRETRAINED:  # before any refit run is recorded (the fast profile): the baseline alone
+            alone = figures.eer_against_baseline(baseline, {}, refit.tolerance_line(arch))
+            assert [t.name for t in alone.data if t.name and t.name.startswith("this run")] == []
+            assert [t for t in alone.data if t.name == "baseline, pruned"][0].y.tolist() == \
+                [t for t in fig.data if t.name == "baseline, pruned"][0].y.tolist()
