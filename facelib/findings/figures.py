@@ -207,39 +207,60 @@ def filters_lost(rows: list[dict], title: str = "") -> go.Figure:
     return fig
 
 
+def _band(series: EerSeries, colour: str, name: str) -> list[go.Scatter]:
+    """A series' EER against MACs as a line in ``colour`` ("r,g,b") over its 95 % interval as a band."""
+    macs = [r["macs"] for r in series.rows]
+    return [go.Scatter(x=macs + macs[::-1], y=np.r_[series.high, series.low[::-1]], fill="toself",
+                       fillcolor=f"rgba({colour},0.25)", line=dict(width=0), hoverinfo="skip", showlegend=False),
+            go.Scatter(x=macs, y=series.eer, mode="lines", line=dict(color=f"rgb({colour})"), name=name)]
+
+
+def _diamonds(series: EerSeries, colour: str, name: str, size: int, bars: bool) -> go.Scatter:
+    """A series' EER against MACs as diamonds, with its 95 % intervals as error bars where ``bars``."""
+    return go.Scatter(x=[r["macs"] for r in series.rows], y=series.eer, mode="markers", name=name,
+                      marker=dict(symbol="diamond", size=size, color=colour), **(_error_bars(series) if bars else {}))
+
+
 def eer_against_baseline(baseline: PruningRun, panels: dict[str, PruningRun], line: float,
                          larger: bool = False) -> go.Figure:
     """One panel per run (titled by its key in ``panels``) against MACs: its pruned EER (a line, with its
     95 % interval as a band) and, where it trains, its fine-tuned copies (diamonds), over the baseline's
     pruned EER in grey; the dotted line at ``line`` is the tolerance. Several runs on one plot hide each
-    other's intervals; side by side, each is read against the same baseline."""
-    shown = dict(panels) or {"no refit run recorded yet: the baseline alone": baseline}
-    pairs, cols = ("devpeople" if larger else "dev"), min(len(shown), 2)
-    rows = (len(shown) + cols - 1) // cols
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(shown), shared_xaxes=True, shared_yaxes=True,
+    other's intervals; side by side, each is read against the same baseline. With no run, one panel shows
+    the baseline alone."""
+    pairs = "devpeople" if larger else "dev"
+    titles = list(panels) or ["no refit run recorded yet: the baseline alone"]
+    cols = min(len(titles), 2)
+    rows = (len(titles) + cols - 1) // cols
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, shared_xaxes=True, shared_yaxes=True,
                         horizontal_spacing=0.04, vertical_spacing=0.1)
-    for i, run in enumerate(shown.values()):
+    for i, run in enumerate(list(panels.values()) or [None]):
+        traces = _band(baseline.eer_series(pairs=pairs), "150,150,150", "baseline, pruned")
+        if run is not None:
+            traces += _band(run.eer_series(pairs=pairs), "31,119,180", "this run, pruned")
+        traces.append(_diamonds(baseline.eer_series(finetuned=True, pairs=pairs).without_start(), "grey",
+                                "baseline, fine-tuned", 5, bars=False))
+        tuned = run.eer_series(finetuned=True, pairs=pairs).without_start() if run is not None else None
+        if tuned is not None and tuned.rows:  # a run that trains nothing has no fine-tuned copies
+            traces.append(_diamonds(tuned, "#d62728", "this run, fine-tuned", 7, bars=True))
         at = dict(row=i // cols + 1, col=i % cols + 1)
-        drawn = [(baseline, "150,150,150", "baseline, pruned")] + ([(run, "31,119,180", "this run, pruned")] if panels else [])
-        for series, colour, name in ((owner.eer_series(pairs=pairs), c, n) for owner, c, n in drawn):
-            macs = [r["macs"] for r in series.rows]
-            fig.add_trace(go.Scatter(x=macs + macs[::-1], y=np.r_[series.high, series.low[::-1]], fill="toself",
-                                     fillcolor=f"rgba({colour},0.25)", line=dict(width=0), hoverinfo="skip",
-                                     showlegend=False), **at)
-            fig.add_trace(go.Scatter(x=macs, y=series.eer, mode="lines", line=dict(color=f"rgb({colour})"),
-                                     name=name, legendgroup=name, showlegend=i == 0), **at)
-        for owner, colour, name, bars in [(baseline, "grey", "baseline, fine-tuned", False)] + (
-                [(run, "#d62728", "this run, fine-tuned", True)] if panels else []):
-            tuned = owner.eer_series(finetuned=True, pairs=pairs).without_start()
-            fig.add_trace(go.Scatter(x=[r["macs"] for r in tuned.rows], y=tuned.eer, mode="markers",
-                                     marker=dict(symbol="diamond", size=7 if bars else 5, color=colour), name=name,
-                                     legendgroup=name, showlegend=not any(t.legendgroup == name for t in fig.data),
-                                     **(_error_bars(tuned) if bars else {})), **at)
+        for trace in traces:
+            fig.add_trace(trace, **at)
         fig.add_hline(y=line, line_dash="dot", line_color="grey", **at)
-    macs = [r["macs"] for run in (baseline, *shown.values()) for r in run.steps]
+    _legend_once(fig)
+    macs = [r["macs"] for run in (baseline, *panels.values()) for r in run.steps]
     fig.update_xaxes(range=[max(macs) * 1.02, min(macs) * 0.95], showticklabels=True)
     fig.update_xaxes(title_text=X_AXES["macs"], row=rows)
     fig.update_yaxes(range=[0, 3 * line], title_text="EER", **PERCENT)
     where = "larger development-people set" if larger else analysis.pairs_name(baseline)
     fig.update_layout(height=260 * rows + 150, legend=LEGEND_BELOW, title=f"EER on the {where}, step by step")
     return fig
+
+
+def _legend_once(fig: go.Figure) -> None:
+    """One legend entry per trace name, however many panels draw it (clicking it toggles them all)."""
+    seen: set[str] = set()
+    for trace in fig.data:
+        if trace.name:
+            trace.update(legendgroup=trace.name, showlegend=trace.name not in seen)
+            seen.add(trace.name)
