@@ -38,10 +38,16 @@ def how(run: PruningRun) -> tuple[str, str, str]:
     return chosen, "yes" if cfg.get("reconstruct_faces") else "no", "yes" if trains(run) else "no"
 
 
+def in_words(selection: str, trained: str) -> tuple[str, str]:
+    """``how``'s choice and training as a sentence names them: ("Taylor", "with training")."""
+    return selection.replace("layer-normalised ", ""), "with training" if trained == "yes" else "without training"
+
+
 def label(run: PruningRun) -> str:
     """A refit run in a few words, for a panel title: "reconstruction error + refit, with training"."""
     chosen, _, trained = how(run)
-    return f"{chosen.replace('layer-normalised ', '')} + refit, {'with' if trained == 'yes' else 'no'} training"
+    chosen, training = in_words(chosen, trained)
+    return f"{chosen} + refit, {training}"
 
 
 def tolerance_line(arch: str) -> float:
@@ -98,12 +104,10 @@ def sentence(arch: str) -> list[str]:
     tolerance, _ = TOLERANCE[arch]
     base = best(rows.pop(BASELINE))
     shares, verdicts = [], []
-    for row in sorted(rows.values(), key=lambda r: -best(r).share):
-        s = best(row)
+    for s, row in sorted(((best(r), r) for r in rows.values()), key=lambda pair: -pair[0].share):
         verdicts.append("more than" if s.low > base.high else "less than" if s.high < base.low else "no different from")
-        chosen = "Taylor" if row["selection"] == "layer-normalised Taylor" else row["selection"]
-        trained = "with" if row["trained"] == "yes" else "without"
-        shares.append(f"{share_text(s, stopped_inside(s, row['_reached']))} by {chosen} {trained} training")
+        chosen, training = in_words(row["selection"], row["trained"])
+        shares.append(f"{share_text(s, stopped_inside(s, row['_reached']))} by {chosen} {training}")
     if set(verdicts) == {"no different from"}:
         judged = "none differs from the baseline by more than the intervals allow"
     else:
