@@ -43,9 +43,9 @@ def overview() -> None:
         "by their norm (layer-normalised, eq. 9). Verification is measured by the equal error rate (EER) on LFW's "
         "development pairs, none of whose people is trained on.")
     shown = findings.recorded() or computed(findings.digest())
-    if shown["paragraph"]:
+    if shown["findings"]:
         st.subheader("What we found")
-        st.markdown(shown["paragraph"])
+        st.markdown(shown["findings"])
     if not shown["headline"]:
         from shipped import NO_RUNS
 

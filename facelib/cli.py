@@ -82,7 +82,7 @@ def parser() -> argparse.ArgumentParser:
     x.add_argument("--calibration-faces", type=int, default=300,
                    help="training faces the int8 ranges are calibrated on (never development faces; default 300)")
     sub.add_parser("report", help="rewrite the README's findings and tables, and docs/results.md, from results/",
-                   description="Regenerate the findings paragraph and the tables between the markers in README.md "
+                   description="Regenerate the findings list and the tables between the markers in README.md "
                                "and docs/results.md from results/.")
     st = sub.add_parser("study", help="make one of the study's declared runs and record it in results/",
                         description="Run (or resume) one run declared in facelib/study/runs.py exactly as the notebooks "

@@ -66,7 +66,7 @@ def test_overview_shows_both_score_forms_with_intervals_and_verdicts():
         assert list(at.table[1].value["verdict"]) == [v["verdict"] for v in every]
     if found:
         assert list(at.table[1 + bool(every)].value.index) == [p["run"] for p in found]
-    assert any(summary.paragraph() == m.value for m in at.markdown)  # the findings in words, generated
+    assert any(summary.as_list() == m.value for m in at.markdown)  # the findings in words, generated
 
 
 def test_filters_per_layer_every_run_and_step():

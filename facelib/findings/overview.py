@@ -56,7 +56,7 @@ def record() -> Path:
 
 
 def content() -> dict:
-    """The overview, computed from the results tables: ``paragraph`` (the findings in words), ``headline``
+    """The overview, computed from the results tables: ``findings`` (in words, a Markdown list), ``headline``
     (per network, a metric per score form: share, its range and verdict, and what it means), ``papers``
     (the papers' shares in a sentence), ``removable``, ``verdicts`` and ``pretrained`` (table rows),
     ``details`` (what explains each verdict, as list items)."""
@@ -65,7 +65,7 @@ def content() -> dict:
     rows = claims.removable_rows()
     judged = {(v["network"], v["score_form"]): v for v in verdicts.removable_verdicts()}
     every = verdicts.all_verdicts()
-    return {"paragraph": summary.paragraph(), "headline": headline(rows, judged), "papers": papers_sentence(judged),
+    return {"findings": summary.as_list(), "headline": headline(rows, judged), "papers": papers_sentence(judged),
             "removable": tables.removable_table(rows), "verdicts": tables.verdicts_table(every),
             "details": [f"- **{r['claim'][:2]} {r['network']}{', ' * bool(r['score_form'])}{r['score_form']}**: "
                         f"{r['detail']}" for r in every if r["detail"]],

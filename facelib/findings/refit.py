@@ -1,6 +1,6 @@
 """Pruning with little data: the runs that refit each pruned layer's readers by least squares
 (``runs.REFIT_RUNS``), beside the network's layer-normalised Taylor run, the baseline. What notebooks 07
-and 08 and the findings paragraph show; nothing here prunes.
+and 08 and the README's findings show; nothing here prunes.
 
 Each run's share of MACs removed at <= the network's tolerance (``TOLERANCE``: MobileFaceNet 0.5 point
 on LFW View 2, as ``findings.pretrained``; SqueezeNet 1 point on the larger development set, as the

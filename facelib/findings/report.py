@@ -178,7 +178,7 @@ def blocks() -> dict[tuple[Path, str, str], str]:
     """Each generated block, by its file and its (start, end) markers: the README's findings in words
     and compact table, and every table in ``docs/results.md``."""
     readme, results = layout.ROOT / "README.md", layout.ROOT / "docs" / "results.md"
-    return {(readme, FINDINGS_START, FINDINGS_END): summary.paragraph() or "No Taylor run of both score forms is "
+    return {(readme, FINDINGS_START, FINDINGS_END): summary.as_list() or "No Taylor run of both score forms is "
                                                                            "recorded yet.",
             (readme, COMPACT_START, COMPACT_END): compact_markdown(),
             (results, START, END): headline_markdown()}

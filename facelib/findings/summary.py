@@ -36,9 +36,9 @@ def what_we_found(tolerance: float = 0.01) -> list[str]:
             *pretrained_sentence(), *refit.sentence(PRETRAINED), *refit.sentence("squeezenet")]
 
 
-def paragraph(tolerance: float = 0.01) -> str:
-    """``what_we_found`` as one paragraph."""
-    return " ".join(what_we_found(tolerance))
+def as_list(tolerance: float = 0.01) -> str:
+    """``what_we_found`` as a Markdown list, a finding an item (empty before there is any)."""
+    return "\n".join(f"- {s}" for s in what_we_found(tolerance))
 
 
 def network_findings(arch: str, tolerance: float = 0.01) -> list[str]:
@@ -88,7 +88,7 @@ def removable_sentences(raw: list[PruningRun], normalised: list[PruningRun], tol
             f"identity classifier) that can go at no more than {100 * tolerance:.0f} point of EER lost (pruned and "
             f"fine-tuned, on the larger development set, with its 95 % interval) is {said_raw}, where the papers "
             f"report {_papers_shares([r.arch for r in raw])}: {_judged(judged_raw)}.",
-            f"With each layer's scores divided by their norm (layer-normalised, eq. 9) it is {said_normalised}: "
+            f"With each layer's scores divided by their norm (layer-normalised, eq. 9) that share is {said_normalised}: "
             f"{_judged(judged_normalised)}."]
 
 
@@ -122,7 +122,7 @@ def emptied_sentence(raw: list[PruningRun], tolerance: float) -> list[str]:
             found.append(f"{NAMES[run.arch]}'s {group} {lost_words} (step {step})")
     if not found:  # no raw run went past the line at a fine-tuned step
         return []
-    return ["A likely reason: raw scores average each filter's score over the positions of its feature map, which "
+    return ["Why raw scores fail, likely: they average each filter's score over the positions of its feature map, which "
             "ranks the layers with large feature maps low, and those are emptied first: by the first fine-tuned step more than "
             f"{100 * tolerance:.0f} point worse, {_listed(found)}."]
 

@@ -16,7 +16,7 @@ def test_the_recorded_overview_is_what_the_results_compute(full_profile):
     shown = overview.recorded()
     assert shown is not None, "results/overview.json is missing or out of date: run python -m facelib report"
     assert json.dumps(shown) == json.dumps(overview.content())  # the same, the tables' columns in their order
-    assert shown["paragraph"] and {m["label"].split(", ", 1)[1] for n in shown["headline"] for m in n["metrics"]} \
+    assert shown["findings"] and {m["label"].split(", ", 1)[1] for n in shown["headline"] for m in n["metrics"]} \
         == {"raw (eq. 8)", "layer-normalised (eq. 9)"}
 
 

@@ -11,7 +11,7 @@ from facelib.study import layout, recorded
 def test_every_claim_is_said_with_its_figures_and_verdict(full_profile):
     found = summary.what_we_found()
     assert 5 <= len(found) <= 10 and all(s.endswith(".") for s in found)  # 10: a refit sentence per network
-    text = summary.paragraph()
+    text = summary.as_list()
     for run in claims.current_runs(("taylor", "taylor_normalised")):
         share = claims.removable(run, finetuned=True)
         assert f"{summary._share(share)} for {summary.NAMES[run.arch]}" in text
@@ -24,7 +24,7 @@ def test_every_claim_is_said_with_its_figures_and_verdict(full_profile):
 def test_the_readme_opens_with_the_generated_findings(full_profile):
     readme = (layout.ROOT / "README.md").read_text()
     assert report.generated_block(layout.ROOT / "README.md", report.FINDINGS_START, report.FINDINGS_END) \
-        == summary.paragraph(), "run: python -m facelib report"
+        == summary.as_list(), "run: python -m facelib report"
     assert readme.index(report.FINDINGS_START) < readme.index(report.COMPACT_START) < readme.index("## Map")
 
 
