@@ -234,15 +234,17 @@ def eer_against_baseline(baseline: PruningRun, panels: dict[str, PruningRun], li
     rows = (len(titles) + cols - 1) // cols
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, shared_xaxes=True, shared_yaxes=True,
                         horizontal_spacing=0.04, vertical_spacing=0.1)
+    base_pruned = _band(baseline.eer_series(pairs=pairs), "150,150,150", "baseline, pruned")
+    base_tuned = _diamonds(baseline.eer_series(finetuned=True, pairs=pairs).without_start(), "grey",
+                           "baseline, fine-tuned", 5, bars=False)
     for i, run in enumerate(list(panels.values()) or [None]):
-        traces = _band(baseline.eer_series(pairs=pairs), "150,150,150", "baseline, pruned")
+        traces = [*base_pruned]
         if run is not None:
             traces += _band(run.eer_series(pairs=pairs), "31,119,180", "this run, pruned")
-        traces.append(_diamonds(baseline.eer_series(finetuned=True, pairs=pairs).without_start(), "grey",
-                                "baseline, fine-tuned", 5, bars=False))
-        tuned = run.eer_series(finetuned=True, pairs=pairs).without_start() if run is not None else None
-        if tuned is not None and tuned.rows:  # a run that trains nothing has no fine-tuned copies
-            traces.append(_diamonds(tuned, "#d62728", "this run, fine-tuned", 7, bars=True))
+        traces.append(base_tuned)
+        if run is not None:
+            tuned = run.eer_series(finetuned=True, pairs=pairs).without_start()  # no rows: a run that trains nothing
+            traces += [_diamonds(tuned, "#d62728", "this run, fine-tuned", 7, bars=True)] if tuned.rows else []
         at = dict(row=i // cols + 1, col=i % cols + 1)
         for trace in traces:
             fig.add_trace(trace, **at)
