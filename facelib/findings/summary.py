@@ -36,9 +36,14 @@ def what_we_found(tolerance: float = 0.01) -> list[str]:
             *pretrained_sentence(), *refit.sentence(PRETRAINED), *refit.sentence("squeezenet")]
 
 
+def bullets(sentences: list[str]) -> str:
+    """Sentences as a Markdown list, a sentence an item (empty for none)."""
+    return "\n".join(f"- {s}" for s in sentences)
+
+
 def as_list(tolerance: float = 0.01) -> str:
     """``what_we_found`` as a Markdown list, a finding an item (empty before there is any)."""
-    return "\n".join(f"- {s}" for s in what_we_found(tolerance))
+    return bullets(what_we_found(tolerance))
 
 
 def network_findings(arch: str, tolerance: float = 0.01) -> list[str]:
